@@ -1,0 +1,51 @@
+// Package mapping turns a directory snapshot into the state babelforce should hold: which users
+// become agents, with which name, e-mail, number, skills (agent tags), agent groups, login roles
+// and external ids. It is pure: no I/O, no clock, no logging, no context. Rules come from
+// config (see Config); Desire applies them.
+package mapping
+
+// Desired is the state babelforce should hold for one snapshot.
+type Desired struct {
+	// Agents in scope, sorted by SourceID.
+	Agents []Agent `json:"agents"`
+	// Skipped lists users that are out of scope or could not be mapped, with why, sorted by
+	// UserID. A user with a mapping problem is skipped whole, never half-mapped.
+	Skipped []Skip `json:"skipped,omitempty"`
+	// AgentGroups is every agent group name some rule produced, sorted.
+	AgentGroups []string `json:"agentGroups"`
+	// Tags is every tag some rule produced, sorted.
+	Tags []string `json:"tags"`
+}
+
+// Agent is one desired babelforce agent with its login user.
+type Agent struct {
+	// SourceID is the directory's stable id of the user; with AgentSource it identifies the
+	// agents bridge owns.
+	SourceID    string `json:"sourceId"`
+	AgentSource string `json:"agentSource"`
+	UserName    string `json:"userName"`
+	Name        string `json:"name"`
+	Email       string `json:"email"`
+	// Number is E.164 (normalised) or "".
+	Number string `json:"number,omitempty"`
+	// Enabled is false for a user the directory marks inactive.
+	Enabled bool `json:"enabled"`
+	// Tags (skills), sorted, unique.
+	Tags []string `json:"tags"`
+	// AgentGroups are agent group names, sorted, unique.
+	AgentGroups []string `json:"agentGroups"`
+	// Roles of the login user, sorted, unique. Empty: no login user is managed.
+	Roles []string `json:"roles"`
+	// ExternalIDs maps an Agent Sync integration id to this user's id there.
+	ExternalIDs map[string]string `json:"externalIds,omitempty"`
+}
+
+// Skip says why a directory user produced no agent.
+type Skip struct {
+	UserID   string `json:"userId"`
+	UserName string `json:"userName"`
+	// Reason is "out_of_scope" or "invalid".
+	Reason string `json:"reason"`
+	// Detail says which rule or field, in words an admin can act on.
+	Detail string `json:"detail"`
+}

@@ -1,0 +1,83 @@
+// Package provisioning reconciles babelforce with a directory: it reads the desired state
+// (directory snapshot → mapping) and the actual state (babelforce), diffs them into a Plan of
+// typed changes, checks the Plan against guards (ownership, deletion threshold, partial reads),
+// and applies it with bounded concurrency. Every trigger (periodic reconcile, on-demand
+// provisioning, inbound SCIM pushes, SSO drift) goes through the same plan/apply path.
+package provisioning
+
+// Kind is the kind of one change.
+type Kind string
+
+// Change kinds. Destructive kinds are counted by the deletion guard.
+const (
+	CreateAgent      Kind = "create_agent"
+	UpdateAgent      Kind = "update_agent"
+	EnableAgent      Kind = "enable_agent"
+	DisableAgent     Kind = "disable_agent"
+	DeleteAgent      Kind = "delete_agent"
+	AddTag           Kind = "add_tag"
+	RemoveTag        Kind = "remove_tag"
+	CreateAgentGroup Kind = "create_agent_group"
+	JoinAgentGroup   Kind = "join_agent_group"
+	LeaveAgentGroup  Kind = "leave_agent_group"
+	CreateLoginUser  Kind = "create_login_user"
+	UpdateLoginUser  Kind = "update_login_user"
+	DeactivateLogin  Kind = "deactivate_login_user"
+	SetExternalID    Kind = "set_external_id"
+	ClearExternalID  Kind = "clear_external_id"
+	UpdateSSO        Kind = "update_sso"
+	UpdateSCIMConfig Kind = "update_scim_configuration"
+)
+
+// Destructive reports whether a change of this kind takes something away from a person.
+func (k Kind) Destructive() bool {
+	switch k {
+	case DisableAgent, DeleteAgent, DeactivateLogin:
+		return true
+	}
+	return false
+}
+
+// FieldChange is one field of an update: before → after.
+type FieldChange struct {
+	Field  string `json:"field"`
+	Before string `json:"before"`
+	After  string `json:"after"`
+}
+
+// Change is one typed change to babelforce.
+type Change struct {
+	Kind Kind `json:"kind"`
+	// Subject names what is changed in words an admin recognises: the agent's e-mail, a group
+	// name, "sso".
+	Subject string `json:"subject"`
+	// SourceID is the directory id of the user concerned, if any.
+	SourceID string `json:"sourceId,omitempty"`
+	// AgentID is babelforce's id of the agent concerned, once known.
+	AgentID string `json:"agentId,omitempty"`
+	// Value carries the kind's argument: the tag, the group name, the integration id.
+	Value string `json:"value,omitempty"`
+	// Fields lists field-by-field differences for updates.
+	Fields []FieldChange `json:"fields,omitempty"`
+	// Reason says why, e.g. "left directory", "inactive in directory".
+	Reason string `json:"reason,omitempty"`
+}
+
+// Plan is everything one run would change, in the order it is applied.
+type Plan struct {
+	Changes []Change `json:"changes"`
+	// Skipped lists what was deliberately left alone, with why (out of scope, not owned,
+	// invalid data).
+	Skipped []Skipped `json:"skipped,omitempty"`
+	// Unchanged counts agents that already match.
+	Unchanged int `json:"unchanged"`
+	// Refused is set when a guard refused the destructive part of the plan.
+	Refused []string `json:"refused,omitempty"`
+}
+
+// Skipped is something the plan deliberately does not touch.
+type Skipped struct {
+	Subject  string `json:"subject"`
+	SourceID string `json:"sourceId,omitempty"`
+	Reason   string `json:"reason"`
+}
