@@ -1,0 +1,201 @@
+// Package testenv starts the real servers bridge's tests run against (OpenLDAP slapd and a Samba
+// Active Directory domain controller) on loopback, and holds the small helpers they share:
+// "this test needs binary X" (fatal in CI, skipped elsewhere), free ports and a throwaway
+// certificate authority for TLS.
+//
+// Everything here is for tests only. Servers are stopped by t.Cleanup (slapd) or when the test
+// binary exits (Samba, shared by every test of one binary; see StartSamba).
+package testenv
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// aptPackages names the Debian package that provides each binary the helpers run.
+var aptPackages = map[string]string{
+	"slapd":      "slapd",
+	"slapadd":    "slapd",
+	"ldapadd":    "ldap-utils",
+	"ldapsearch": "ldap-utils",
+	"ldapmodify": "ldap-utils",
+	"samba":      "samba samba-ad-dc samba-dsdb-modules samba-vfs-modules winbind samba-ad-provision",
+	"samba-tool": "samba samba-ad-dc samba-dsdb-modules samba-vfs-modules winbind samba-ad-provision",
+	"node":       "nodejs",
+	"npm":        "npm",
+}
+
+// InCI reports whether the tests run in CI (the CI environment variable is set), where a missing
+// test dependency is a failure instead of a skip.
+func InCI() bool { return os.Getenv("CI") != "" }
+
+// Need makes sure every named binary is on PATH (or, for sbin tools, in /usr/sbin or /sbin).
+// When one is missing the test fails in CI, naming the Debian package to install, and is
+// skipped elsewhere.
+func Need(t testing.TB, binaries ...string) {
+	t.Helper()
+	var missing []string
+	pkgs := map[string]bool{}
+	for _, b := range binaries {
+		if _, err := LookPath(b); err != nil {
+			missing = append(missing, b)
+			if p, ok := aptPackages[b]; ok {
+				pkgs[p] = true
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	var install []string
+	for p := range pkgs {
+		install = append(install, p)
+	}
+	msg := fmt.Sprintf("test needs %s, not found on PATH", strings.Join(missing, ", "))
+	if len(install) > 0 {
+		msg += fmt.Sprintf(" (apt-get install -y %s)", strings.Join(install, " "))
+	}
+	if InCI() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// LookPath finds a binary on PATH or in /usr/sbin and /sbin (which a non-root PATH often lacks).
+func LookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found", name)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// CA is a throwaway certificate authority and one server certificate it signed, valid for
+// 127.0.0.1, ::1 and localhost, written as PEM files.
+type CA struct {
+	CAFile   string // the CA certificate, to verify the server with
+	CertFile string // the server certificate
+	KeyFile  string // the server's private key (mode 0600)
+}
+
+// NewCA writes a fresh CA and server certificate into dir.
+func NewCA(dir string, extraNames ...string) (*CA, error) {
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "bridge test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     append([]string{"localhost"}, extraNames...),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	ca := &CA{
+		CAFile:   filepath.Join(dir, "ca.pem"),
+		CertFile: filepath.Join(dir, "cert.pem"),
+		KeyFile:  filepath.Join(dir, "key.pem"),
+	}
+	if err := os.WriteFile(ca.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(ca.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(ca.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// waitFor polls ready until it returns nil or the deadline passes (external server start-up
+// only). exited, when it receives, means the server died and there is no point in waiting.
+func waitFor(deadline time.Duration, exited <-chan struct{}, ready func() error) error {
+	end := time.Now().Add(deadline)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = ready(); last == nil {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("not ready after %s: %w", deadline, last)
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("server exited while starting: %w", last)
+		case <-tick.C:
+		}
+	}
+}
+
+// tail returns the last n bytes of a log for error messages.
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
