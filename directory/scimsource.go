@@ -1,0 +1,699 @@
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnterpriseUserSchema is the URN of the SCIM enterprise user extension (RFC 7643 section 4.3).
+const EnterpriseUserSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+// Defaults of the upstream SCIM source.
+const (
+	DefaultSCIMPageSize = 100
+	DefaultSCIMTimeout  = 30 * time.Second
+	maxSCIMPageSize     = 10000
+	scimMaxAttempts     = 4
+	scimMaxRestarts     = 2
+	scimMaxRetryAfter   = 30 * time.Second
+	scimErrorBodyLimit  = 512
+	scimMaxResponseSize = 256 << 20
+)
+
+// SCIMSourceConfig configures the upstream SCIM source: bridge pulls /Users and /Groups from a
+// SCIM 2.0 service provider (an IdP or HR system) with a bearer token. In YAML it is the
+// `directory.scim` section; every key can also be set from the environment with the prefix
+// BRIDGE_SCIM_SOURCE_ (BRIDGE_SCIM_SOURCE_BASE_URL, BRIDGE_SCIM_SOURCE_TOKEN, ...).
+//
+//	directory:
+//	  type: scim
+//	  scim:
+//	    base_url: https://idp.example.com/scim/v2
+//	    token_file: /run/secrets/scim-token   # or BRIDGE_SCIM_SOURCE_TOKEN
+//	    page_size: 100                        # count per request; servers may return fewer
+//	    user_filter: 'active eq true'         # optional SCIM filter for /Users
+//	    group_filter: 'displayName sw "cc-"'  # optional SCIM filter for /Groups
+//	    timeout: 30s                          # per HTTP request
+//	    ca_file: /etc/ssl/idp-ca.pem          # optional extra CA
+//	    insecure_skip_verify: false
+type SCIMSourceConfig struct {
+	BaseURL string `yaml:"base_url" env:"BASE_URL, overwrite"`
+	// Token is the bearer token. Never in the YAML file: set it from the environment or use
+	// TokenFile.
+	Token              string        `yaml:"-" env:"TOKEN, overwrite"`
+	TokenFile          string        `yaml:"token_file" env:"TOKEN_FILE, overwrite"`
+	PageSize           int           `yaml:"page_size" env:"PAGE_SIZE, overwrite"`
+	UserFilter         string        `yaml:"user_filter" env:"USER_FILTER, overwrite"`
+	GroupFilter        string        `yaml:"group_filter" env:"GROUP_FILTER, overwrite"`
+	Timeout            time.Duration `yaml:"timeout" env:"TIMEOUT, overwrite"`
+	CAFile             string        `yaml:"ca_file" env:"CA_FILE, overwrite"`
+	InsecureSkipVerify bool          `yaml:"insecure_skip_verify" env:"INSECURE_SKIP_VERIFY, overwrite"`
+}
+
+// Validate reports every problem of the configuration at once; it changes nothing and reads
+// no file.
+func (c *SCIMSourceConfig) Validate() error {
+	var errs []error
+	if c.BaseURL == "" {
+		errs = append(errs, errors.New("base_url: required (the SCIM base URL, e.g. https://idp.example.com/scim/v2)"))
+	} else if u, err := url.Parse(c.BaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("base_url: %w", err))
+	} else if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("base_url: %q is not an http(s) URL with a host", c.BaseURL))
+	} else if u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, fmt.Errorf("base_url: %q must not have a query or fragment", c.BaseURL))
+	}
+	switch {
+	case c.Token == "" && c.TokenFile == "":
+		errs = append(errs, errors.New("token: required: set BRIDGE_SCIM_SOURCE_TOKEN or token_file"))
+	case c.Token != "" && c.TokenFile != "":
+		errs = append(errs, errors.New("token_file: set either the token (BRIDGE_SCIM_SOURCE_TOKEN) or token_file, not both"))
+	}
+	if c.PageSize < 0 || c.PageSize > maxSCIMPageSize {
+		errs = append(errs, fmt.Errorf("page_size: %d is out of range 1..%d (0 means the default %d)", c.PageSize, maxSCIMPageSize, DefaultSCIMPageSize))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout: %s must not be negative", c.Timeout))
+	}
+	if c.InsecureSkipVerify && c.CAFile != "" {
+		errs = append(errs, errors.New("insecure_skip_verify: makes ca_file pointless; set only one"))
+	}
+	return errors.Join(errs...)
+}
+
+// LoadSecrets reads the token from token_file when the token is not set directly. Surrounding
+// white space (a trailing newline) is removed.
+func (c *SCIMSourceConfig) LoadSecrets() error {
+	if c.Token != "" || c.TokenFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return fmt.Errorf("token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return fmt.Errorf("token_file: %s is empty", c.TokenFile)
+	}
+	c.Token = tok
+	return nil
+}
+
+// SCIMSource reads users and groups from an upstream SCIM 2.0 service provider.
+//
+// Users become User values as follows: id → ID, userName, externalId, displayName,
+// name.givenName/familyName, emails, phoneNumbers (value, type, primary), active (missing
+// means true; the strings "True"/"False" that some IdPs send are accepted), groups with type
+// "direct" or no type → Groups. Every attribute is also flattened into User.Attributes, keyed
+// by its SCIM path in the schema's own spelling (look-ups through User.Attr ignore case):
+//
+//   - simple attributes: "userName", "title", "userType", "active" ("true"/"false"), ...
+//   - sub-attributes of complex ones: "name.givenName", "name.formatted", ...
+//   - multi-valued ones: "emails" (all values), "emails.work" (values of that type), the same
+//     for phoneNumbers, ims, photos, roles, entitlements; "addresses.locality" and so on for
+//     sub-attributes; "groups" holds the group ids and "groups.display" their names
+//   - schema extensions: "<urn>:<attribute>", e.g.
+//     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+//     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager" (the manager's id)
+//     and "…:manager.displayName"; for the enterprise extension also the short alias
+//     "enterprise.department", "enterprise.employeeNumber", "enterprise.manager",
+//     "enterprise.manager.displayName", "enterprise.costCenter", "enterprise.organization",
+//     "enterprise.division".
+//
+// Groups: id, displayName → Name, externalId; members with type "User"/"Group" (else the
+// $ref path /Users/ or /Groups/, else whichever id is known) → MemberUsers/MemberGroups.
+type SCIMSource struct {
+	cfg     SCIMSourceConfig
+	base    *url.URL
+	logger  *slog.Logger
+	client  *http.Client
+	backoff time.Duration // first retry delay; doubled per attempt
+	sleep   func(ctx context.Context, d time.Duration) error
+	now     func() time.Time
+}
+
+// NewSCIMSource returns a source for cfg (validated here; call cfg.LoadSecrets first when the
+// token comes from a file). httpClient may be nil: then one is built from timeout, ca_file and
+// insecure_skip_verify. A given client is used as is (its TLS settings win), with timeout
+// applied per request.
+func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.Client) (*SCIMSource, error) {
+	if cfg.TokenFile != "" && cfg.Token == "" {
+		if err := cfg.LoadSecrets(); err != nil {
+			return nil, fmt.Errorf("scim source: %w", err)
+		}
+		cfg.TokenFile = "" // loaded; keeps Validate's either/or check quiet
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("scim source config: %w", err)
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultSCIMPageSize
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultSCIMTimeout
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("scim source: base_url: %w", err)
+	}
+	if httpClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if cfg.CAFile != "" || cfg.InsecureSkipVerify {
+			tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in via config
+			if cfg.CAFile != "" {
+				pem, err := os.ReadFile(cfg.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("scim source: ca_file: %w", err)
+				}
+				pool, err := x509.SystemCertPool()
+				if err != nil || pool == nil {
+					pool = x509.NewCertPool()
+				}
+				if !pool.AppendCertsFromPEM(pem) {
+					return nil, fmt.Errorf("scim source: ca_file: %s holds no PEM certificate", cfg.CAFile)
+				}
+				tc.RootCAs = pool
+			}
+			tr.TLSClientConfig = tc
+		}
+		httpClient = &http.Client{Transport: tr}
+	}
+	return &SCIMSource{
+		cfg:     cfg,
+		base:    base,
+		logger:  logger,
+		client:  httpClient,
+		backoff: 250 * time.Millisecond,
+		sleep:   scimSleep,
+		now:     time.Now,
+	}, nil
+}
+
+func scimSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Read fetches every user and group (all pages) and returns the resolved snapshot. Any
+// problem (an HTTP error after retries, a short or inconsistent page, malformed JSON) is an
+// error; a read that ended early wraps ErrIncomplete.
+func (s *SCIMSource) Read(ctx context.Context) (*Snapshot, error) {
+	started := s.now()
+	rawUsers, err := s.list(ctx, "Users", s.cfg.UserFilter)
+	if err != nil {
+		return nil, err
+	}
+	rawGroups, err := s.list(ctx, "Groups", s.cfg.GroupFilter)
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{ReadAt: started, Source: s.base.String()}
+	snap.Users = make([]User, 0, len(rawUsers))
+	userIDs := make(map[string]bool, len(rawUsers))
+	for i, raw := range rawUsers {
+		u, err := scimParseUser(raw)
+		if err != nil {
+			return nil, fmt.Errorf("scim source: user %d of %d: %w", i+1, len(rawUsers), err)
+		}
+		userIDs[u.ID] = true
+		snap.Users = append(snap.Users, u)
+	}
+	snap.Groups = make([]Group, 0, len(rawGroups))
+	groups := make([]scimGroup, 0, len(rawGroups))
+	groupIDs := make(map[string]bool, len(rawGroups))
+	for i, raw := range rawGroups {
+		var g scimGroup
+		if err := json.Unmarshal(raw, &g); err != nil {
+			return nil, fmt.Errorf("scim source: group %d of %d: %w", i+1, len(rawGroups), err)
+		}
+		if g.ID == "" {
+			return nil, fmt.Errorf("scim source: group %d of %d (%q) has no id", i+1, len(rawGroups), g.DisplayName)
+		}
+		groupIDs[g.ID] = true
+		groups = append(groups, g)
+	}
+	for _, g := range groups {
+		out := Group{ID: g.ID, Name: g.DisplayName, ExternalID: g.ExternalID}
+		for _, m := range g.Members {
+			if m.Value == "" {
+				continue
+			}
+			switch scimMemberKind(m, userIDs, groupIDs) {
+			case "user":
+				out.MemberUsers = append(out.MemberUsers, m.Value)
+			case "group":
+				out.MemberGroups = append(out.MemberGroups, m.Value)
+			default:
+				s.logger.Debug("scim group member not among the users or groups read", "group", g.DisplayName, "member", m.Value)
+			}
+		}
+		snap.Groups = append(snap.Groups, out)
+	}
+	snap.Resolve()
+	s.logger.Info("read upstream scim directory", "source", snap.Source, "users", len(snap.Users), "groups", len(snap.Groups), "duration", s.now().Sub(started).String())
+	return snap, nil
+}
+
+func scimMemberKind(m scimMember, users, groups map[string]bool) string {
+	switch strings.ToLower(m.Type) {
+	case "user":
+		return "user"
+	case "group":
+		return "group"
+	}
+	if ref := strings.ToLower(m.Ref); ref != "" {
+		switch {
+		case strings.Contains(ref, "/users/"):
+			return "user"
+		case strings.Contains(ref, "/groups/"):
+			return "group"
+		}
+	}
+	switch {
+	case users[m.Value]:
+		return "user"
+	case groups[m.Value]:
+		return "group"
+	}
+	return ""
+}
+
+type scimListResponse struct {
+	TotalResults *int              `json:"totalResults"`
+	StartIndex   *int              `json:"startIndex"`
+	ItemsPerPage *int              `json:"itemsPerPage"`
+	Resources    []json.RawMessage `json:"Resources"`
+}
+
+type scimMember struct {
+	Value   string `json:"value"`
+	Type    string `json:"type"`
+	Ref     string `json:"$ref"`
+	Display string `json:"display"`
+}
+
+type scimGroup struct {
+	ID          string       `json:"id"`
+	DisplayName string       `json:"displayName"`
+	ExternalID  string       `json:"externalId"`
+	Members     []scimMember `json:"members"`
+}
+
+// list reads every resource of one endpoint. Paging follows RFC 7644 section 3.4.2.4: the next
+// startIndex is the previous one plus the number of resources actually received (servers may
+// return fewer than count). If totalResults changes between pages (the directory changed under
+// us), offsets are no longer trustworthy: the whole list is read again, up to twice, then the
+// read fails with ErrIncomplete.
+func (s *SCIMSource) list(ctx context.Context, endpoint, filter string) ([]json.RawMessage, error) {
+	for restart := 0; ; restart++ {
+		out, err := s.listOnce(ctx, endpoint, filter)
+		var changed *scimTotalChangedError
+		if errors.As(err, &changed) && restart < scimMaxRestarts {
+			s.logger.Warn("scim totalResults changed during the read; reading again", "endpoint", endpoint, "was", changed.was, "now", changed.now)
+			continue
+		}
+		return out, err
+	}
+}
+
+type scimTotalChangedError struct{ was, now int }
+
+func (e *scimTotalChangedError) Error() string {
+	return fmt.Sprintf("totalResults changed from %d to %d during the read", e.was, e.now)
+}
+
+func (e *scimTotalChangedError) Unwrap() error { return ErrIncomplete }
+
+func (s *SCIMSource) listOnce(ctx context.Context, endpoint, filter string) ([]json.RawMessage, error) {
+	var (
+		all   []json.RawMessage
+		seen  = map[string]bool{}
+		total = -1 // unknown until the first page
+		start = 1
+		pages int
+	)
+	for {
+		q := url.Values{}
+		q.Set("startIndex", strconv.Itoa(start))
+		q.Set("count", strconv.Itoa(s.cfg.PageSize))
+		if filter != "" {
+			q.Set("filter", filter)
+		}
+		var page scimListResponse
+		if err := s.get(ctx, endpoint, q, &page); err != nil {
+			return nil, err
+		}
+		pages++
+		got := len(page.Resources)
+		where := fmt.Sprintf("scim source: GET /%s startIndex=%d", endpoint, start)
+		if page.StartIndex != nil && *page.StartIndex != start && got > 0 {
+			return nil, fmt.Errorf("%s: the server answered with startIndex=%d; it does not page as asked: %w", where, *page.StartIndex, ErrIncomplete)
+		}
+		if page.TotalResults != nil {
+			n := *page.TotalResults
+			if n < 0 {
+				return nil, fmt.Errorf("%s: negative totalResults %d", where, n)
+			}
+			if total >= 0 && n != total {
+				return nil, fmt.Errorf("%s: %w", where, &scimTotalChangedError{was: total, now: n})
+			}
+			total = n
+		}
+		for i, raw := range page.Resources {
+			var head struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(raw, &head); err != nil {
+				return nil, fmt.Errorf("%s: resource %d: %w", where, i+1, err)
+			}
+			if head.ID != "" {
+				if seen[head.ID] {
+					return nil, fmt.Errorf("%s: resource %q returned twice; the server's paging is inconsistent: %w", where, head.ID, ErrIncomplete)
+				}
+				seen[head.ID] = true
+			}
+			all = append(all, raw)
+		}
+		start += got
+		switch {
+		case total >= 0 && len(all) >= total:
+			s.logger.Debug("scim list read", "endpoint", endpoint, "resources", len(all), "pages", pages)
+			return all, nil
+		case got == 0 && total >= 0:
+			return nil, fmt.Errorf("%s: empty page after %d of %d resources: %w", where, len(all), total, ErrIncomplete)
+		case got == 0, total < 0 && got < s.cfg.PageSize:
+			// No totalResults (a non-conforming server): a short or empty page ends the list.
+			s.logger.Warn("scim server sent no totalResults; a short page ended the list", "endpoint", endpoint, "resources", len(all))
+			return all, nil
+		}
+	}
+}
+
+// get performs one GET with retries on 429, 5xx and transport errors, and decodes the body.
+func (s *SCIMSource) get(ctx context.Context, endpoint string, q url.Values, into any) error {
+	u := *s.base
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + endpoint
+	u.RawQuery = q.Encode()
+	// %20 for spaces reads better in server logs and is what SCIM examples use.
+	u.RawQuery = strings.ReplaceAll(u.RawQuery, "+", "%20")
+	what := "GET /" + endpoint
+	delay := s.backoff
+	var lastErr error
+	for attempt := 1; attempt <= scimMaxAttempts; attempt++ {
+		if attempt > 1 {
+			if err := s.sleep(ctx, delay); err != nil {
+				return fmt.Errorf("scim source: %s: %w (after %v)", what, err, lastErr)
+			}
+			delay *= 2
+		}
+		retry, wait, err := s.try(ctx, u.String(), what, into)
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		if !retry || ctx.Err() != nil {
+			return err
+		}
+		if wait > delay {
+			delay = wait
+		}
+		// a little jitter so that several bridges do not retry in step
+		delay += time.Duration(rand.Int64N(int64(delay/10) + 1))
+		s.logger.Warn("scim request failed; retrying", "request", what, "attempt", attempt, "error", err.Error())
+	}
+	return fmt.Errorf("%w (gave up after %d attempts)", lastErr, scimMaxAttempts)
+}
+
+func (s *SCIMSource) try(ctx context.Context, rawURL, what string, into any) (retry bool, wait time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return false, 0, fmt.Errorf("scim source: %s: %w", what, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	req.Header.Set("Accept", "application/scim+json, application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		var ne net.Error
+		transient := errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+		return transient, 0, fmt.Errorf("scim source: %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		detail := scimErrorDetail(body)
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+			return false, 0, fmt.Errorf("scim source: %s: 401 unauthorized: the server rejected the bearer token; check BRIDGE_SCIM_SOURCE_TOKEN or token_file%s", what, detail)
+		case resp.StatusCode == http.StatusForbidden:
+			return false, 0, fmt.Errorf("scim source: %s: 403 forbidden: the token is valid but may not read %s; grant it read access%s", what, what[4:], detail)
+		case resp.StatusCode == http.StatusNotFound:
+			return false, 0, fmt.Errorf("scim source: %s: 404 not found: is base_url %q the SCIM base (usually ending in /scim/v2)?%s", what, s.base.String(), detail)
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+			return true, scimRetryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("scim source: %s: HTTP %d%s", what, resp.StatusCode, detail)
+		default:
+			return false, 0, fmt.Errorf("scim source: %s: HTTP %d%s", what, resp.StatusCode, detail)
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, scimMaxResponseSize))
+	if err != nil {
+		return true, 0, fmt.Errorf("scim source: %s: reading the response: %w", what, err)
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return false, 0, fmt.Errorf("scim source: %s: the response is not a SCIM ListResponse (%s): %w", what, scimSnippet(body), err)
+	}
+	return false, 0, nil
+}
+
+// scimErrorDetail renders a SCIM error body (RFC 7644 section 3.12) or a snippet of any other.
+func scimErrorDetail(body []byte) string {
+	if len(body) == 0 {
+		return ""
+	}
+	var e struct {
+		Detail   string `json:"detail"`
+		ScimType string `json:"scimType"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Detail != "" {
+		if e.ScimType != "" {
+			return fmt.Sprintf(": %s (%s)", e.Detail, e.ScimType)
+		}
+		return ": " + e.Detail
+	}
+	return ": " + scimSnippet(body)
+}
+
+func scimSnippet(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if len(s) > scimErrorBodyLimit {
+		s = s[:scimErrorBodyLimit] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func scimRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return min(max(d, 0), scimMaxRetryAfter)
+}
+
+// scimParseUser turns one SCIM User resource into a User.
+func scimParseUser(raw json.RawMessage) (User, error) {
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return User{}, err
+	}
+	str := func(v any) string { return scimScalar(v) }
+	u := User{
+		ID:          str(m["id"]),
+		UserName:    str(m["userName"]),
+		ExternalID:  str(m["externalId"]),
+		DisplayName: str(m["displayName"]),
+		Active:      true,
+		Attributes:  map[string][]string{},
+	}
+	if u.ID == "" {
+		return User{}, fmt.Errorf("user %q has no id", u.UserName)
+	}
+	if name, ok := m["name"].(map[string]any); ok {
+		u.GivenName = str(name["givenName"])
+		u.FamilyName = str(name["familyName"])
+		if u.DisplayName == "" {
+			u.DisplayName = str(name["formatted"])
+		}
+	}
+	if v, ok := m["active"]; ok && v != nil {
+		b, ok := scimBool(v)
+		if !ok {
+			return User{}, fmt.Errorf("user %q: active is %v, not a boolean", u.ID, v)
+		}
+		u.Active = b
+	}
+	for _, e := range scimMulti(m["emails"]) {
+		if v := str(e["value"]); v != "" {
+			p, _ := scimBool(e["primary"])
+			u.Emails = append(u.Emails, Email{Value: v, Type: str(e["type"]), Primary: p})
+		}
+	}
+	for _, e := range scimMulti(m["phoneNumbers"]) {
+		if v := str(e["value"]); v != "" {
+			p, _ := scimBool(e["primary"])
+			u.Phones = append(u.Phones, Phone{Value: v, Type: str(e["type"]), Primary: p})
+		}
+	}
+	for _, g := range scimMulti(m["groups"]) {
+		t := strings.ToLower(str(g["type"]))
+		if v := str(g["value"]); v != "" && (t == "" || t == "direct") {
+			u.Groups = append(u.Groups, v)
+		}
+	}
+	for k, v := range m {
+		switch k {
+		case "schemas", "meta":
+			continue
+		}
+		sep := "."
+		if strings.HasPrefix(strings.ToLower(k), "urn:") {
+			sep = ":" // a schema extension: "<urn>:<attribute>"
+		}
+		scimFlatten(u.Attributes, k, v, sep)
+		if strings.EqualFold(k, EnterpriseUserSchema) {
+			scimFlatten(u.Attributes, "enterprise", v, ".")
+		}
+	}
+	return u, nil
+}
+
+// scimFlatten adds the values under key (and below it) to attrs; sep joins key and the names of
+// its sub-attributes (":" below an extension URN, "." elsewhere).
+func scimFlatten(attrs map[string][]string, key string, v any, sep string) {
+	switch x := v.(type) {
+	case nil:
+	case map[string]any:
+		if val, ok := x["value"]; ok && !scimIsComplex(val) {
+			// e.g. manager: {value, displayName, $ref}: the key itself holds the value.
+			if s := scimScalar(val); s != "" {
+				attrs[key] = append(attrs[key], s)
+			}
+		}
+		for sub, sv := range x {
+			if sub == "$ref" {
+				continue
+			}
+			scimFlatten(attrs, key+sep+sub, sv, ".")
+		}
+	case []any:
+		for _, item := range x {
+			obj, ok := item.(map[string]any)
+			if !ok {
+				if s := scimScalar(item); s != "" {
+					attrs[key] = append(attrs[key], s)
+				}
+				continue
+			}
+			val, hasValue := obj["value"]
+			if hasValue && !scimIsComplex(val) {
+				if s := scimScalar(val); s != "" {
+					attrs[key] = append(attrs[key], s)
+					if t := scimScalar(obj["type"]); t != "" {
+						attrs[key+"."+t] = append(attrs[key+"."+t], s)
+					}
+				}
+			}
+			for sub, sv := range obj {
+				if sub == "value" || sub == "type" || sub == "primary" || sub == "$ref" || scimIsComplex(sv) {
+					continue
+				}
+				if s := scimScalar(sv); s != "" {
+					attrs[key+"."+sub] = append(attrs[key+"."+sub], s)
+				}
+			}
+		}
+	default:
+		if s := scimScalar(x); s != "" {
+			attrs[key] = append(attrs[key], s)
+		}
+	}
+}
+
+func scimIsComplex(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
+}
+
+func scimMulti(v any) []map[string]any {
+	list, _ := v.([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, item := range list {
+		if m, ok := item.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func scimScalar(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return ""
+	}
+}
+
+// scimBool accepts JSON booleans and the strings "true"/"false" in any case (Entra ID sends
+// "True"/"False").
+func scimBool(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		return b, err == nil
+	}
+	return false, false
+}
