@@ -15,6 +15,13 @@ type Desired struct {
 	AgentGroups []string `json:"agentGroups"`
 	// Tags is every tag some rule produced, sorted.
 	Tags []string `json:"tags"`
+	// Warnings lists users that were mapped despite a problem, with what was left out (e.g. an
+	// invalid number with phone.invalid: omit), sorted by UserID. Reason is "invalid".
+	Warnings []Skip `json:"warnings,omitempty"`
+	// Problems lists what is wrong between the rules and this directory, once each, sorted:
+	// a group named by a rule that matches no group, a rule output that is not a valid tag or
+	// role. An admin should fix these; nothing is skipped because of them.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Agent is one desired babelforce agent with its login user.
@@ -48,4 +55,10 @@ type Skip struct {
 	Reason string `json:"reason"`
 	// Detail says which rule or field, in words an admin can act on.
 	Detail string `json:"detail"`
+}
+
+// String names the user and says why, e.g.
+// `ann (id 42): number "12" is not a valid phone number for region DE`.
+func (s Skip) String() string {
+	return describe(s.UserName, s.UserID) + ": " + s.Detail
 }

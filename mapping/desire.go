@@ -1,0 +1,806 @@
+package mapping
+
+import (
+	"cmp"
+	"fmt"
+	"net/mail"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/babelforce/bridge/directory"
+)
+
+// Skip reasons.
+const (
+	ReasonOutOfScope = "out_of_scope"
+	ReasonInvalid    = "invalid"
+)
+
+// Desire applies the rules to a snapshot. It is deterministic: agents are sorted by SourceID,
+// skipped users and warnings by UserID, tags and agent groups by name. It never modifies s.
+//
+// Memberships come from s.Memberships (transitive, filled by Snapshot.Resolve); a snapshot
+// that was never resolved (nil Memberships) falls back to each user's direct groups.
+func Desire(s *directory.Snapshot, r *Rules) *Desired {
+	p := prepare(s, r)
+	results := make([]userResult, len(s.Users))
+
+	workers := runtime.GOMAXPROCS(0)
+	const chunk = 512
+	if n := (len(s.Users) + chunk - 1) / chunk; n < workers {
+		workers = max(n, 1)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	execs := make([]*executor, workers)
+	for w := range workers {
+		x := r.newExecutor()
+		execs[w] = x
+		wg.Go(func() {
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= len(s.Users) {
+					return
+				}
+				end := min(start+chunk, len(s.Users))
+				for i := start; i < end; i++ {
+					results[i] = p.mapUser(x, &s.Users[i], nil)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	d := &Desired{Agents: make([]Agent, 0, len(s.Users)), AgentGroups: []string{}, Tags: []string{}}
+	problems := p.problems
+	for _, x := range execs {
+		for pr := range x.problems {
+			problems[pr] = struct{}{}
+		}
+	}
+	for i := range results {
+		res := &results[i]
+		if res.skip != nil {
+			d.Skipped = append(d.Skipped, *res.skip)
+		} else {
+			d.Agents = append(d.Agents, res.agent)
+		}
+		d.Warnings = append(d.Warnings, res.warnings...)
+	}
+	d.Agents, d.Skipped = rejectCollisions(d.Agents, d.Skipped, s)
+
+	tags := map[string]struct{}{}
+	groups := map[string]struct{}{}
+	for i := range d.Agents {
+		for _, t := range d.Agents[i].Tags {
+			tags[t] = struct{}{}
+		}
+		for _, g := range d.Agents[i].AgentGroups {
+			groups[g] = struct{}{}
+		}
+	}
+	d.Tags = sortedKeys(tags)
+	d.AgentGroups = sortedKeys(groups)
+	if len(problems) > 0 {
+		d.Problems = sortedKeys(problems)
+	}
+	slices.SortFunc(d.Skipped, compareSkip)
+	slices.SortFunc(d.Warnings, compareSkip)
+	return d
+}
+
+func compareSkip(a, b Skip) int {
+	return cmp.Or(strings.Compare(a.UserID, b.UserID), strings.Compare(a.Reason, b.Reason), strings.Compare(a.Detail, b.Detail))
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// rejectCollisions skips every agent whose e-mail another agent also has, and every agent
+// whose SourceID another agent also has, naming the others. It returns agents sorted by
+// SourceID.
+func rejectCollisions(agents []Agent, skipped []Skip, s *directory.Snapshot) ([]Agent, []Skip) {
+	slices.SortFunc(agents, func(a, b Agent) int {
+		return cmp.Or(strings.Compare(a.SourceID, b.SourceID), strings.Compare(a.Email, b.Email))
+	})
+	byEmail := make(map[string][]int, len(agents))
+	for i := range agents {
+		if agents[i].Email != "" {
+			byEmail[agents[i].Email] = append(byEmail[agents[i].Email], i)
+		}
+	}
+	reject := map[int]string{}
+	for email, idx := range byEmail {
+		if len(idx) < 2 {
+			continue
+		}
+		for _, i := range idx {
+			var others []string
+			for _, j := range idx {
+				if j != i {
+					others = append(others, describe(agents[j].UserName, agents[j].SourceID))
+				}
+			}
+			reject[i] = fmt.Sprintf("e-mail %s is also the e-mail of %s; fix the directory so that each person has their own", email, strings.Join(others, ", "))
+		}
+	}
+	for i := 1; i < len(agents); i++ {
+		if agents[i].SourceID == agents[i-1].SourceID {
+			for _, j := range []int{i - 1, i} {
+				if _, done := reject[j]; !done {
+					reject[j] = fmt.Sprintf("the directory has more than one user with id %q", agents[j].SourceID)
+				}
+			}
+		}
+	}
+	if len(reject) == 0 {
+		return agents, skipped
+	}
+	kept := agents[:0]
+	for i, a := range agents {
+		if detail, ok := reject[i]; ok {
+			skipped = append(skipped, Skip{UserID: a.SourceID, UserName: a.UserName, Reason: ReasonInvalid, Detail: detail})
+			continue
+		}
+		kept = append(kept, a)
+	}
+	return kept, skipped
+}
+
+func describe(userName, id string) string {
+	if userName == "" {
+		return fmt.Sprintf("user with id %s", id)
+	}
+	return fmt.Sprintf("%s (id %s)", userName, id)
+}
+
+// groupInfo is what the rules make of one group, computed once per Desire.
+type groupInfo struct {
+	name        string
+	include     bool
+	exclude     bool
+	tags        []string
+	agentGroups []string
+	roles       []string
+}
+
+// prepared is a snapshot with every group's rule results computed.
+type prepared struct {
+	r      *Rules
+	s      *directory.Snapshot
+	idx    map[string]int
+	groups []groupInfo
+	// problems found while evaluating rules against groups (sorted into Desired.Problems).
+	problems map[string]struct{}
+}
+
+func groupLabel(g *directory.Group) string {
+	switch {
+	case g.Name != "":
+		return g.Name
+	case g.DN != "":
+		return g.DN
+	}
+	return g.ID
+}
+
+func prepare(s *directory.Snapshot, r *Rules) *prepared {
+	p := &prepared{r: r, s: s, idx: make(map[string]int, len(s.Groups)), groups: make([]groupInfo, len(s.Groups)), problems: map[string]struct{}{}}
+	includeHit := make([]bool, len(r.include))
+	excludeHit := make([]bool, len(r.exclude))
+	ruleHit := map[*rule]bool{}
+	for i := range s.Groups {
+		g := &s.Groups[i]
+		p.idx[g.ID] = i
+		gi := &p.groups[i]
+		gi.name = groupLabel(g)
+		for j, sel := range r.include {
+			if sel.matches(g) {
+				gi.include, includeHit[j] = true, true
+			}
+		}
+		for j, sel := range r.exclude {
+			if sel.matches(g) {
+				gi.exclude, excludeHit[j] = true, true
+			}
+		}
+		for _, h := range groupHits(r, g) {
+			ruleHit[h.rule] = true
+			for _, pr := range h.problems {
+				p.problems[pr] = struct{}{}
+			}
+			switch h.rule.kind {
+			case kindSkill:
+				gi.tags = append(gi.tags, h.values...)
+			case kindAgentGroup:
+				gi.agentGroups = append(gi.agentGroups, h.values...)
+			case kindRole:
+				gi.roles = append(gi.roles, h.values...)
+			}
+		}
+		gi.tags = sortUnique(gi.tags)
+		gi.agentGroups = sortUnique(gi.agentGroups)
+		gi.roles = sortUnique(gi.roles)
+	}
+	for j, hit := range includeHit {
+		if !hit {
+			p.problems[fmt.Sprintf("scope.include_groups[%d] %q matches no group in the directory", j, r.include[j].raw)] = struct{}{}
+		}
+	}
+	for j, hit := range excludeHit {
+		if !hit {
+			p.problems[fmt.Sprintf("scope.exclude_groups[%d] %q matches no group in the directory", j, r.exclude[j].raw)] = struct{}{}
+		}
+	}
+	for _, rules := range [][]*rule{r.skills, r.agentGroups, r.roles} {
+		for _, ru := range rules {
+			if ru.sel != nil && !ruleHit[ru] {
+				p.problems[fmt.Sprintf("%s group %q matches no group in the directory", ru.key, ru.sel.raw)] = struct{}{}
+			}
+		}
+	}
+	return p
+}
+
+func sortUnique(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// hit is one rule producing values for one input (a group name or an attribute value).
+type hit struct {
+	rule     *rule
+	input    string // the group's name, or the attribute value
+	values   []string
+	problems []string
+}
+
+// groupHits applies every group and match rule to one group.
+func groupHits(r *Rules, g *directory.Group) []hit {
+	var hits []hit
+	for _, rules := range [][]*rule{r.skills, r.agentGroups, r.roles} {
+		for _, ru := range rules {
+			if ru.attr != "" {
+				continue
+			}
+			label := groupLabel(g)
+			if ru.sel != nil {
+				if ru.sel.matches(g) {
+					hits = append(hits, hit{rule: ru, input: label, values: ru.outputs})
+				}
+				continue
+			}
+			if h, ok := ru.apply(g.Name, "group "+label); ok {
+				h.input = label
+				hits = append(hits, h)
+			}
+		}
+	}
+	return hits
+}
+
+// apply runs a match rule over one input; where names the input in problems.
+func (ru *rule) apply(input, where string) (hit, bool) {
+	m := ru.re.FindStringSubmatchIndex(input)
+	if m == nil {
+		return hit{}, false
+	}
+	h := hit{rule: ru, input: input}
+	if !ru.expand {
+		h.values = ru.outputs
+		return h, true
+	}
+	for _, out := range ru.outputs {
+		if !strings.Contains(out, "$") {
+			h.values = append(h.values, out)
+			continue
+		}
+		v := string(ru.re.ExpandString(nil, out, input, m))
+		if ru.kind == kindRole {
+			role, ok := knownRole(v)
+			if !ok {
+				if strings.TrimSpace(v) != "" {
+					h.problems = append(h.problems, fmt.Sprintf("%s made unknown role %q from %s; ignored", ru.key, v, where))
+				}
+				continue
+			}
+			h.values = append(h.values, role)
+			continue
+		}
+		clean, problem := cleanName(v, ru.lower, ru.kind == kindSkill)
+		if problem != "" {
+			if clean == "" && strings.TrimSpace(v) == "" {
+				continue // an empty output is no output
+			}
+			h.problems = append(h.problems, fmt.Sprintf("%s made %s %q from %s, which %s; ignored", ru.key, ru.kind.noun(), v, where, problem))
+			continue
+		}
+		h.values = append(h.values, clean)
+	}
+	return h, true
+}
+
+// attrHits applies the attribute rules to one user.
+func attrHits(r *Rules, u *directory.User, memo map[memoKey]hit) []hit {
+	var hits []hit
+	for _, rules := range [][]*rule{r.skills, r.agentGroups, r.roles} {
+		for _, ru := range rules {
+			if ru.attr == "" {
+				continue
+			}
+			for _, v := range attrValues(u, ru.attr) {
+				k := memoKey{ru, v}
+				h, ok := memo[k]
+				if !ok {
+					h, ok = ru.apply(v, fmt.Sprintf("%s %q", ru.attr, v))
+					if !ok {
+						h = hit{}
+					}
+					if memo != nil && len(memo) < 100000 {
+						memo[k] = h
+					}
+				}
+				if h.rule != nil {
+					hits = append(hits, h)
+				}
+			}
+		}
+	}
+	return hits
+}
+
+type memoKey struct {
+	rule  *rule
+	value string
+}
+
+// userResult is what one user maps to: an agent, or a skip; plus warnings.
+type userResult struct {
+	agent    Agent
+	skip     *Skip
+	warnings []Skip
+}
+
+// trace collects how a user was mapped, for Explain.
+type trace struct {
+	scope    []Check
+	fields   []FieldSource
+	extIDs   []FieldSource
+	problems []string
+}
+
+func (p *prepared) memberships(u *directory.User) []string {
+	if p.s.Memberships == nil {
+		return u.Groups
+	}
+	return p.s.Memberships[u.ID]
+}
+
+// scope decides whether u is in scope; the detail names the rule that left it out. With a
+// trace it evaluates every rule.
+func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, string) {
+	r := p.r
+	in, detail := true, ""
+	fail := func(d string) {
+		if in {
+			in, detail = false, d
+		}
+	}
+	if len(r.include) > 0 {
+		member := ""
+		for _, gid := range gids {
+			if i, ok := p.idx[gid]; ok && p.groups[i].include {
+				member = p.groups[i].name
+				break
+			}
+		}
+		var names []string
+		for _, sel := range r.include {
+			names = append(names, sel.raw)
+		}
+		d := fmt.Sprintf("not a member of any include_groups (%s)", strings.Join(names, ", "))
+		if member == "" {
+			fail(d)
+			if tr == nil {
+				return false, d
+			}
+		}
+		if tr != nil {
+			c := Check{Rule: fmt.Sprintf("scope.include_groups (%s)", strings.Join(names, ", ")), Passed: member != "", Detail: d}
+			if member != "" {
+				c.Detail = "member of " + member
+			}
+			tr.scope = append(tr.scope, c)
+		}
+	}
+	if len(r.exclude) > 0 {
+		excluded := ""
+		for _, gid := range gids {
+			if i, ok := p.idx[gid]; ok && p.groups[i].exclude {
+				excluded = p.groups[i].name
+				break
+			}
+		}
+		if excluded != "" {
+			fail("member of excluded group " + excluded)
+			if tr == nil {
+				return false, detail
+			}
+		}
+		if tr != nil {
+			var names []string
+			for _, sel := range r.exclude {
+				names = append(names, sel.raw)
+			}
+			c := Check{Rule: fmt.Sprintf("scope.exclude_groups (%s)", strings.Join(names, ", ")), Passed: excluded == "", Detail: "member of none"}
+			if excluded != "" {
+				c.Detail = "member of excluded group " + excluded
+			}
+			tr.scope = append(tr.scope, c)
+		}
+	}
+	for _, c := range r.conds {
+		vals := attrValues(u, c.attr)
+		ok := c.eval(vals)
+		if !ok {
+			fail(fmt.Sprintf("condition %s not met", c.text))
+			if tr == nil {
+				return false, detail
+			}
+		}
+		if tr != nil {
+			d := fmt.Sprintf("%s is absent", c.attr)
+			if len(vals) > 0 {
+				q := make([]string, len(vals))
+				for i, v := range vals {
+					q[i] = fmt.Sprintf("%q", v)
+				}
+				d = fmt.Sprintf("%s is %s", c.attr, strings.Join(q, ", "))
+			}
+			tr.scope = append(tr.scope, Check{Rule: fmt.Sprintf("%s: %s", c.key, c.text), Passed: ok, Detail: d})
+		}
+	}
+	if !r.includeInactive {
+		if !u.Active {
+			fail("inactive in the directory and scope.include_inactive is false")
+			if tr == nil {
+				return false, detail
+			}
+		}
+		if tr != nil {
+			d := "active"
+			if !u.Active {
+				d = "inactive"
+			}
+			tr.scope = append(tr.scope, Check{Rule: "scope.include_inactive: false", Passed: u.Active, Detail: d})
+		}
+	}
+	return in, detail
+}
+
+func (c *condition) eval(vals []string) bool {
+	switch c.op {
+	case opPresent, opAbsent:
+		present := false
+		for _, v := range vals {
+			if strings.TrimSpace(v) != "" {
+				present = true
+				break
+			}
+		}
+		return present == (c.op == opPresent)
+	case opMatches:
+		for _, v := range vals {
+			if c.re.MatchString(v) {
+				return true
+			}
+		}
+		return false
+	case opNotEquals:
+		for _, v := range vals {
+			if strings.EqualFold(v, c.vals[0]) {
+				return false
+			}
+		}
+		return true
+	default: // equals, one_of
+		for _, v := range vals {
+			for _, want := range c.vals {
+				if strings.EqualFold(v, want) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
+// mapUser maps one user. Desire calls it with tr == nil; Explain with a trace.
+func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult {
+	r := p.r
+	skip := func(reason, detail string) userResult {
+		return userResult{skip: &Skip{UserID: u.ID, UserName: u.UserName, Reason: reason, Detail: detail}}
+	}
+	if strings.TrimSpace(u.ID) == "" {
+		return skip(ReasonInvalid, "the user has no directory id, so bridge cannot own an agent for it")
+	}
+	gids := p.memberships(u)
+	if ok, detail := p.scope(u, gids, tr); !ok {
+		return skip(ReasonOutOfScope, detail)
+	}
+
+	var view *userView
+	if len(x.clone) > 0 {
+		v := newView(u)
+		view = &v
+	}
+	field := func(name, rawRule string, value, raw, problem string) {
+		if tr != nil {
+			tr.fields = append(tr.fields, FieldSource{Field: name, Rule: rawRule, Raw: raw, Value: value, Problem: problem})
+		}
+	}
+
+	// e-mail first: scope.require_email depends on it.
+	var email, emailRule string
+	if r.email != nil {
+		v, err := x.run(r.email, u, view)
+		if err != nil {
+			field("email", "agent.email template "+quote(r.email.text), "", "", err.Error())
+			return skip(ReasonInvalid, err.Error())
+		}
+		email, emailRule = v, "agent.email template "+quote(r.email.text)
+	} else {
+		email, emailRule = strings.TrimSpace(u.PrimaryEmail()), "default: primary e-mail"
+	}
+	rawEmail := email
+	email = strings.ToLower(email)
+	if email == "" {
+		if r.requireEmail {
+			d := "has no e-mail address and scope.require_email is true"
+			field("email", emailRule, "", rawEmail, d)
+			if tr != nil {
+				tr.scope = append(tr.scope, Check{Rule: "scope.require_email: true", Passed: false, Detail: "no e-mail address"})
+			}
+			return skip(ReasonOutOfScope, d)
+		}
+	} else if tr != nil && r.requireEmail {
+		tr.scope = append(tr.scope, Check{Rule: "scope.require_email: true", Passed: true, Detail: "has an e-mail address"})
+	}
+	if email != "" {
+		if problem := checkEmail(email); problem != "" {
+			d := fmt.Sprintf("e-mail %q %s", rawEmail, problem)
+			field("email", emailRule, "", rawEmail, d)
+			return skip(ReasonInvalid, d)
+		}
+	}
+	field("email", emailRule, email, rawEmail, "")
+
+	// name
+	var name, nameRule string
+	if r.name != nil {
+		v, err := x.run(r.name, u, view)
+		if err != nil {
+			field("name", "agent.name template "+quote(r.name.text), "", "", err.Error())
+			return skip(ReasonInvalid, err.Error())
+		}
+		name, nameRule = strings.Join(strings.Fields(v), " "), "agent.name template "+quote(r.name.text)
+		if name == "" {
+			d := "the agent.name template gave an empty name"
+			field("name", nameRule, "", v, d)
+			return skip(ReasonInvalid, d)
+		}
+	} else {
+		name, nameRule = defaultName(u)
+		if name == "" {
+			d := "no name: displayName, givenName, familyName and userName are all empty"
+			field("name", nameRule, "", "", d)
+			return skip(ReasonInvalid, d)
+		}
+	}
+	field("name", nameRule, name, "", "")
+
+	// number
+	var warnings []Skip
+	var rawNumber, numberRule string
+	if r.number != nil {
+		v, err := x.run(r.number, u, view)
+		if err != nil {
+			field("number", "agent.number template "+quote(r.number.text), "", "", err.Error())
+			return skip(ReasonInvalid, err.Error())
+		}
+		rawNumber, numberRule = v, "agent.number template "+quote(r.number.text)
+	} else {
+		rawNumber, numberRule = strings.TrimSpace(u.PrimaryPhone()), "default: primary phone"
+	}
+	var number string
+	if rawNumber == "" {
+		if r.phoneRequired {
+			d := "has no phone number and phone.required is true"
+			field("number", numberRule, "", "", d)
+			return skip(ReasonInvalid, d)
+		}
+		field("number", numberRule, "", "", "")
+	} else {
+		region := r.region
+		if r.regionAttr != "" {
+			if vals := attrValues(u, r.regionAttr); len(vals) > 0 {
+				if reg := strings.ToUpper(strings.TrimSpace(vals[0])); knownRegion(reg) {
+					region = reg
+				}
+			}
+		}
+		n, problem := normalizePhone(rawNumber, region)
+		switch {
+		case problem == "":
+			number = n
+			rule := numberRule
+			if region != "" {
+				rule += ", region " + region
+			}
+			field("number", rule, number, rawNumber, "")
+		case r.omitInvalid:
+			d := problem + "; mapped without a number (phone.invalid: omit)"
+			field("number", numberRule, "", rawNumber, d)
+			warnings = append(warnings, Skip{UserID: u.ID, UserName: u.UserName, Reason: ReasonInvalid, Detail: d})
+		default:
+			field("number", numberRule, "", rawNumber, problem)
+			return skip(ReasonInvalid, problem)
+		}
+	}
+
+	// external ids
+	var ext map[string]string
+	for _, e := range r.externalIDs {
+		var v, rule string
+		if e.tmpl != nil {
+			var err error
+			rule = fmt.Sprintf("%s template %s", e.tmpl.key, quote(e.tmpl.text))
+			v, err = x.run(e.tmpl, u, view)
+			if err != nil {
+				if tr != nil {
+					tr.extIDs = append(tr.extIDs, FieldSource{Field: e.integration, Rule: rule, Problem: err.Error()})
+				}
+				return skip(ReasonInvalid, err.Error())
+			}
+		} else {
+			rule = "attribute " + e.attribute
+			if vals := attrValues(u, e.attribute); len(vals) > 0 {
+				v = strings.TrimSpace(vals[0])
+			}
+		}
+		if tr != nil {
+			tr.extIDs = append(tr.extIDs, FieldSource{Field: e.integration, Rule: rule, Value: v})
+		}
+		if v == "" {
+			continue
+		}
+		if ext == nil {
+			ext = make(map[string]string, len(r.externalIDs))
+		}
+		ext[e.integration] = v
+	}
+
+	// tags, agent groups, roles
+	tags := append(make([]string, 0, len(r.staticTags)+4), r.staticTags...)
+	var agentGroups, roles []string
+	for _, gid := range gids {
+		i, ok := p.idx[gid]
+		if !ok {
+			continue
+		}
+		gi := &p.groups[i]
+		tags = append(tags, gi.tags...)
+		agentGroups = append(agentGroups, gi.agentGroups...)
+		roles = append(roles, gi.roles...)
+	}
+	if x.hasAttrRules {
+		for _, h := range attrHits(r, u, x.memo) {
+			for _, pr := range h.problems {
+				x.problems[pr] = struct{}{}
+			}
+			switch h.rule.kind {
+			case kindSkill:
+				tags = append(tags, h.values...)
+			case kindAgentGroup:
+				agentGroups = append(agentGroups, h.values...)
+			case kindRole:
+				roles = append(roles, h.values...)
+			}
+		}
+	}
+	tags = sortUnique(tags)
+	agentGroups = sortUnique(agentGroups)
+	if agentGroups == nil {
+		agentGroups = []string{}
+	}
+	switch {
+	case !r.loginUsers || email == "":
+		roles = []string{}
+	case len(roles) == 0:
+		roles = r.defaultRoles
+	default:
+		roles = sortUnique(roles)
+	}
+	if roles == nil {
+		roles = []string{}
+	}
+
+	return userResult{
+		agent: Agent{
+			SourceID:    u.ID,
+			AgentSource: r.agentSource,
+			UserName:    u.UserName,
+			Name:        name,
+			Email:       email,
+			Number:      number,
+			Enabled:     u.Active,
+			Tags:        tags,
+			AgentGroups: agentGroups,
+			Roles:       roles,
+			ExternalIDs: ext,
+		},
+		warnings: warnings,
+	}
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// defaultName is displayName, else "givenName familyName", else userName.
+func defaultName(u *directory.User) (string, string) {
+	if n := strings.Join(strings.Fields(u.DisplayName), " "); n != "" {
+		return n, "default: displayName"
+	}
+	if n := strings.Join(strings.Fields(u.GivenName+" "+u.FamilyName), " "); n != "" {
+		return n, "default: givenName familyName"
+	}
+	return strings.TrimSpace(u.UserName), "default: userName"
+}
+
+// checkEmail returns a problem with an e-mail address, or "".
+func checkEmail(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 || at == len(email)-1 {
+		return "is not an e-mail address (no local part, @ and domain)"
+	}
+	if strings.ContainsAny(email, " \t\r\n,;<>") {
+		return "is not an e-mail address (contains a space or one of , ; < >)"
+	}
+	if _, err := mail.ParseAddress(email); err != nil {
+		return "is not a valid e-mail address"
+	}
+	return ""
+}
+
+// normalizePhone returns raw in E.164 or a problem.
+func normalizePhone(raw, region string) (string, string) {
+	reg := region
+	if reg == "" {
+		reg = "ZZ"
+	}
+	num, err := phonenumbers.Parse(raw, reg)
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		trimmed := strings.TrimSpace(raw)
+		if region == "" && !strings.HasPrefix(trimmed, "+") && !strings.HasPrefix(trimmed, "00") {
+			return "", fmt.Sprintf("number %q has no country code and phone.default_region is not set", raw)
+		}
+		if region == "" {
+			return "", fmt.Sprintf("number %q is not a valid phone number", raw)
+		}
+		return "", fmt.Sprintf("number %q is not a valid phone number for region %s", raw, region)
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), ""
+}
