@@ -73,6 +73,13 @@ type Plan struct {
 	Unchanged int `json:"unchanged"`
 	// Refused is set when a guard refused the destructive part of the plan.
 	Refused []string `json:"refused,omitempty"`
+	// Held lists the changes a guard held back (not applied), when Refused is set.
+	Held []Change `json:"held,omitempty"`
+
+	ops  []*op // the calls that apply Changes, in order
+	held []*op // the calls of Held
+	// sideErrs are the side tasks that could not plan.
+	sideErrs []error
 }
 
 // Skipped is something the plan deliberately does not touch.
@@ -80,4 +87,10 @@ type Skipped struct {
 	Subject  string `json:"subject"`
 	SourceID string `json:"sourceId,omitempty"`
 	Reason   string `json:"reason"`
+}
+
+// Scope limits a plan to some directory users.
+type Scope struct {
+	// Users are directory user ids (sourceId); empty means everyone.
+	Users []string `json:"users,omitempty"`
 }

@@ -1,0 +1,362 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/babelforce/bridge/babelforce"
+)
+
+// bulkChunk is the most agent ids one bulk enable/disable call carries.
+const bulkChunk = 100
+
+// applier applies one plan.
+type applier struct {
+	r       *Reconciler
+	trigger string
+	st      *state
+
+	mu       sync.Mutex
+	agentIDs map[string]string // source key -> agent id created (or adopted) in this run
+	groupIDs map[string]string // group name -> id
+	results  map[*op][]Result
+	errs     []error
+	done     int
+	total    int
+}
+
+// apply runs p's ops phase by phase, each phase with bounded concurrency; a failing item is
+// reported and the rest goes on. It fills rep.Results and rep.Counts and returns the joined
+// errors of the items that failed.
+func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state, trigger string) error {
+	a := &applier{r: r, trigger: trigger, st: st,
+		agentIDs: map[string]string{}, groupIDs: map[string]string{}, results: map[*op][]Result{},
+		total: len(p.Changes)}
+	var units []func(context.Context)
+	flush := func() {
+		forEach(ctx, r.cfg.Concurrency, len(units), func(i int) { units[i](ctx) })
+		units = units[:0]
+	}
+	phase := -1
+	var bulk map[callKind][]*op
+	flushBulk := func() {
+		for _, k := range []callKind{callEnable, callDisable} {
+			os := bulk[k]
+			if len(os) == 1 {
+				units = append(units, a.unit(os[0]))
+				continue
+			}
+			for c := range slices.Chunk(os, bulkChunk) {
+				units = append(units, a.bulkUnit(k, c))
+			}
+		}
+		bulk = nil
+	}
+	for _, o := range p.ops {
+		if ph := o.call.phase(); ph != phase {
+			flushBulk()
+			flush()
+			phase = ph
+		}
+		if o.call == callEnable || o.call == callDisable {
+			if bulk == nil {
+				bulk = map[callKind][]*op{}
+			}
+			bulk[o.call] = append(bulk[o.call], o)
+			continue
+		}
+		units = append(units, a.unit(o))
+	}
+	flushBulk()
+	flush()
+
+	// results in plan order; held and unreached changes are "skipped"
+	for _, o := range p.ops {
+		res, ok := a.results[o]
+		if !ok {
+			for _, c := range o.changes {
+				res = append(res, Result{Change: c, Status: StatusSkipped, Error: "not applied: the run was cancelled"})
+			}
+		}
+		rep.Results = append(rep.Results, res...)
+	}
+	for _, o := range p.held {
+		for _, c := range o.changes {
+			rep.Results = append(rep.Results, Result{Change: c, Status: StatusSkipped, Error: "held back by guard"})
+		}
+	}
+	for _, res := range rep.Results {
+		rep.Counts[string(res.Change.Kind)+"/"+res.Status]++
+		rep.Counts[res.Status]++
+	}
+	if err := ctx.Err(); err != nil {
+		a.errs = append(a.errs, fmt.Errorf("apply: %w", err))
+	}
+	return errors.Join(a.errs...)
+}
+
+// unit returns the work of one op.
+func (a *applier) unit(o *op) func(context.Context) {
+	return func(ctx context.Context) {
+		err := a.do(ctx, o)
+		a.finish(o, err)
+	}
+}
+
+// bulkUnit enables or disables several agents in one call.
+func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
+	return func(ctx context.Context) {
+		ids := make([]string, len(os))
+		for i, o := range os {
+			ids[i] = o.agentID
+		}
+		var res []babelforce.BulkResult
+		var err error
+		if k == callEnable {
+			res, err = a.r.tgt.BulkEnableAgents(ctx, ids)
+		} else {
+			res, err = a.r.tgt.BulkDisableAgents(ctx, ids)
+		}
+		byID := make(map[string]babelforce.BulkResult, len(res))
+		for _, br := range res {
+			byID[babelforce.NormalizeID(br.ID)] = br
+		}
+		for _, o := range os {
+			e := err
+			if e == nil {
+				br, ok := byID[babelforce.NormalizeID(o.agentID)]
+				switch {
+				case !ok:
+					e = errors.New("babelforce returned no result for this agent")
+				case !br.Success:
+					e = errors.New(cmpOr(br.Error, "babelforce reported failure"))
+				}
+			}
+			if e == nil {
+				a.after(o)
+			}
+			a.finish(o, e)
+		}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// errNotReached marks an op whose prerequisite failed.
+type errNotReached struct{ why string }
+
+func (e errNotReached) Error() string { return e.why }
+
+// do makes the call of one op.
+func (a *applier) do(ctx context.Context, o *op) error {
+	t := a.r.tgt
+	switch o.call {
+	case callSide:
+		return o.task.Apply(ctx, o.changes[0])
+	case callCreateGroup:
+		g, err := t.CreateAgentGroup(ctx, &babelforce.AgentGroup{Name: o.group})
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.groupIDs[o.group] = babelforce.NormalizeID(g.ID)
+		a.mu.Unlock()
+		return nil
+	case callCreateAgent:
+		if o.agent == nil { // adopt
+			if _, err := t.UpdateAgent(ctx, o.agentID, o.update); err != nil {
+				return err
+			}
+			a.mu.Lock()
+			a.agentIDs[o.key] = o.agentID
+			a.mu.Unlock()
+			return nil
+		}
+		created, err := t.CreateAgent(ctx, o.agent)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.agentIDs[o.key] = babelforce.NormalizeID(created.ID)
+		a.mu.Unlock()
+		return nil
+	case callUpdateAgent:
+		_, err := t.UpdateAgent(ctx, o.agentID, o.update)
+		return err
+	case callCreateLogin:
+		_, err := t.SCIMCreateUser(ctx, o.scim)
+		return err
+	case callReplaceLogin:
+		_, err := t.SCIMReplaceUser(ctx, o.scimID, o.scim)
+		return err
+	case callDeactivateLogin:
+		_, err := t.SCIMPatchUser(ctx, o.scimID, []babelforce.SCIMPatchOp{{Op: "replace", Path: "active", Value: false}})
+		return err
+	}
+	id, err := a.agentID(o)
+	if err != nil {
+		return err
+	}
+	switch o.call {
+	case callSetExternalID:
+		err = t.SetExternalID(ctx, id, o.integ, o.ext)
+	case callClearExternalID:
+		err = t.DeleteExternalID(ctx, id, o.integ)
+	case callJoin:
+		a.mu.Lock()
+		gid := a.groupIDs[o.group]
+		a.mu.Unlock()
+		if gid == "" {
+			return errNotReached{fmt.Sprintf("not applied: agent group %q was not created", o.group)}
+		}
+		err = t.AddAgentToGroup(ctx, gid, id)
+	case callLeave:
+		err = t.RemoveAgentFromGroup(ctx, o.groupID, id)
+	case callEnable:
+		err = t.EnableAgent(ctx, id)
+	case callDisable:
+		err = t.DisableAgent(ctx, id)
+	case callDelete:
+		err = t.DeleteAgent(ctx, id)
+		if errors.Is(err, babelforce.ErrNotFound) {
+			err = nil // already gone
+		}
+	default:
+		err = fmt.Errorf("unknown call %d", o.call)
+	}
+	if err == nil {
+		a.after(o)
+	}
+	return err
+}
+
+// agentID is the op's agent, or the one created for its person earlier in the run.
+func (a *applier) agentID(o *op) (string, error) {
+	if o.agentID != "" {
+		return o.agentID, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if id := a.agentIDs[o.key]; id != "" {
+		return id, nil
+	}
+	return "", errNotReached{"not applied: the agent was not created"}
+}
+
+// after records what bridge must remember about a successful op.
+func (a *applier) after(o *op) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := o.agentID
+	if id == "" {
+		id = a.agentIDs[o.key]
+	}
+	switch o.call {
+	case callDisable:
+		a.st.Disabled[id] = a.r.now()
+	case callEnable:
+		delete(a.st.Disabled, id)
+	case callDelete:
+		delete(a.st.Disabled, id)
+		delete(a.st.ExternalIDs, id)
+	case callSetExternalID:
+		if !slices.Contains(a.st.ExternalIDs[id], o.integ) {
+			a.st.ExternalIDs[id] = append(a.st.ExternalIDs[id], o.integ)
+			slices.Sort(a.st.ExternalIDs[id])
+		}
+	case callClearExternalID:
+		a.st.ExternalIDs[id] = slices.DeleteFunc(a.st.ExternalIDs[id], func(s string) bool { return s == o.integ })
+		if len(a.st.ExternalIDs[id]) == 0 {
+			delete(a.st.ExternalIDs, id)
+		}
+	}
+}
+
+// finish records the outcome of one op: results, audit records, progress.
+func (a *applier) finish(o *op, err error) {
+	status, msg := StatusApplied, ""
+	var nr errNotReached
+	switch {
+	case errors.As(err, &nr):
+		status, msg = StatusSkipped, err.Error()
+	case err != nil:
+		status, msg = StatusFailed, err.Error()
+	}
+	a.mu.Lock()
+	res := make([]Result, len(o.changes))
+	for i, c := range o.changes {
+		if c.AgentID == "" && o.key != "" {
+			c.AgentID = a.agentIDs[o.key]
+		}
+		res[i] = Result{Change: c, Status: status, Error: msg}
+	}
+	a.results[o] = res
+	if err != nil && status == StatusFailed {
+		a.errs = append(a.errs, fmt.Errorf("%s %s: %w", strings.ReplaceAll(string(o.changes[0].Kind), "_", " "), o.changes[0].Subject, err))
+	}
+	a.done += len(o.changes)
+	if a.r.progress != nil {
+		a.r.progress(a.done, a.total)
+	}
+	a.mu.Unlock()
+	if status == StatusFailed {
+		a.r.log.Warn("change failed", "kind", o.changes[0].Kind, "subject", o.changes[0].Subject, "error", err)
+	}
+	if a.r.audit != nil && status != StatusSkipped {
+		for _, r := range res {
+			a.r.audit(auditOf(a.r.now(), a.trigger, r))
+		}
+	}
+}
+
+// auditOf turns one result into an audit record: fields before and after.
+func auditOf(now time.Time, trigger string, r Result) AuditRecord {
+	c := r.Change
+	rec := AuditRecord{Time: now, Trigger: trigger, Kind: c.Kind, Subject: c.Subject, SourceID: c.SourceID,
+		AgentID: c.AgentID, Result: r.Status, Error: r.Error}
+	before, after := map[string]string{}, map[string]string{}
+	for _, f := range c.Fields {
+		if f.Before != "" {
+			before[f.Field] = f.Before
+		}
+		after[f.Field] = f.After
+	}
+	switch c.Kind {
+	case AddTag:
+		after["tag"] = c.Value
+	case RemoveTag:
+		before["tag"] = c.Value
+	case JoinAgentGroup, CreateAgentGroup:
+		after["group"] = c.Value
+	case LeaveAgentGroup:
+		before["group"] = c.Value
+	case EnableAgent:
+		before["enabled"], after["enabled"] = "false", "true"
+	case DisableAgent:
+		before["enabled"], after["enabled"] = "true", "false"
+	case DeactivateLogin:
+		before["active"], after["active"] = "true", "false"
+	case DeleteAgent:
+		before["agent"] = c.AgentID
+	}
+	if c.Reason != "" {
+		after["reason"] = c.Reason
+	}
+	if len(before) > 0 {
+		rec.Before = before
+	}
+	if len(after) > 0 {
+		rec.After = after
+	}
+	return rec
+}

@@ -1,0 +1,455 @@
+package provisioning
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/mapping"
+)
+
+// Triggers of a run.
+const (
+	TriggerSchedule = "schedule"
+	TriggerManual   = "manual"
+	TriggerSCIMPush = "scim_push"
+	TriggerCLI      = "cli"
+)
+
+// ErrBusy is returned to a scheduled run when another run is in flight.
+var ErrBusy = errors.New("a reconcile is already running")
+
+// ErrGuardRefused is wrapped by *GuardError: a guard held back the destructive part of a run.
+var ErrGuardRefused = errors.New("refused by guard")
+
+// ErrUnknownUser is returned by ProvisionUsers when a query matches no directory user and no
+// agent bridge owns.
+var ErrUnknownUser = errors.New("no such user")
+
+// GuardError says why a guard refused the destructive changes of a run. errors.Is(err,
+// ErrGuardRefused) holds for it.
+type GuardError struct {
+	Reasons []string
+}
+
+func (e *GuardError) Error() string {
+	return "refused by guard: " + strings.Join(e.Reasons, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrGuardRefused) true.
+func (e *GuardError) Unwrap() error { return ErrGuardRefused }
+
+// SideTask is an extra part of every run that is not per-agent (SSO config, SCIM configuration).
+type SideTask interface {
+	Name() string
+	Plan(ctx context.Context) ([]Change, error)
+	Apply(ctx context.Context, c Change) error
+}
+
+// AuditRecord is one write to babelforce, for the audit log. It holds no secrets.
+type AuditRecord struct {
+	Time     time.Time         `json:"time"`
+	Trigger  string            `json:"trigger"`
+	Kind     Kind              `json:"kind"`
+	Subject  string            `json:"subject"`
+	SourceID string            `json:"sourceId,omitempty"`
+	AgentID  string            `json:"agentId,omitempty"`
+	Before   map[string]string `json:"before,omitempty"`
+	After    map[string]string `json:"after,omitempty"`
+	// Result is "applied" or "failed".
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Option configures a Reconciler.
+type Option func(*Reconciler)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.log = l } }
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(r *Reconciler) { r.now = now } }
+
+// WithSideTasks adds tasks planned and applied with every unscoped run.
+func WithSideTasks(tasks ...SideTask) Option {
+	return func(r *Reconciler) { r.tasks = append(r.tasks, tasks...) }
+}
+
+// WithProgress sets a callback told after each applied change how far the run is.
+func WithProgress(f func(done, total int)) Option { return func(r *Reconciler) { r.progress = f } }
+
+// WithAudit sets the hook that receives one AuditRecord per write.
+func WithAudit(f func(AuditRecord)) Option { return func(r *Reconciler) { r.audit = f } }
+
+// WithAfter replaces time.After for the scheduler (tests fire the channel themselves).
+func WithAfter(after func(time.Duration) <-chan time.Time) Option {
+	return func(r *Reconciler) { r.after = after }
+}
+
+// WithRandom replaces the source of jitter: a function returning a number in [0, 1).
+func WithRandom(f func() float64) Option { return func(r *Reconciler) { r.random = f } }
+
+// WithHistory sets how many reports Status keeps (default 20).
+func WithHistory(n int) Option { return func(r *Reconciler) { r.keep = n } }
+
+// Reconciler plans and applies changes to babelforce; every trigger goes through it. It runs
+// one plan/apply at a time.
+type Reconciler struct {
+	src   Source
+	tgt   Target
+	rules *mapping.Rules
+	cfg   Config
+
+	log      *slog.Logger
+	now      func() time.Time
+	tasks    []SideTask
+	progress func(done, total int)
+	audit    func(AuditRecord)
+	after    func(time.Duration) <-chan time.Time
+	random   func() float64
+	keep     int
+
+	running chan struct{} // holds a token while a run is in flight
+	state   *stateStore
+
+	mu      sync.Mutex
+	history []Report // newest first
+}
+
+// NewReconciler returns a reconciler of tgt to src under rules. cfg should have passed
+// Validate; zero values fall back to the defaults.
+func NewReconciler(src Source, tgt Target, rules *mapping.Rules, cfg Config, opts ...Option) *Reconciler {
+	def := DefaultConfig()
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = def.Concurrency
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = def.Interval
+	}
+	r := &Reconciler{src: src, tgt: tgt, rules: rules, cfg: cfg,
+		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now:     time.Now,
+		after:   time.After,
+		random:  rand.Float64,
+		keep:    20,
+		running: make(chan struct{}, 1),
+		state:   &stateStore{path: cfg.StateFile},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// RunOptions says what one run does.
+type RunOptions struct {
+	// Trigger is "schedule", "manual", "scim_push" or "cli". A scheduled run returns ErrBusy
+	// when another run is in flight; every other trigger waits for it.
+	Trigger string
+	// DryRun plans and reports without writing anything.
+	DryRun bool
+	// Force applies destructive changes a guard would refuse (not after a failed read).
+	Force bool
+	// Users limits the run to these directory user ids; empty means everyone.
+	Users []string
+}
+
+// Result is the outcome of one change.
+type Result struct {
+	Change Change `json:"change"`
+	// Status is "applied", "failed" or "skipped".
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Result statuses.
+const (
+	StatusApplied = "applied"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// Report is what one run did.
+type Report struct {
+	Trigger  string        `json:"trigger"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Duration time.Duration `json:"duration"`
+	DryRun   bool          `json:"dryRun,omitempty"`
+	Forced   bool          `json:"forced,omitempty"`
+	// Users is the scope of the run (empty: everyone).
+	Users   []string `json:"users,omitempty"`
+	Plan    *Plan    `json:"plan,omitempty"`
+	Results []Result `json:"results,omitempty"`
+	// Counts maps "kind/status" (e.g. "create_agent/applied") and each status alone to a
+	// number of changes.
+	Counts  map[string]int `json:"counts"`
+	Errors  []string       `json:"errors,omitempty"`
+	Refused []string       `json:"refused,omitempty"`
+}
+
+// Status returns the reports of the last runs, newest first.
+func (r *Reconciler) Status() []Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.history)
+}
+
+func (r *Reconciler) remember(rep *Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.history = append([]Report{*rep}, r.history...)
+	if len(r.history) > r.keep {
+		r.history = r.history[:r.keep]
+	}
+}
+
+// acquire takes the run token: scheduled runs give up at once, others wait.
+func (r *Reconciler) acquire(ctx context.Context, trigger string) error {
+	if trigger == TriggerSchedule {
+		select {
+		case r.running <- struct{}{}:
+			return nil
+		default:
+			return ErrBusy
+		}
+	}
+	select {
+	case r.running <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the running reconcile: %w", ctx.Err())
+	}
+}
+
+func (r *Reconciler) release() { <-r.running }
+
+// Plan reads the directory and babelforce and returns what a run would change, guards
+// applied, without writing anything.
+func (r *Reconciler) Plan(ctx context.Context, scope Scope) (*Plan, error) {
+	snap, err := r.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.state.load()
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := r.plan(ctx, snap, scope, false, st)
+	return p, err
+}
+
+// Run plans and applies one reconcile. The error is a *GuardError (errors.Is
+// ErrGuardRefused) when a guard held back destructive changes, ErrBusy for a scheduled run
+// while another runs, the read error when the directory or babelforce could not be read
+// whole (then nothing was written), or the joined errors of the changes that failed.
+func (r *Reconciler) Run(ctx context.Context, opts RunOptions) (*Report, error) {
+	if err := r.acquire(ctx, opts.Trigger); err != nil {
+		return nil, err
+	}
+	defer r.release()
+	rep := r.newReport(opts)
+	snap, err := r.read(ctx)
+	if err != nil {
+		return r.finish(rep, err)
+	}
+	return r.runLocked(ctx, rep, snap, opts)
+}
+
+// ProvisionUsers reconciles the users that the queries name, now: each query is a directory
+// id, userName or e-mail. A user no longer in the directory is matched against bridge's
+// agents by sourceId or e-mail, so that its agent gets disabled. It waits for a running
+// reconcile.
+func (r *Reconciler) ProvisionUsers(ctx context.Context, trigger string, queries ...string) (*Report, error) {
+	if len(queries) == 0 {
+		return nil, errors.New("provision: name at least one user (id, userName or e-mail)")
+	}
+	if err := r.acquire(ctx, trigger); err != nil {
+		return nil, err
+	}
+	defer r.release()
+	opts := RunOptions{Trigger: trigger}
+	rep := r.newReport(opts)
+	snap, err := r.read(ctx)
+	if err != nil {
+		return r.finish(rep, err)
+	}
+	ids, err := r.resolveUsers(ctx, snap, queries)
+	if err != nil {
+		return r.finish(rep, err)
+	}
+	opts.Users = ids
+	rep.Users = ids
+	return r.runLocked(ctx, rep, snap, opts)
+}
+
+// resolveUsers turns queries into directory ids.
+func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot, queries []string) ([]string, error) {
+	var ids []string
+	var missing []string
+	for _, q := range queries {
+		q = strings.TrimSpace(q)
+		if q == "" {
+			return nil, errors.New("provision: empty user query: give an id, userName or e-mail")
+		}
+		u, err := mapping.FindUser(snap, q)
+		switch {
+		case err == nil:
+			ids = append(ids, u.ID)
+		case errors.Is(err, mapping.ErrNoUser):
+			missing = append(missing, q)
+		default:
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+	}
+	if len(missing) > 0 {
+		// gone from the directory? look for bridge's agent.
+		agents, err := r.listOwned(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		var unknown []string
+		for _, q := range missing {
+			found := false
+			for _, a := range agents {
+				if key(a.SourceID) == key(q) || strings.EqualFold(a.Email, q) {
+					ids = append(ids, a.SourceID)
+					found = true
+					break
+				}
+			}
+			if !found {
+				unknown = append(unknown, fmt.Sprintf("%q", q))
+			}
+		}
+		if len(unknown) > 0 {
+			return nil, fmt.Errorf("provision %s: %w: no directory user has this id, userName or e-mail and no agent of bridge has this sourceId or e-mail",
+				strings.Join(unknown, ", "), ErrUnknownUser)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+func (r *Reconciler) newReport(opts RunOptions) *Report {
+	return &Report{Trigger: cmp.Or(opts.Trigger, TriggerManual), Started: r.now(), DryRun: opts.DryRun,
+		Forced: opts.Force, Users: opts.Users, Counts: map[string]int{}}
+}
+
+// read reads the whole directory; any error (a partial read is one) stops the run.
+func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
+	if r.rules == nil {
+		return nil, errors.New("reconcile: no mapping rules configured")
+	}
+	snap, err := r.src.Read(ctx)
+	if err != nil {
+		if errors.Is(err, directory.ErrIncomplete) {
+			return nil, fmt.Errorf("read directory: %w (nothing was changed)", err)
+		}
+		return nil, fmt.Errorf("read directory: %w (nothing was changed)", err)
+	}
+	if snap == nil {
+		return nil, errors.New("read directory: the source returned no snapshot (nothing was changed)")
+	}
+	return snap, nil
+}
+
+func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory.Snapshot, opts RunOptions) (*Report, error) {
+	st, err := r.state.load()
+	if err != nil {
+		return r.finish(rep, err)
+	}
+	p, desired, err := r.plan(ctx, snap, Scope{Users: opts.Users}, opts.Force, st)
+	if err != nil {
+		return r.finish(rep, err)
+	}
+	rep.Plan = p
+	rep.Refused = p.Refused
+	var errs []error
+	for _, e := range p.sideErrs {
+		errs = append(errs, e)
+	}
+	if !opts.DryRun {
+		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
+		st.Tags = union(st.Tags, desired.Tags)
+		st.Groups = union(st.Groups, desired.AgentGroups)
+		if err := r.state.save(st); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		for _, c := range p.Changes {
+			rep.Counts[string(c.Kind)+"/planned"]++
+			rep.Counts["planned"]++
+		}
+	}
+	if len(p.Refused) > 0 {
+		errs = append(errs, &GuardError{Reasons: p.Refused})
+	}
+	return r.finish(rep, errors.Join(errs...))
+}
+
+func (r *Reconciler) finish(rep *Report, err error) (*Report, error) {
+	rep.Finished = r.now()
+	rep.Duration = rep.Finished.Sub(rep.Started)
+	if err != nil {
+		for _, e := range unjoin(err) {
+			rep.Errors = append(rep.Errors, e.Error())
+		}
+	}
+	r.remember(rep)
+	lvl := slog.LevelInfo
+	if err != nil {
+		lvl = slog.LevelWarn
+	}
+	r.log.Log(context.Background(), lvl, "reconcile finished", "trigger", rep.Trigger, "dry_run", rep.DryRun,
+		"applied", rep.Counts[StatusApplied], "failed", rep.Counts[StatusFailed], "skipped", rep.Counts[StatusSkipped],
+		"refused", len(rep.Refused), "duration", rep.Duration, "errors", len(rep.Errors))
+	return rep, err
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// Schedule runs a reconcile now and then every interval (± jitter) until ctx is cancelled; a
+// tick while another run is in flight is skipped. It returns once the current run is done.
+func (r *Reconciler) Schedule(ctx context.Context) {
+	for {
+		_, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule})
+		switch {
+		case errors.Is(err, ErrBusy):
+			r.log.Info("scheduled reconcile skipped: another run is in flight")
+		case err != nil && ctx.Err() == nil:
+			r.log.Warn("scheduled reconcile", "error", err)
+		}
+		d := r.nextDelay()
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.after(d):
+		}
+	}
+}
+
+// nextDelay is the interval spread by ±jitter percent.
+func (r *Reconciler) nextDelay() time.Duration {
+	j := r.cfg.Jitter / 100
+	f := 1 + j*(2*r.random()-1)
+	return time.Duration(float64(r.cfg.Interval) * f)
+}
