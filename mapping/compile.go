@@ -57,6 +57,7 @@ type fieldTemplate struct {
 }
 
 type externalID struct {
+	key         string // "external_ids[0]"
 	integration string
 	attribute   string
 	tmpl        *fieldTemplate
@@ -298,7 +299,7 @@ func Compile(cfg Config) (*Rules, error) {
 	seen := map[string]int{}
 	for i, e := range cfg.ExternalIDs {
 		key := fmt.Sprintf("external_ids[%d]", i)
-		x := externalID{integration: strings.TrimSpace(e.Integration), attribute: strings.TrimSpace(e.Attribute)}
+		x := externalID{key: key, integration: strings.TrimSpace(e.Integration), attribute: strings.TrimSpace(e.Attribute)}
 		ok := true
 		if x.integration == "" {
 			bad(key+".integration", "is required (the Agent Sync integration id, e.g. zendesk)")
@@ -474,7 +475,11 @@ func compileRule(kind ruleKind, i int, sel Selector, one string, many []string) 
 	for _, o := range ru.outputs {
 		quoted = append(quoted, fmt.Sprintf("%q", o))
 	}
-	ru.text = fmt.Sprintf("%s -> %s %s", input, kind.noun(), strings.Join(quoted, ", "))
+	noun := kind.noun()
+	if len(quoted) > 1 {
+		noun += "s"
+	}
+	ru.text = fmt.Sprintf("%s -> %s %s", input, noun, strings.Join(quoted, ", "))
 	if ru.lower {
 		ru.text += " (lowercase)"
 	}

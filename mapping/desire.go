@@ -420,7 +420,7 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 			}
 		}
 		if tr != nil {
-			c := Check{Rule: fmt.Sprintf("scope.include_groups (%s)", strings.Join(names, ", ")), Passed: member != "", Detail: d}
+			c := Check{Rule: fmt.Sprintf("scope.include_groups [%s]", strings.Join(names, ", ")), Passed: member != "", Detail: d}
 			if member != "" {
 				c.Detail = "member of " + member
 			}
@@ -446,7 +446,7 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 			for _, sel := range r.exclude {
 				names = append(names, sel.raw)
 			}
-			c := Check{Rule: fmt.Sprintf("scope.exclude_groups (%s)", strings.Join(names, ", ")), Passed: excluded == "", Detail: "member of none"}
+			c := Check{Rule: fmt.Sprintf("scope.exclude_groups [%s]", strings.Join(names, ", ")), Passed: excluded == "", Detail: "member of none"}
 			if excluded != "" {
 				c.Detail = "member of excluded group " + excluded
 			}
@@ -471,7 +471,7 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 				}
 				d = fmt.Sprintf("%s is %s", c.attr, strings.Join(q, ", "))
 			}
-			tr.scope = append(tr.scope, Check{Rule: fmt.Sprintf("%s: %s", c.key, c.text), Passed: ok, Detail: d})
+			tr.scope = append(tr.scope, Check{Rule: fmt.Sprintf("%s %s", c.key, c.text), Passed: ok, Detail: d})
 		}
 	}
 	if !r.includeInactive {
@@ -486,7 +486,7 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 			if !u.Active {
 				d = "inactive"
 			}
-			tr.scope = append(tr.scope, Check{Rule: "scope.include_inactive: false", Passed: u.Active, Detail: d})
+			tr.scope = append(tr.scope, Check{Rule: "scope.include_inactive false", Passed: u.Active, Detail: d})
 		}
 	}
 	return in, detail
@@ -559,10 +559,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if r.email != nil {
 		v, err := x.run(r.email, u, view)
 		if err != nil {
-			field("email", "agent.email template "+quote(r.email.text), "", "", err.Error())
+			field("email", "agent.email "+quote(r.email.text), "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		email, emailRule = v, "agent.email template "+quote(r.email.text)
+		email, emailRule = v, "agent.email "+quote(r.email.text)
 	} else {
 		email, emailRule = strings.TrimSpace(u.PrimaryEmail()), "default: primary e-mail"
 	}
@@ -573,12 +573,12 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 			d := "has no e-mail address and scope.require_email is true"
 			field("email", emailRule, "", rawEmail, d)
 			if tr != nil {
-				tr.scope = append(tr.scope, Check{Rule: "scope.require_email: true", Passed: false, Detail: "no e-mail address"})
+				tr.scope = append(tr.scope, Check{Rule: "scope.require_email true", Passed: false, Detail: "no e-mail address"})
 			}
 			return skip(ReasonOutOfScope, d)
 		}
 	} else if tr != nil && r.requireEmail {
-		tr.scope = append(tr.scope, Check{Rule: "scope.require_email: true", Passed: true, Detail: "has an e-mail address"})
+		tr.scope = append(tr.scope, Check{Rule: "scope.require_email true", Passed: true, Detail: "has an e-mail address"})
 	}
 	if email != "" {
 		if problem := checkEmail(email); problem != "" {
@@ -594,10 +594,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if r.name != nil {
 		v, err := x.run(r.name, u, view)
 		if err != nil {
-			field("name", "agent.name template "+quote(r.name.text), "", "", err.Error())
+			field("name", "agent.name "+quote(r.name.text), "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		name, nameRule = strings.Join(strings.Fields(v), " "), "agent.name template "+quote(r.name.text)
+		name, nameRule = strings.Join(strings.Fields(v), " "), "agent.name "+quote(r.name.text)
 		if name == "" {
 			d := "the agent.name template gave an empty name"
 			field("name", nameRule, "", v, d)
@@ -619,10 +619,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if r.number != nil {
 		v, err := x.run(r.number, u, view)
 		if err != nil {
-			field("number", "agent.number template "+quote(r.number.text), "", "", err.Error())
+			field("number", "agent.number "+quote(r.number.text), "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		rawNumber, numberRule = v, "agent.number template "+quote(r.number.text)
+		rawNumber, numberRule = v, "agent.number "+quote(r.number.text)
 	} else {
 		rawNumber, numberRule = strings.TrimSpace(u.PrimaryPhone()), "default: primary phone"
 	}
@@ -668,7 +668,7 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 		var v, rule string
 		if e.tmpl != nil {
 			var err error
-			rule = fmt.Sprintf("%s template %s", e.tmpl.key, quote(e.tmpl.text))
+			rule = fmt.Sprintf("%s %s", e.tmpl.key, quote(e.tmpl.text))
 			v, err = x.run(e.tmpl, u, view)
 			if err != nil {
 				if tr != nil {
@@ -677,7 +677,7 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 				return skip(ReasonInvalid, err.Error())
 			}
 		} else {
-			rule = "attribute " + e.attribute
+			rule = e.key + ".attribute " + e.attribute
 			if vals := attrValues(u, e.attribute); len(vals) > 0 {
 				v = strings.TrimSpace(vals[0])
 			}
@@ -787,11 +787,16 @@ func checkEmail(email string) string {
 
 // normalizePhone returns raw in E.164 or a problem.
 func normalizePhone(raw, region string) (string, string) {
-	reg := region
+	reg, in := region, raw
 	if reg == "" {
+		// Without a region only international numbers can be read; "00" is the international
+		// prefix almost everywhere.
 		reg = "ZZ"
+		if t := strings.TrimSpace(raw); strings.HasPrefix(t, "00") {
+			in = "+" + t[2:]
+		}
 	}
-	num, err := phonenumbers.Parse(raw, reg)
+	num, err := phonenumbers.Parse(in, reg)
 	if err != nil || !phonenumbers.IsValidNumber(num) {
 		trimmed := strings.TrimSpace(raw)
 		if region == "" && !strings.HasPrefix(trimmed, "+") && !strings.HasPrefix(trimmed, "00") {

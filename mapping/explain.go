@@ -122,7 +122,7 @@ func Explain(s *directory.Snapshot, r *Rules, userID string) Explanation {
 		}
 	}
 	e.InScope = res.skip == nil || res.skip.Reason != ReasonOutOfScope
-	if res.skip != nil {
+	if !e.InScope {
 		return e
 	}
 
@@ -162,6 +162,11 @@ func Explain(s *directory.Snapshot, r *Rules, userID string) Explanation {
 		}
 	}
 	email := res.agent.Email
+	for _, f := range tr.fields {
+		if f.Field == "email" {
+			email = f.Value
+		}
+	}
 	switch {
 	case !r.loginUsers:
 		roleSrc = nil
@@ -265,10 +270,10 @@ func (e Explanation) WriteText(w io.Writer) error {
 		for _, s := range list {
 			pf("  %s  <- %s", quote(s.Value), s.Rule)
 			if s.RuleText != "" {
-				pf(" %s", s.RuleText)
+				pf(": %s", s.RuleText)
 			}
 			if s.From != "" {
-				pf(" (%s)", s.From)
+				pf("; matched %s", s.From)
 			}
 			pf("\n")
 		}
@@ -301,7 +306,11 @@ func (e Explanation) WriteText(w io.Writer) error {
 		if !e.Agent.Enabled {
 			state = "disabled (inactive in the directory)"
 		}
-		pf("agent %s <%s>, %s\n", quote(e.Agent.Name), e.Agent.Email, state)
+		email := "<" + e.Agent.Email + ">"
+		if e.Agent.Email == "" {
+			email = "(no e-mail)"
+		}
+		pf("agent %s %s, %s\n", quote(e.Agent.Name), email, state)
 	case e.Skip != nil:
 		pf("skipped (%s): %s\n", e.Skip.Reason, e.Skip.Detail)
 	default:

@@ -213,7 +213,7 @@ func (x *executor) run(ft *fieldTemplate, u *directory.User, view *userView) (st
 	x.cur = u
 	x.buf.Reset()
 	if err := x.clone[ft].Execute(&x.buf, view); err != nil {
-		return "", fmt.Errorf("%s template failed: %s", ft.key, templateError(ft.key, err))
+		return "", fmt.Errorf("template %s failed: %s", ft.key, templateError(ft.key, err))
 	}
 	return strings.TrimSpace(x.buf.String()), nil
 }
