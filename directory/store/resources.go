@@ -1,0 +1,728 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Resource is one stored SCIM resource.
+type Resource struct {
+	Kind       Kind
+	ID         string
+	ExternalID string
+	// Attributes holds the SCIM attributes with their canonical names ("userName", "name",
+	// "emails", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", ...), without
+	// id, externalId, meta and schemas. For a group, "members" is a []any of
+	// map[string]any{"value": id, "type": "User"|"Group", "display": ...}; for a user read
+	// back, "groups" lists the groups the user is a direct member of (read-only, never stored).
+	Attributes   map[string]any
+	Version      int64
+	Created      time.Time
+	LastModified time.Time
+}
+
+// ETag is the weak entity tag of this version of the resource, also used as meta.version.
+func (r *Resource) ETag() string { return fmt.Sprintf(`W/"%d"`, r.Version) }
+
+// Clone returns a deep copy.
+func (r Resource) Clone() Resource {
+	r.Attributes = cloneMap(r.Attributes)
+	return r
+}
+
+// Member is one direct member of a group.
+type Member struct {
+	ID      string
+	Kind    Kind
+	Display string
+}
+
+// Members returns the members of a group resource as found in Attributes["members"].
+func (r *Resource) Members() []Member {
+	return membersOf(r.Attributes)
+}
+
+// Cond is an equality condition pushed into SQL. Attr is one of "id", "externalId" and, for
+// users, "userName" (case-insensitive), for groups, "displayName" (case-insensitive).
+type Cond struct {
+	Attr  string
+	Value string
+}
+
+// Query selects resources for List.
+type Query struct {
+	// Eq conditions are ANDed and evaluated by the database.
+	Eq []Cond
+	// Match, when set, is evaluated in memory on every resource the Eq conditions select.
+	Match func(Resource) bool
+	// StartIndex is 1-based; values below 1 mean 1.
+	StartIndex int
+	// Count is the page size: negative means every match, 0 means none (only Total).
+	Count int
+}
+
+// Page is one page of a List.
+type Page struct {
+	// Total is the number of resources matching the query (all pages).
+	Total     int
+	Resources []Resource
+}
+
+func newUUID() string { return uuid.NewString() }
+
+func table(kind Kind) (string, error) {
+	switch kind {
+	case KindUser:
+		return "scim_users", nil
+	case KindGroup:
+		return "scim_groups", nil
+	}
+	return "", fmt.Errorf("%w: unknown resource kind %q", ErrInvalid, kind)
+}
+
+// Create stores a new resource and returns it as stored, with a new id, version 1 and
+// timestamps. For users, userName is required and must be unused (ErrConflict).
+func (s *Store) Create(ctx context.Context, r Resource) (Resource, error) {
+	if _, err := table(r.Kind); err != nil {
+		return Resource{}, err
+	}
+	r = r.Clone()
+	if r.Attributes == nil {
+		r.Attributes = map[string]any{}
+	}
+	r.ID = s.newID()
+	now := s.now().UTC()
+	r.Created, r.LastModified, r.Version = now, now, 1
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Resource{}, fmt.Errorf("create %s: %w", strings.ToLower(string(r.Kind)), err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := s.write(ctx, tx, nil, &r); err != nil {
+		return Resource{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Resource{}, fmt.Errorf("create %s: commit: %w", strings.ToLower(string(r.Kind)), err)
+	}
+	return s.Get(ctx, r.Kind, r.ID)
+}
+
+// Get returns the resource, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, kind Kind, id string) (Resource, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Resource{}, fmt.Errorf("get %s %s: %w", kind, id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return s.get(ctx, tx, kind, id)
+}
+
+func (s *Store) get(ctx context.Context, tx *sql.Tx, kind Kind, id string) (Resource, error) {
+	rs, err := s.query(ctx, tx, kind, []Cond{{Attr: "id", Value: id}}, -1, 0)
+	if err != nil {
+		return Resource{}, fmt.Errorf("get %s %s: %w", strings.ToLower(string(kind)), id, err)
+	}
+	if len(rs) == 0 {
+		return Resource{}, fmt.Errorf("%s %s: %w", strings.ToLower(string(kind)), id, ErrNotFound)
+	}
+	if err := s.decorate(ctx, tx, rs); err != nil {
+		return Resource{}, fmt.Errorf("get %s %s: %w", strings.ToLower(string(kind)), id, err)
+	}
+	return rs[0], nil
+}
+
+// Update loads the resource, lets fn change it (Attributes and ExternalID; other fields are
+// ignored) and saves the result with the next version, all in one transaction. An error from
+// fn is returned unchanged and nothing is written. It returns the resource before and after.
+func (s *Store) Update(ctx context.Context, kind Kind, id string, fn func(*Resource) error) (before, after Resource, err error) {
+	if _, err := table(kind); err != nil {
+		return Resource{}, Resource{}, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Resource{}, Resource{}, fmt.Errorf("update %s %s: %w", strings.ToLower(string(kind)), id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	before, err = s.get(ctx, tx, kind, id)
+	if err != nil {
+		return Resource{}, Resource{}, err
+	}
+	after = before.Clone()
+	if err := fn(&after); err != nil {
+		return Resource{}, Resource{}, err
+	}
+	if after.Attributes == nil {
+		after.Attributes = map[string]any{}
+	}
+	after.Kind, after.ID, after.Created = before.Kind, before.ID, before.Created
+	after.Version = before.Version + 1
+	after.LastModified = s.now().UTC()
+	if !after.LastModified.After(before.LastModified) {
+		after.LastModified = before.LastModified.Add(time.Microsecond)
+	}
+	if err := s.write(ctx, tx, &before, &after); err != nil {
+		return Resource{}, Resource{}, err
+	}
+	after, err = s.get(ctx, tx, kind, id)
+	if err != nil {
+		return Resource{}, Resource{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Resource{}, Resource{}, fmt.Errorf("update %s %s: commit: %w", strings.ToLower(string(kind)), id, err)
+	}
+	return before, after, nil
+}
+
+// Delete removes the resource and every membership row naming it, and returns it as it was.
+func (s *Store) Delete(ctx context.Context, kind Kind, id string) (Resource, error) {
+	tbl, err := table(kind)
+	if err != nil {
+		return Resource{}, err
+	}
+	what := strings.ToLower(string(kind)) + " " + id
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	old, err := s.get(ctx, tx, kind, id)
+	if err != nil {
+		return Resource{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE id = ?`, id); err != nil {
+		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM scim_group_members WHERE member_id = ? OR group_id = ?`, id, id); err != nil {
+		return Resource{}, fmt.Errorf("delete %s: memberships: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Resource{}, fmt.Errorf("delete %s: commit: %w", what, err)
+	}
+	return old, nil
+}
+
+// List returns one page of the resources of a kind matching q, oldest first.
+func (s *Store) List(ctx context.Context, kind Kind, q Query) (Page, error) {
+	if _, err := table(kind); err != nil {
+		return Page{}, err
+	}
+	what := "list " + strings.ToLower(string(kind)) + "s"
+	start := max(q.StartIndex, 1)
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var page Page
+	if q.Match == nil {
+		total, err := s.count(ctx, tx, kind, q.Eq)
+		if err != nil {
+			return Page{}, fmt.Errorf("%s: %w", what, err)
+		}
+		page.Total = total
+		if q.Count != 0 && start <= total {
+			rs, err := s.query(ctx, tx, kind, q.Eq, q.Count, start-1)
+			if err != nil {
+				return Page{}, fmt.Errorf("%s: %w", what, err)
+			}
+			page.Resources = rs
+		}
+	} else {
+		all, err := s.query(ctx, tx, kind, q.Eq, -1, 0)
+		if err != nil {
+			return Page{}, fmt.Errorf("%s: %w", what, err)
+		}
+		// Members and groups take part in filters ("members[value eq ...]").
+		if err := s.decorate(ctx, tx, all); err != nil {
+			return Page{}, fmt.Errorf("%s: %w", what, err)
+		}
+		matched := all[:0]
+		for _, r := range all {
+			if q.Match(r) {
+				matched = append(matched, r)
+			}
+		}
+		page.Total = len(matched)
+		if start <= len(matched) && q.Count != 0 {
+			end := len(matched)
+			if q.Count > 0 {
+				end = min(end, start-1+q.Count)
+			}
+			page.Resources = slices.Clone(matched[start-1 : end])
+		}
+		if page.Resources == nil {
+			page.Resources = []Resource{}
+		}
+		return page, nil
+	}
+	if page.Resources == nil {
+		page.Resources = []Resource{}
+	}
+	if err := s.decorate(ctx, tx, page.Resources); err != nil {
+		return Page{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return page, nil
+}
+
+// ExpandUsers returns the ids of the users that ids name: a user id stands for itself (even
+// when the user no longer exists), a group id for every user in it, through nested groups.
+// The result is sorted and without duplicates.
+func (s *Store) ExpandUsers(ctx context.Context, ids []string) ([]string, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("expand users: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	users := map[string]bool{}
+	seenGroups := map[string]bool{}
+	var queue []string
+	for _, id := range ids {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_groups WHERE id = ?`, id).Scan(&n); err != nil {
+			return nil, fmt.Errorf("expand users: %w", err)
+		}
+		if n > 0 {
+			if !seenGroups[id] {
+				seenGroups[id] = true
+				queue = append(queue, id)
+			}
+		} else {
+			users[id] = true
+		}
+	}
+	for len(queue) > 0 {
+		gid := queue[0]
+		queue = queue[1:]
+		rows, err := tx.QueryContext(ctx, `SELECT member_id, member_type FROM scim_group_members WHERE group_id = ?`, gid)
+		if err != nil {
+			return nil, fmt.Errorf("expand users: group %s: %w", gid, err)
+		}
+		for rows.Next() {
+			var mid, mtype string
+			if err := rows.Scan(&mid, &mtype); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("expand users: group %s: %w", gid, err)
+			}
+			if Kind(mtype) == KindGroup {
+				if !seenGroups[mid] {
+					seenGroups[mid] = true
+					queue = append(queue, mid)
+				}
+			} else {
+				users[mid] = true
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("expand users: group %s: %w", gid, err)
+		}
+	}
+	return slices.Sorted(maps.Keys(users)), nil
+}
+
+// sqlColumn maps a Cond attribute to its column and the value to compare with.
+func sqlColumn(kind Kind, c Cond) (string, string, error) {
+	switch {
+	case c.Attr == "id":
+		return "id", c.Value, nil
+	case strings.EqualFold(c.Attr, "externalId"):
+		return "external_id", c.Value, nil
+	case kind == KindUser && strings.EqualFold(c.Attr, "userName"):
+		return "user_name_key", foldKey(c.Value), nil
+	case kind == KindGroup && strings.EqualFold(c.Attr, "displayName"):
+		return "display_name_key", foldKey(c.Value), nil
+	}
+	return "", "", fmt.Errorf("%w: condition on %q is not supported for %s", ErrInvalid, c.Attr, kind)
+}
+
+func where(kind Kind, conds []Cond) (string, []any, error) {
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	parts := make([]string, 0, len(conds))
+	args := make([]any, 0, len(conds))
+	for _, c := range conds {
+		col, v, err := sqlColumn(kind, c)
+		if err != nil {
+			return "", nil, err
+		}
+		parts = append(parts, col+" = ?")
+		args = append(args, v)
+	}
+	return " WHERE " + strings.Join(parts, " AND "), args, nil
+}
+
+func (s *Store) count(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond) (int, error) {
+	tbl, err := table(kind)
+	if err != nil {
+		return 0, err
+	}
+	w, args, err := where(kind, conds)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+tbl+w, args...).Scan(&n); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// query loads resources without their members/groups (see decorate).
+func (s *Store) query(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond, limit, offset int) ([]Resource, error) {
+	tbl, err := table(kind)
+	if err != nil {
+		return nil, err
+	}
+	w, args, err := where(kind, conds)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT id, external_id, data, version, created, last_modified FROM ` + tbl + w + ` ORDER BY created, id`
+	if limit >= 0 {
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, limit, offset)
+	} else if offset > 0 {
+		q += ` LIMIT -1 OFFSET ?`
+		args = append(args, offset)
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Resource
+	for rows.Next() {
+		var (
+			r                 Resource
+			ext               sql.NullString
+			data              string
+			created, modified string
+		)
+		if err := rows.Scan(&r.ID, &ext, &data, &r.Version, &created, &modified); err != nil {
+			return nil, err
+		}
+		r.Kind = kind
+		r.ExternalID = ext.String
+		r.Created, r.LastModified = parseTime(created), parseTime(modified)
+		if r.Attributes, err = decodeAttributes(data); err != nil {
+			return nil, fmt.Errorf("%s %s: stored document: %w", strings.ToLower(string(kind)), r.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// decorate fills "members" of groups and "groups" of users from the membership rows.
+func (s *Store) decorate(ctx context.Context, tx *sql.Tx, rs []Resource) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	const chunk = 500
+	for lo := 0; lo < len(rs); lo += chunk {
+		part := rs[lo:min(lo+chunk, len(rs))]
+		ids := make([]any, len(part))
+		idx := make(map[string]int, len(part))
+		for i, r := range part {
+			ids[i] = r.ID
+			idx[r.ID] = i
+		}
+		in := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+		if part[0].Kind == KindGroup {
+			rows, err := tx.QueryContext(ctx, `SELECT group_id, member_id, member_type, display FROM scim_group_members
+				WHERE group_id IN (`+in+`) ORDER BY group_id, member_id`, ids...)
+			if err != nil {
+				return fmt.Errorf("load members: %w", err)
+			}
+			lists := map[string][]any{}
+			for rows.Next() {
+				var gid, mid, mtype string
+				var display sql.NullString
+				if err := rows.Scan(&gid, &mid, &mtype, &display); err != nil {
+					rows.Close()
+					return fmt.Errorf("load members: %w", err)
+				}
+				m := map[string]any{"value": mid, "type": mtype}
+				if display.String != "" {
+					m["display"] = display.String
+				}
+				lists[gid] = append(lists[gid], m)
+			}
+			if err := rows.Close(); err != nil {
+				return fmt.Errorf("load members: %w", err)
+			}
+			for i := range part {
+				delete(part[i].Attributes, "members")
+				if l := lists[part[i].ID]; len(l) > 0 {
+					part[i].Attributes["members"] = l
+				}
+			}
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT m.member_id, g.id, g.display_name FROM scim_group_members m
+			JOIN scim_groups g ON g.id = m.group_id
+			WHERE m.member_id IN (`+in+`) ORDER BY m.member_id, g.id`, ids...)
+		if err != nil {
+			return fmt.Errorf("load user groups: %w", err)
+		}
+		lists := map[string][]any{}
+		for rows.Next() {
+			var uid, gid, name string
+			if err := rows.Scan(&uid, &gid, &name); err != nil {
+				rows.Close()
+				return fmt.Errorf("load user groups: %w", err)
+			}
+			lists[uid] = append(lists[uid], map[string]any{"value": gid, "display": name, "type": "direct"})
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("load user groups: %w", err)
+		}
+		for i := range part {
+			delete(part[i].Attributes, "groups")
+			if l := lists[part[i].ID]; len(l) > 0 {
+				part[i].Attributes["groups"] = l
+			}
+		}
+	}
+	return nil
+}
+
+// write inserts (old == nil) or updates r, including group membership rows.
+func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
+	what := strings.ToLower(string(r.Kind)) + " " + r.ID
+	attrs := cloneMap(r.Attributes)
+	delete(attrs, "id")
+	delete(attrs, "externalId")
+	delete(attrs, "meta")
+	delete(attrs, "schemas")
+	switch r.Kind {
+	case KindUser:
+		delete(attrs, "groups")   // read-only, derived from memberships
+		delete(attrs, "password") // never kept
+		userName := strings.TrimSpace(stringAttr(attrs, "userName"))
+		if userName == "" {
+			return fmt.Errorf("%s: %w: userName is required", what, ErrInvalid)
+		}
+		var other string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM scim_users WHERE user_name_key = ? AND id <> ?`,
+			foldKey(userName), r.ID).Scan(&other)
+		switch {
+		case err == nil:
+			return fmt.Errorf("%s: userName %q: %w (user %s)", what, userName, ErrConflict, other)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("%s: check userName: %w", what, err)
+		}
+		active := true
+		if b, ok := attrs["active"].(bool); ok {
+			active = b
+		}
+		data, err := encodeAttributes(attrs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if old == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO scim_users
+				(id, user_name, user_name_key, external_id, active, data, created, last_modified, display_name, version)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.ID, userName, foldKey(userName), nullString(r.ExternalID), active, data,
+				formatTime(r.Created), formatTime(r.LastModified), nullString(stringAttr(attrs, "displayName")), r.Version)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE scim_users SET user_name = ?, user_name_key = ?, external_id = ?,
+				active = ?, data = ?, last_modified = ?, display_name = ?, version = ? WHERE id = ?`,
+				userName, foldKey(userName), nullString(r.ExternalID), active, data,
+				formatTime(r.LastModified), nullString(stringAttr(attrs, "displayName")), r.Version, r.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: save: %w", what, err)
+		}
+		return nil
+	case KindGroup:
+		name := strings.TrimSpace(stringAttr(attrs, "displayName"))
+		if name == "" {
+			return fmt.Errorf("%s: %w: displayName is required", what, ErrInvalid)
+		}
+		members, err := s.resolveMembers(ctx, tx, r.ID, membersOf(attrs))
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		delete(attrs, "members")
+		data, err := encodeAttributes(attrs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if old == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO scim_groups
+				(id, display_name, display_name_key, external_id, data, created, last_modified, version)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.ID, name, foldKey(name), nullString(r.ExternalID), data,
+				formatTime(r.Created), formatTime(r.LastModified), r.Version)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE scim_groups SET display_name = ?, display_name_key = ?, external_id = ?,
+				data = ?, last_modified = ?, version = ? WHERE id = ?`,
+				name, foldKey(name), nullString(r.ExternalID), data, formatTime(r.LastModified), r.Version, r.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: save: %w", what, err)
+		}
+		var previous []Member
+		if old != nil {
+			previous = old.Members()
+		}
+		return s.writeMembers(ctx, tx, r.ID, previous, members)
+	}
+	return fmt.Errorf("%w: unknown resource kind %q", ErrInvalid, r.Kind)
+}
+
+// resolveMembers checks that every member exists, sets its kind and drops duplicates.
+func (s *Store) resolveMembers(ctx context.Context, tx *sql.Tx, groupID string, in []Member) ([]Member, error) {
+	seen := map[string]bool{}
+	out := make([]Member, 0, len(in))
+	for _, m := range in {
+		if m.ID == "" || seen[m.ID] {
+			continue
+		}
+		seen[m.ID] = true
+		if m.ID == groupID {
+			return nil, fmt.Errorf("%w: a group cannot be a member of itself", ErrInvalid)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_users WHERE id = ?`, m.ID).Scan(&n); err != nil {
+			return nil, fmt.Errorf("check member %s: %w", m.ID, err)
+		}
+		if n > 0 {
+			m.Kind = KindUser
+		} else {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_groups WHERE id = ?`, m.ID).Scan(&n); err != nil {
+				return nil, fmt.Errorf("check member %s: %w", m.ID, err)
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("member %q: %w", m.ID, ErrInvalidMember)
+			}
+			m.Kind = KindGroup
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// writeMembers applies the difference between the previous and the new member lists.
+func (s *Store) writeMembers(ctx context.Context, tx *sql.Tx, groupID string, previous, next []Member) error {
+	prev := make(map[string]Member, len(previous))
+	for _, m := range previous {
+		prev[m.ID] = m
+	}
+	keep := make(map[string]bool, len(next))
+	for _, m := range next {
+		keep[m.ID] = true
+		p, had := prev[m.ID]
+		switch {
+		case !had:
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scim_group_members (group_id, member_id, member_type, display)
+				VALUES (?, ?, ?, ?)`, groupID, m.ID, string(m.Kind), nullString(m.Display)); err != nil {
+				return fmt.Errorf("add member %s: %w", m.ID, err)
+			}
+		case p.Display != m.Display || p.Kind != m.Kind:
+			if _, err := tx.ExecContext(ctx, `UPDATE scim_group_members SET member_type = ?, display = ?
+				WHERE group_id = ? AND member_id = ?`, string(m.Kind), nullString(m.Display), groupID, m.ID); err != nil {
+				return fmt.Errorf("update member %s: %w", m.ID, err)
+			}
+		}
+	}
+	for id := range prev {
+		if !keep[id] {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM scim_group_members WHERE group_id = ? AND member_id = ?`,
+				groupID, id); err != nil {
+				return fmt.Errorf("remove member %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+func membersOf(attrs map[string]any) []Member {
+	list, _ := attrs["members"].([]any)
+	out := make([]Member, 0, len(list))
+	for _, v := range list {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		id, _ := m["value"].(string)
+		if id == "" {
+			continue
+		}
+		mt, _ := m["type"].(string)
+		display, _ := m["display"].(string)
+		out = append(out, Member{ID: id, Kind: Kind(mt), Display: display})
+	}
+	return out
+}
+
+func stringAttr(attrs map[string]any, name string) string {
+	if v, ok := attrs[name].(string); ok {
+		return v
+	}
+	for k, v := range attrs {
+		if strings.EqualFold(k, name) {
+			if s, ok := v.(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func encodeAttributes(attrs map[string]any) (string, error) {
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		return "", fmt.Errorf("encode attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeAttributes(data string) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader([]byte(data)))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return cloneMap(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = cloneValue(e)
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,297 @@
+// Package store keeps what identity providers (Okta, Entra ID, ...) push to bridge's inbound
+// SCIM 2.0 endpoint: users and groups as SCIM resources, plus group memberships, in an embedded
+// SQLite database (modernc.org/sqlite, pure Go). It is also a directory.Reader, so the rest of
+// bridge treats the pushed data like any other directory.
+//
+// The SQL is kept portable (TEXT/INTEGER columns, no SQLite-only functions in queries, explicit
+// deletes instead of cascades, Go-side data migrations) so that a PostgreSQL backend can follow.
+//
+// The schema is versioned in the schema_version table and migrated forward on Open.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Kind says whether a resource is a SCIM User or Group.
+type Kind string
+
+// The resource kinds.
+const (
+	KindUser  Kind = "User"
+	KindGroup Kind = "Group"
+)
+
+// Sentinel errors; check with errors.Is.
+var (
+	// ErrNotFound: no resource with that id.
+	ErrNotFound = errors.New("resource not found")
+	// ErrConflict: another user already has that userName (compared case-insensitively).
+	ErrConflict = errors.New("userName already in use")
+	// ErrInvalidMember: a group member names no existing user or group.
+	ErrInvalidMember = errors.New("group member does not exist")
+	// ErrInvalid: the resource cannot be stored as given (e.g. a user without userName).
+	ErrInvalid = errors.New("invalid resource")
+)
+
+// busyTimeout bounds how long a statement waits for another writer.
+const busyTimeout = 5 * time.Second
+
+// Store is the SQLite-backed store. It is safe for concurrent use.
+type Store struct {
+	db     *sql.DB
+	logger *slog.Logger
+	now    func() time.Time
+	newID  func() string
+}
+
+// Open opens (creating if needed) the database at path, or a private in-memory database for
+// ":memory:", and migrates its schema to the current version.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if strings.TrimSpace(path) == "" {
+		return nil, errors.New("open store: path is empty (use a file path or \":memory:\")")
+	}
+	memory := path == ":memory:"
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_txlock", "immediate")
+	var dsn string
+	if memory {
+		dsn = ":memory:?" + q.Encode()
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		dsn = "file:" + path + "?" + q.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %q: %w", path, err)
+	}
+	if memory {
+		// Every connection to ":memory:" is a database of its own: keep exactly one.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		db.SetMaxOpenConns(4)
+	}
+	s := &Store{db: db, logger: logger, now: time.Now, newID: newUUID}
+	if err := s.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// Ping reports whether the database answers (for readiness probes).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// SetClock replaces the clock used for created/lastModified (tests).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// migration moves the schema from version-1 to version.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+	// fn runs after stmts, inside the same transaction (data backfills done in Go, portably).
+	fn func(ctx context.Context, tx *sql.Tx) error
+}
+
+// migrations, in order. Never edit a released one: append a new one.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "users, groups and memberships",
+		stmts: []string{
+			`CREATE TABLE scim_users (
+				id            TEXT PRIMARY KEY,
+				user_name     TEXT NOT NULL,
+				user_name_key TEXT NOT NULL,
+				external_id   TEXT,
+				active        INTEGER NOT NULL DEFAULT 1,
+				data          TEXT NOT NULL,
+				created       TEXT NOT NULL,
+				last_modified TEXT NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX scim_users_user_name_key ON scim_users (user_name_key)`,
+			`CREATE TABLE scim_groups (
+				id            TEXT PRIMARY KEY,
+				display_name  TEXT NOT NULL,
+				external_id   TEXT,
+				data          TEXT NOT NULL,
+				created       TEXT NOT NULL,
+				last_modified TEXT NOT NULL
+			)`,
+			`CREATE TABLE scim_group_members (
+				group_id    TEXT NOT NULL,
+				member_id   TEXT NOT NULL,
+				member_type TEXT NOT NULL,
+				display     TEXT,
+				PRIMARY KEY (group_id, member_id)
+			)`,
+		},
+	},
+	{
+		version: 2,
+		name:    "versions (ETags), display names and lookup indexes",
+		stmts: []string{
+			`ALTER TABLE scim_users ADD COLUMN display_name TEXT`,
+			`ALTER TABLE scim_users ADD COLUMN version INTEGER NOT NULL DEFAULT 1`,
+			`ALTER TABLE scim_groups ADD COLUMN display_name_key TEXT`,
+			`ALTER TABLE scim_groups ADD COLUMN version INTEGER NOT NULL DEFAULT 1`,
+			`CREATE INDEX scim_users_external_id ON scim_users (external_id)`,
+			`CREATE INDEX scim_groups_external_id ON scim_groups (external_id)`,
+			`CREATE INDEX scim_groups_display_name_key ON scim_groups (display_name_key)`,
+			`CREATE INDEX scim_group_members_member ON scim_group_members (member_id)`,
+		},
+		fn: backfillV2,
+	},
+}
+
+// SchemaVersion is the schema version this code writes.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER NOT NULL,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("create schema_version: %w", err)
+	}
+	current, err := s.schemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	latest := SchemaVersion()
+	if current > latest {
+		return fmt.Errorf("database schema version %d is newer than this bridge supports (%d): upgrade bridge", current, latest)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		if err := s.apply(ctx, m); err != nil {
+			return fmt.Errorf("migrate schema to version %d (%s): %w", m.version, m.name, err)
+		}
+		s.logger.Info("store schema migrated", "version", m.version, "migration", m.name)
+	}
+	return nil
+}
+
+func (s *Store) schemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+func (s *Store) apply(ctx context.Context, m migration) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, stmt := range m.stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if m.fn != nil {
+		if err := m.fn(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
+		m.version, formatTime(s.now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// backfillV2 fills the columns added in version 2 from the JSON documents.
+func backfillV2(ctx context.Context, tx *sql.Tx) error {
+	type row struct{ id, data string }
+	load := func(query string) ([]row, error) {
+		rows, err := tx.QueryContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.data); err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, rows.Err()
+	}
+	users, err := load(`SELECT id, data FROM scim_users`)
+	if err != nil {
+		return fmt.Errorf("backfill users: %w", err)
+	}
+	for _, u := range users {
+		attrs, err := decodeAttributes(u.data)
+		if err != nil {
+			return fmt.Errorf("backfill user %s: %w", u.id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE scim_users SET display_name = ? WHERE id = ?`,
+			nullString(stringAttr(attrs, "displayName")), u.id); err != nil {
+			return fmt.Errorf("backfill user %s: %w", u.id, err)
+		}
+	}
+	groups, err := load(`SELECT id, display_name FROM scim_groups`)
+	if err != nil {
+		return fmt.Errorf("backfill groups: %w", err)
+	}
+	for _, g := range groups {
+		if _, err := tx.ExecContext(ctx, `UPDATE scim_groups SET display_name_key = ? WHERE id = ?`,
+			foldKey(g.data), g.id); err != nil {
+			return fmt.Errorf("backfill group %s: %w", g.id, err)
+		}
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// foldKey is the case-insensitive lookup key of userName and group displayName.
+func foldKey(s string) string { return strings.ToLower(s) }
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

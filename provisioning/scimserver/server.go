@@ -1,0 +1,439 @@
+// Package scimserver is bridge's inbound SCIM 2.0 endpoint (RFC 7643/7644): the service
+// provider that Okta, Microsoft Entra ID and other IdPs push users and groups to. What they push
+// is written to directory/store first; then Options.OnChange is told which users changed so the
+// reconciler can provision exactly those users right away.
+//
+// It is built on github.com/elimity-com/scim (schemas, validation, filter and PATCH parsing)
+// with a thin wrapper for what real IdPs need and the library lacks: endpoint paths in any
+// letter case and with a trailing slash, Entra's string booleans ("active":"False"), PATCH
+// application (paths with value filters, enterprise extension paths, members add/remove),
+// bearer token and JWT authentication, a body size limit, ETags and If-Match, and SCIM error
+// bodies for every failure.
+package scimserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elimity-com/scim"
+	scimerrors "github.com/elimity-com/scim/errors"
+	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
+
+	"github.com/babelforce/bridge/directory/store"
+)
+
+// TokenVerifier verifies a JWT bearer token (signature, issuer, audience, expiry). The oidc
+// package provides one backed by go-oidc.
+type TokenVerifier interface {
+	Verify(ctx context.Context, rawToken string) error
+}
+
+// DefaultOnChangeTimeout bounds one OnChange call when Options.OnChangeTimeout is 0.
+const DefaultOnChangeTimeout = 30 * time.Second
+
+// Options are the collaborators of the handler.
+type Options struct {
+	Logger *slog.Logger
+	// Verifier checks JWT bearer tokens; required when Config.OIDC.Issuer is set.
+	Verifier TokenVerifier
+	// OnChange is called synchronously after every accepted write has been stored, with the
+	// ids of the users whose directory data changed (for a group: its members, through nested
+	// groups) and a trigger such as "scim:patch_user". Its error is logged and does not change
+	// the SCIM answer (the periodic run retries). It runs with a context that is not cancelled
+	// when the IdP hangs up, bounded by OnChangeTimeout.
+	OnChange        func(ctx context.Context, trigger string, userIDs []string) error
+	OnChangeTimeout time.Duration
+	// OnRequest observes every request's method and final status (metrics).
+	OnRequest func(method string, status int)
+	// BaseURL, when set, makes meta.location and Location absolute
+	// (e.g. "https://bridge.example.com/scim/v2").
+	BaseURL string
+	// MaxResults caps the page size of list responses (default 100).
+	MaxResults int
+}
+
+type server struct {
+	st        *store.Store
+	log       *slog.Logger
+	hashes    [][sha256.Size]byte
+	verifier  TokenVerifier
+	maxBody   int64
+	opts      Options
+	scim      http.Handler
+	userIndex *schemaIndex
+	groupIdx  *schemaIndex
+}
+
+// New returns the SCIM 2.0 handler. It serves paths relative to the SCIM base (/Users,
+// /Groups, /ServiceProviderConfig, ...): mount it with http.StripPrefix.
+func New(st *store.Store, cfg Config, opts Options) (http.Handler, error) {
+	if st == nil {
+		return nil, errors.New("scimserver: store is nil")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("scimserver: invalid config: %w", err)
+	}
+	if cfg.OIDC.Enabled() && opts.Verifier == nil {
+		return nil, errors.New("scimserver: oidc.issuer is set but no token verifier was given")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.OnChangeTimeout <= 0 {
+		opts.OnChangeTimeout = DefaultOnChangeTimeout
+	}
+	if opts.MaxResults <= 0 {
+		opts.MaxResults = 100
+	}
+	s := &server{
+		st:       st,
+		log:      opts.Logger,
+		hashes:   cfg.tokenHashes(),
+		verifier: opts.Verifier,
+		maxBody:  cfg.MaxBodyBytes,
+		opts:     opts,
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if len(s.hashes) == 0 && s.verifier == nil {
+		return nil, errors.New("scimserver: no bearer token and no token verifier: every request would be refused")
+	}
+	userSchema := schema.CoreUserSchema()
+	enterprise := schema.ExtensionEnterpriseUser()
+	groupSchema := schema.CoreGroupSchema()
+	s.userIndex = newSchemaIndex(userSchema, enterprise)
+	s.groupIdx = newSchemaIndex(groupSchema)
+	spc := &scim.ServiceProviderConfig{
+		DocumentationURI: optional.NewString("https://github.com/babelforce/bridge"),
+		AuthenticationSchemes: []scim.AuthenticationScheme{{
+			Type:        scim.AuthenticationTypeOauthBearerToken,
+			Name:        "OAuth Bearer Token",
+			Description: "Authentication with a bearer token (static secret or a JWT from the configured issuer).",
+			Primary:     true,
+		}},
+		MaxResults:       opts.MaxResults,
+		SupportFiltering: true,
+		SupportPatch:     true,
+	}
+	srvOpts := []scim.ServerOption{scim.WithLogger(libLogger{opts.Logger})}
+	if opts.BaseURL != "" {
+		srvOpts = append(srvOpts, scim.WithBaseURL(opts.BaseURL))
+	}
+	lib, err := scim.NewServer(&scim.ServerArgs{
+		ServiceProviderConfig: spc,
+		ResourceTypes: []scim.ResourceType{
+			{
+				ID:          optional.NewString("User"),
+				Name:        "User",
+				Endpoint:    "/Users",
+				Description: optional.NewString("User Account"),
+				Schema:      userSchema,
+				SchemaExtensions: []scim.SchemaExtension{
+					{Schema: enterprise},
+				},
+				Handler: &resourceHandler{s: s, kind: store.KindUser, idx: s.userIndex},
+			},
+			{
+				ID:          optional.NewString("Group"),
+				Name:        "Group",
+				Endpoint:    "/Groups",
+				Description: optional.NewString("Group"),
+				Schema:      groupSchema,
+				Handler:     &resourceHandler{s: s, kind: store.KindGroup, idx: s.groupIdx},
+			},
+		},
+	}, srvOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("scimserver: %w", err)
+	}
+	s.scim = lib
+	return s, nil
+}
+
+// libLogger adapts slog to the library's logger.
+type libLogger struct{ l *slog.Logger }
+
+func (l libLogger) Error(args ...any) {
+	if len(args) > 0 {
+		if msg, ok := args[0].(string); ok {
+			l.l.Error("scim library: "+msg, args[1:]...)
+			return
+		}
+	}
+	l.l.Error("scim library error", "detail", fmt.Sprint(args...))
+}
+
+// ServeHTTP runs the wrapper chain: observe, recover, canonical path, method check,
+// authentication, body limit and normalisation, then the library.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("scim request panicked", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !rec.wrote {
+				writeError(rec, http.StatusInternalServerError, "", "internal error")
+			}
+		}
+		if s.opts.OnRequest != nil {
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.opts.OnRequest(r.Method, status)
+		}
+	}()
+	s.serve(rec, r)
+}
+
+func (s *server) serve(w http.ResponseWriter, r *http.Request) {
+	if !s.authenticate(w, r) {
+		return
+	}
+	path, ok := canonicalPath(r.URL.Path)
+	if !ok {
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no SCIM endpoint %q", r.URL.Path))
+		return
+	}
+	if path == "/Bulk" || strings.HasPrefix(path, "/Bulk/") {
+		writeError(w, http.StatusNotImplemented, "", "bulk operations are not supported")
+		return
+	}
+	if allowed := allowedMethods(path); allowed != nil && !contains(allowed, r.Method) {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s is not allowed on %s (allowed: %s)",
+			r.Method, path, strings.Join(allowed, ", ")))
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = path
+	r2.URL.RawPath = ""
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		body, status, detail := s.readBody(r)
+		if status != 0 {
+			scimType := ""
+			if status == http.StatusBadRequest {
+				scimType = string(scimerrors.ScimTypeInvalidSyntax)
+			}
+			writeError(w, status, scimType, detail)
+			return
+		}
+		if r.Method == http.MethodPatch {
+			body = normalizePatch(body)
+		} else {
+			body = normalizeResource(body)
+		}
+		raw, err := json.Marshal(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, string(scimerrors.ScimTypeInvalidSyntax), "request body cannot be encoded again")
+			return
+		}
+		r2.Body = io.NopCloser(bytes.NewReader(raw))
+		r2.ContentLength = int64(len(raw))
+	}
+	s.scim.ServeHTTP(w, r2)
+}
+
+// readBody reads and parses the JSON body within the size limit.
+func (s *server) readBody(r *http.Request) (any, int, string) {
+	if r.ContentLength > s.maxBody {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.maxBody)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, s.maxBody+1))
+	if err != nil {
+		return nil, http.StatusBadRequest, "cannot read request body"
+	}
+	if int64(len(raw)) > s.maxBody {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.maxBody)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, http.StatusBadRequest, "request body is empty: a JSON object is required"
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, http.StatusBadRequest, "request body is not valid JSON: " + err.Error()
+	}
+	if d.More() {
+		return nil, http.StatusBadRequest, "request body has data after the JSON object"
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, http.StatusBadRequest, "request body must be a JSON object"
+	}
+	return v, 0, ""
+}
+
+// authenticate checks the bearer token; on failure it writes the 401 and returns false.
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request) bool {
+	token, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		s.unauthorized(w, r, "missing bearer token", "")
+		return false
+	}
+	sum := sha256.Sum256([]byte(token))
+	match := 0
+	for i := range s.hashes {
+		match |= subtle.ConstantTimeCompare(sum[:], s.hashes[i][:])
+	}
+	if match == 1 {
+		return true
+	}
+	if s.verifier != nil && strings.Count(token, ".") == 2 {
+		if err := s.verifier.Verify(r.Context(), token); err == nil {
+			return true
+		} else {
+			s.unauthorized(w, r, "bearer token rejected", err.Error())
+			return false
+		}
+	}
+	s.unauthorized(w, r, "bearer token rejected", "unknown token")
+	return false
+}
+
+func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, detail, reason string) {
+	s.log.Warn("scim request not authenticated", "method", r.Method, "path", r.URL.Path,
+		"remote_addr", r.RemoteAddr, "reason", detail+": "+reason)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="bridge-scim", error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, "", detail)
+}
+
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// endpoints maps lower-cased first path segments to their canonical spelling.
+var endpoints = map[string]string{
+	"users":                  "Users",
+	"groups":                 "Groups",
+	"schemas":                "Schemas",
+	"resourcetypes":          "ResourceTypes",
+	"serviceproviderconfig":  "ServiceProviderConfig",
+	"serviceproviderconfigs": "ServiceProviderConfig",
+	"bulk":                   "Bulk",
+	"me":                     "Me",
+	".search":                ".search",
+}
+
+// canonicalPath fixes the letter case of the endpoint and drops trailing slashes:
+// "/users/" → "/Users", "/USERS/abc" → "/Users/abc". Unknown endpoints return false.
+func canonicalPath(p string) (string, bool) {
+	if p == "" || p == "/" {
+		return "/", true
+	}
+	p = "/" + strings.Trim(p, "/")
+	p = strings.TrimPrefix(p, "/v2")
+	if p == "" {
+		return "/", true
+	}
+	rest := strings.TrimPrefix(p, "/")
+	first, tail, _ := strings.Cut(rest, "/")
+	canon, ok := endpoints[strings.ToLower(first)]
+	if !ok {
+		return "", false
+	}
+	if tail == "" {
+		return "/" + canon, true
+	}
+	if strings.EqualFold(tail, ".search") {
+		tail = ".search"
+	}
+	return "/" + canon + "/" + tail, true
+}
+
+// allowedMethods lists the methods of a canonical path (nil: let the library decide).
+func allowedMethods(p string) []string {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	switch parts[0] {
+	case "Users", "Groups":
+		if len(parts) == 1 {
+			return []string{http.MethodGet, http.MethodPost}
+		}
+		if parts[1] == ".search" {
+			return []string{http.MethodPost}
+		}
+		return []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	case "Schemas", "ResourceTypes", "ServiceProviderConfig":
+		return []string{http.MethodGet}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writeError writes a SCIM error body (RFC 7644 section 3.12).
+func writeError(w http.ResponseWriter, status int, scimType, detail string) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	body := map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		"status":  strconv.Itoa(status),
+		"detail":  detail,
+	}
+	if scimType != "" {
+		body["scimType"] = scimType
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status = code
+		r.wrote = true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status = http.StatusOK
+		r.wrote = true
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// notifyChange calls OnChange for the given users, logging (never returning) its error.
+func (s *server) notifyChange(ctx context.Context, trigger string, userIDs []string) {
+	if s.opts.OnChange == nil || len(userIDs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.OnChangeTimeout)
+	defer cancel()
+	if err := s.opts.OnChange(ctx, trigger, userIDs); err != nil {
+		s.log.Warn("on-demand provisioning after SCIM write failed; the periodic run will retry",
+			"trigger", trigger, "users", len(userIDs), "error", err)
+	}
+}
