@@ -1,0 +1,835 @@
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// LDAP reads users and groups from an LDAP directory: OpenLDAP, Active Directory or anything
+// speaking LDAPv3 with the paged-results control. Every Read opens a connection (trying the
+// URLs in order), binds, reads users and groups with paged searches, completes ranged
+// attributes (AD's member;range=…), and closes. A read is complete or an error wrapping
+// ErrIncomplete.
+type LDAP struct {
+	cfg    LDAPConfig
+	logger *slog.Logger
+	roots  *x509.CertPool
+	now    func() time.Time
+
+	userAttrs, groupAttrs []string
+
+	// afterPage, when set (tests), runs after each page of a search; kind is "users",
+	// "groups" or "range".
+	afterPage func(kind string, page int)
+}
+
+var _ Reader = (*LDAP)(nil)
+
+// NewLDAP checks cfg (after applying its defaults to a copy) and returns a source. It does not
+// connect: use Check for that.
+func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
+	cfg.URLs = slices.Clone(cfg.URLs)
+	cfg.ExtraAttributes = slices.Clone(cfg.ExtraAttributes)
+	cfg.Attributes.Phone = slices.Clone(cfg.Attributes.Phone)
+	cfg.Attributes.DisabledValues = slices.Clone(cfg.Attributes.DisabledValues)
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ldap config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	l := &LDAP{cfg: cfg, logger: logger, now: time.Now}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap config: ca_file: %w", err)
+		}
+		l.roots = x509.NewCertPool()
+		if !l.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap config: ca_file: no PEM certificate in %s", cfg.CAFile)
+		}
+	}
+	a := cfg.Attributes
+	l.userAttrs = attrList(append([]string{a.ID, a.UserName, a.DisplayName, a.GivenName, a.FamilyName,
+		a.Email, a.Disabled, "cn"}, append(slices.Clone(a.Phone), cfg.ExtraAttributes...)...)...)
+	if a.Member == "-" {
+		l.userAttrs = attrList(append(l.userAttrs, a.MemberOf)...)
+	}
+	l.groupAttrs = attrList(a.ID, a.GroupName, a.Member)
+	return l, nil
+}
+
+// attrList drops empty and "-" names and duplicates (case-insensitively).
+func attrList(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if n == "" || n == "-" || containsFold(out, n) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// Check connects to the first reachable server and binds: for readiness probes.
+func (l *LDAP) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout+l.cfg.SearchTimeout)
+	defer cancel()
+	conn, _, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// rootDSE is what the server says about itself.
+type rootDSE struct {
+	defaultNC string
+	raw       []string        // naming contexts as the server spells them
+	contexts  map[string]bool // normalised naming contexts
+}
+
+// Read returns the whole directory, or an error (wrapping ErrIncomplete when the server
+// returned only part of it).
+func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
+	started := l.now()
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.SearchTimeout)
+	defer cancel()
+	conn, serverURL, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	// A cancelled or expired context closes the connection, which ends any search in flight.
+	defer context.AfterFunc(ctx, func() { _ = conn.Close() })()
+
+	r := &ldapRead{l: l, conn: conn, url: serverURL, parent: parent, ctx: ctx}
+	r.dse = r.readRootDSE()
+	userBase, groupBase := l.cfg.UserBaseDN, l.cfg.GroupBaseDN
+	if userBase == "" || groupBase == "" {
+		def, err := r.dse.base()
+		if err != nil {
+			return nil, fmt.Errorf("ldap %s: %w: set user_base_dn and group_base_dn", serverURL, err)
+		}
+		if userBase == "" {
+			userBase = def
+		}
+		if groupBase == "" {
+			groupBase = def
+		}
+	}
+	users, err := r.search("users", userBase, l.cfg.UserFilter, l.userAttrs)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := r.search("groups", groupBase, l.cfg.GroupFilter, l.groupAttrs)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.completeRanges(users); err != nil {
+		return nil, err
+	}
+	if err := r.completeRanges(groups); err != nil {
+		return nil, err
+	}
+	snap, err := l.build(users, groups)
+	if err != nil {
+		return nil, fmt.Errorf("ldap %s: %w", serverURL, err)
+	}
+	snap.Source = serverURL
+	snap.ReadAt = started
+	snap.Resolve()
+	l.logger.Debug("ldap read", "url", serverURL, "users", len(snap.Users), "groups", len(snap.Groups),
+		"user_pages", r.pages["users"], "group_pages", r.pages["groups"], "ranged_reads", r.pages["range"],
+		"duration", l.now().Sub(started).String())
+	return snap, nil
+}
+
+// connect dials the URLs in order and binds on the first that answers.
+func (l *LDAP) connect(ctx context.Context) (*ldap.Conn, string, error) {
+	var tried []string
+	for _, raw := range l.cfg.URLs {
+		if err := ctx.Err(); err != nil {
+			return nil, "", fmt.Errorf("ldap connect: %w", err)
+		}
+		conn, err := l.dial(ctx, raw)
+		if err != nil {
+			l.logger.Warn("ldap server unreachable, trying the next", "url", raw, "error", err.Error())
+			tried = append(tried, fmt.Sprintf("%s: %v", raw, err))
+			continue
+		}
+		if err := l.bind(conn, raw); err != nil {
+			conn.Close()
+			if ldap.IsErrorAnyOf(err, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable) {
+				tried = append(tried, fmt.Sprintf("%s: %v", raw, err))
+				continue
+			}
+			return nil, "", err
+		}
+		return conn, raw, nil
+	}
+	return nil, "", fmt.Errorf("ldap: no server reachable (tried %d): %s", len(tried), strings.Join(tried, "; "))
+}
+
+func (l *LDAP) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	timeout := l.cfg.DialTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	tc := &tls.Config{
+		RootCAs:            l.roots,
+		ServerName:         u.Hostname(),
+		InsecureSkipVerify: l.cfg.InsecureSkipVerify, //nolint:gosec // only when configured by name
+		MinVersion:         tls.VersionTLS12,
+	}
+	if l.cfg.TLSServerName != "" {
+		tc.ServerName = l.cfg.TLSServerName
+	}
+	conn, err := ldap.DialURL(raw, ldap.DialWithDialer(&net.Dialer{Timeout: timeout}), ldap.DialWithTLSConfig(tc))
+	if err != nil {
+		return nil, tlsHint(err)
+	}
+	conn.SetTimeout(l.cfg.SearchTimeout)
+	if l.cfg.StartTLS && u.Scheme == "ldap" {
+		if err := conn.StartTLS(tc); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("start_tls: %w", tlsHint(err))
+		}
+	}
+	return conn, nil
+}
+
+// tlsHint adds what to do to certificate errors.
+func tlsHint(err error) error {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &hostname):
+		return fmt.Errorf("%w (the certificate does not name this host: fix the URL or set tls_server_name)", err)
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		return fmt.Errorf("%w (set ca_file to the CA that signed the server's certificate)", err)
+	}
+	return err
+}
+
+func (l *LDAP) bind(conn *ldap.Conn, serverURL string) error {
+	if l.cfg.BindDN == "" {
+		return nil // anonymous
+	}
+	err := conn.Bind(l.cfg.BindDN, l.cfg.BindPassword)
+	switch {
+	case err == nil:
+		return nil
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials):
+		return fmt.Errorf("ldap bind as %s failed: invalid credentials (49): check bind_dn and the bind password", l.cfg.BindDN)
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultConfidentialityRequired), ldap.IsErrorWithCode(err, ldap.LDAPResultStrongAuthRequired):
+		return fmt.Errorf("ldap bind as %s at %s failed: the server requires an encrypted connection: use ldaps:// or start_tls: %w", l.cfg.BindDN, serverURL, err)
+	default:
+		return fmt.Errorf("ldap bind as %s at %s failed: %w", l.cfg.BindDN, serverURL, err)
+	}
+}
+
+// ldapRead is the state of one Read.
+type ldapRead struct {
+	l      *LDAP
+	conn   *ldap.Conn
+	url    string
+	parent context.Context
+	ctx    context.Context
+	dse    rootDSE
+	pages  map[string]int
+	refs   int
+}
+
+// entry is an LDAP entry with attribute names lower-cased and options other than ranges
+// kept; ranged attributes are tracked until complete.
+type entry struct {
+	dn     string
+	attrs  map[string][][]byte // lower-cased attribute name (";range=" removed)
+	ranged map[string]int      // attribute → next index still to read
+}
+
+func (e *entry) first(name string) []byte {
+	if v := e.attrs[strings.ToLower(name)]; len(v) > 0 {
+		return v[0]
+	}
+	return nil
+}
+
+func (e *entry) str(name string) string { return string(e.first(name)) }
+
+func (e *entry) strs(name string) []string {
+	vals := e.attrs[strings.ToLower(name)]
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// parseRange splits "member;range=0-1499" into ("member", 0, 1499, false) and
+// "member;range=1500-*" into ("member", 1500, -1, true).
+func parseRange(desc string) (name string, lo, hi int, last, ok bool) {
+	parts := strings.Split(desc, ";")
+	var kept []string
+	found := false
+	for _, p := range parts {
+		if r, isRange := strings.CutPrefix(strings.ToLower(p), "range="); isRange {
+			a, b, okCut := strings.Cut(r, "-")
+			if !okCut {
+				return "", 0, 0, false, false
+			}
+			var err error
+			if lo, err = strconv.Atoi(a); err != nil {
+				return "", 0, 0, false, false
+			}
+			if b == "*" {
+				last, hi = true, -1
+			} else if hi, err = strconv.Atoi(b); err != nil {
+				return "", 0, 0, false, false
+			}
+			found = true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return strings.Join(kept, ";"), lo, hi, last, found
+}
+
+func newEntry(e *ldap.Entry) (*entry, error) {
+	out := &entry{dn: e.DN, attrs: make(map[string][][]byte, len(e.Attributes))}
+	for _, a := range e.Attributes {
+		name, lo, hi, last, isRange := parseRange(a.Name)
+		key := strings.ToLower(name)
+		if !isRange {
+			out.attrs[key] = append(out.attrs[key], a.ByteValues...)
+			continue
+		}
+		if lo != 0 {
+			return nil, fmt.Errorf("%w: %s of %s starts at value %d, not 0", ErrIncomplete, a.Name, e.DN, lo)
+		}
+		out.attrs[key] = append(out.attrs[key], a.ByteValues...)
+		if !last {
+			if out.ranged == nil {
+				out.ranged = map[string]int{}
+			}
+			out.ranged[key] = hi + 1
+		}
+	}
+	return out, nil
+}
+
+func (r *ldapRead) readRootDSE() rootDSE {
+	d := rootDSE{contexts: map[string]bool{}}
+	res, err := r.conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=*)", []string{"namingContexts", "defaultNamingContext"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		r.l.logger.Debug("ldap root DSE not readable", "url", r.url, "error", fmt.Sprint(err))
+		return d
+	}
+	d.defaultNC = res.Entries[0].GetAttributeValue("defaultNamingContext")
+	d.raw = res.Entries[0].GetAttributeValues("namingContexts")
+	for _, nc := range d.raw {
+		if k, ok := normDN(nc); ok {
+			d.contexts[k] = true
+		}
+	}
+	return d
+}
+
+// base is the DN to search when no base DN is configured.
+func (d rootDSE) base() (string, error) {
+	if d.defaultNC != "" {
+		return d.defaultNC, nil
+	}
+	if len(d.raw) == 1 {
+		return d.raw[0], nil
+	}
+	return "", fmt.Errorf("no base DN configured and the server names no defaultNamingContext (naming contexts: %q)", d.raw)
+}
+
+// search runs one paged search and returns every entry, or an error.
+func (r *ldapRead) search(kind, base, filter string, attrs []string) ([]*entry, error) {
+	cfg := &r.l.cfg
+	timeLimit := int(cfg.SearchTimeout / time.Second)
+	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, timeLimit, false,
+		filter, attrs, nil)
+	var paging *ldap.ControlPaging
+	if cfg.PageSize > 0 {
+		paging = ldap.NewControlPaging(uint32(cfg.PageSize))
+		req.Controls = append(req.Controls, paging)
+	}
+	if r.pages == nil {
+		r.pages = map[string]int{}
+	}
+	var out []*entry
+	cookieSeen := false
+	for page := 1; ; page++ {
+		if err := r.ctx.Err(); err != nil {
+			return nil, r.fail(kind, base, len(out), err)
+		}
+		res, err := r.conn.Search(req)
+		if err != nil {
+			return nil, r.fail(kind, base, len(out)+len(resEntries(res)), err)
+		}
+		for _, e := range res.Entries {
+			ne, err := newEntry(e)
+			if err != nil {
+				return nil, fmt.Errorf("ldap %s: read %s: %w", r.url, kind, err)
+			}
+			out = append(out, ne)
+		}
+		for _, ref := range res.Referrals {
+			if err := r.reference(kind, base, ref); err != nil {
+				return nil, err
+			}
+		}
+		r.pages[kind]++
+		if r.l.afterPage != nil {
+			r.l.afterPage(kind, page)
+		}
+		if paging == nil {
+			return out, nil
+		}
+		ctrl, _ := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		if ctrl == nil {
+			if cookieSeen {
+				return nil, fmt.Errorf("ldap %s: read %s under %s: %w: the server dropped the paging control after page %d",
+					r.url, kind, base, ErrIncomplete, page)
+			}
+			// The server ignored the (non-critical) control and answered in one go, successfully.
+			return out, nil
+		}
+		if len(ctrl.Cookie) == 0 {
+			return out, nil
+		}
+		cookieSeen = true
+		paging.SetCookie(ctrl.Cookie)
+	}
+}
+
+func resEntries(res *ldap.SearchResult) []*ldap.Entry {
+	if res == nil {
+		return nil
+	}
+	return res.Entries
+}
+
+// reference handles a search continuation reference: one to another naming context of the
+// same server (AD's Configuration and DNS partitions below the domain root) holds no users and
+// is skipped; any other means entries live elsewhere, which bridge does not chase.
+func (r *ldapRead) reference(kind, base, ref string) error {
+	if u, err := url.Parse(ref); err == nil {
+		if dn, err := url.PathUnescape(strings.TrimPrefix(u.Path, "/")); err == nil {
+			if k, ok := normDN(dn); ok && r.dse.contexts[k] {
+				r.refs++
+				r.l.logger.Debug("ldap skipped a reference to another naming context", "kind", kind, "reference", ref)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("ldap %s: read %s under %s: %w: the server returned a referral to %s, which bridge does not follow: point urls at a server holding all of %s, or narrow the base DN",
+		r.url, kind, base, ErrIncomplete, ref, base)
+}
+
+// fail turns a search error into an error that says what happened and what to do.
+func (r *ldapRead) fail(kind, base string, got int, err error) error {
+	prefix := fmt.Sprintf("ldap %s: read %s under %s (after %d entries)", r.url, kind, base, got)
+	if r.ctx.Err() != nil {
+		if r.parent.Err() == nil {
+			return fmt.Errorf("%s: %w: search_timeout (%s) reached", prefix, ErrIncomplete, r.l.cfg.SearchTimeout)
+		}
+		return fmt.Errorf("%s: %w: %w", prefix, ErrIncomplete, r.parent.Err())
+	}
+	var le *ldap.Error
+	if errors.As(err, &le) {
+		switch le.ResultCode {
+		case ldap.LDAPResultSizeLimitExceeded:
+			hint := "the server caps searches: keep paging on (page_size > 0)"
+			if r.l.cfg.PageSize > 0 {
+				hint = "the server caps even paged searches: raise its size limit for the bind user"
+			}
+			return fmt.Errorf("%s: %w: size limit exceeded (4): %s", prefix, ErrIncomplete, hint)
+		case ldap.LDAPResultTimeLimitExceeded:
+			return fmt.Errorf("%s: %w: time limit exceeded (3): raise search_timeout or the server's time limit", prefix, ErrIncomplete)
+		case ldap.LDAPResultAdminLimitExceeded:
+			return fmt.Errorf("%s: %w: administrative limit exceeded (11): lower page_size or narrow the filter", prefix, ErrIncomplete)
+		case ldap.LDAPResultReferral:
+			return fmt.Errorf("%s: %w: referral (10) not followed: point urls at a server holding %s: %v", prefix, ErrIncomplete, base, le.Err)
+		case ldap.LDAPResultNoSuchObject:
+			return fmt.Errorf("%s: the base DN does not exist (32): check user_base_dn / group_base_dn: %w", prefix, err)
+		case ldap.LDAPResultInsufficientAccessRights:
+			return fmt.Errorf("%s: insufficient access (50): the bind user may not search here: %w", prefix, err)
+		case ldap.LDAPResultFilterError:
+			return fmt.Errorf("%s: the server rejected the filter: check user_filter / group_filter: %w", prefix, err)
+		case ldap.LDAPResultUnavailableCriticalExtension:
+			return fmt.Errorf("%s: the server does not support paged results: set page_size: -1: %w", prefix, err)
+		}
+		if le.ResultCode >= ldap.ErrorNetwork || le.ResultCode == ldap.LDAPResultBusy || le.ResultCode == ldap.LDAPResultUnavailable ||
+			le.ResultCode == ldap.LDAPResultOther || le.ResultCode == ldap.LDAPResultUnwillingToPerform {
+			return fmt.Errorf("%s: %w: %w", prefix, ErrIncomplete, err)
+		}
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	// Anything else (connection closed, malformed packet) cut the read short.
+	return fmt.Errorf("%s: %w: %w", prefix, ErrIncomplete, err)
+}
+
+// completeRanges reads the rest of every ranged attribute (AD returns at most MaxValRange
+// values, 1,500 by default, of member per read).
+func (r *ldapRead) completeRanges(entries []*entry) error {
+	for _, e := range entries {
+		for len(e.ranged) > 0 {
+			for attr, next := range e.ranged {
+				if err := r.readRange(e, attr, next); err != nil {
+					return err
+				}
+				delete(e.ranged, attr)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *ldapRead) readRange(e *entry, attr string, next int) error {
+	for {
+		if err := r.ctx.Err(); err != nil {
+			return r.fail("range", e.dn, next, err)
+		}
+		desc := fmt.Sprintf("%s;range=%d-*", attr, next)
+		req := ldap.NewSearchRequest(e.dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0,
+			int(r.l.cfg.SearchTimeout/time.Second), false, "(objectClass=*)", []string{desc}, nil)
+		res, err := r.conn.Search(req)
+		if err != nil {
+			return r.fail("ranged "+attr, e.dn, next, err)
+		}
+		r.pages["range"]++
+		if r.l.afterPage != nil {
+			r.l.afterPage("range", r.pages["range"])
+		}
+		if len(res.Entries) != 1 {
+			return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: got %d entries", r.url, attr, e.dn, ErrIncomplete, len(res.Entries))
+		}
+		found := false
+		for _, a := range res.Entries[0].Attributes {
+			name, lo, hi, last, isRange := parseRange(a.Name)
+			if !strings.EqualFold(name, attr) || !isRange {
+				continue
+			}
+			if lo != next {
+				return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: asked from value %d, got %s", r.url, attr, e.dn, ErrIncomplete, next, a.Name)
+			}
+			found = true
+			e.attrs[attr] = append(e.attrs[attr], a.ByteValues...)
+			if last {
+				return nil
+			}
+			if hi < lo {
+				return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: bad range %s", r.url, attr, e.dn, ErrIncomplete, a.Name)
+			}
+			next = hi + 1
+		}
+		if !found {
+			return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: the server stopped after %d values without the final range",
+				r.url, attr, e.dn, ErrIncomplete, next)
+		}
+	}
+}
+
+// build turns entries into users and groups and resolves member DNs.
+func (l *LDAP) build(userEntries, groupEntries []*entry) (*Snapshot, error) {
+	a := l.cfg.Attributes
+	snap := &Snapshot{Users: make([]User, 0, len(userEntries)), Groups: make([]Group, 0, len(groupEntries))}
+	userByDN := make(map[string]string, len(userEntries))
+	userByName := make(map[string]string, len(userEntries))
+	idDN := map[string]string{}
+	noID := 0
+	var errs []error
+	for _, e := range userEntries {
+		id, err := l.id(e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if id == "" {
+			noID++
+			l.logger.Warn("ldap user has no id attribute, skipped", "dn", e.dn, "attribute", a.ID)
+			continue
+		}
+		if other, dup := idDN[id]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
+			continue
+		}
+		idDN[id] = e.dn
+		u := l.user(e, id)
+		if k, ok := normDN(e.dn); ok {
+			userByDN[k] = id
+		}
+		if u.UserName != "" {
+			userByName[strings.ToLower(u.UserName)] = id
+		}
+		snap.Users = append(snap.Users, u)
+	}
+	groupByDN := make(map[string]string, len(groupEntries))
+	groupEntryOf := make([]*entry, 0, len(groupEntries))
+	for _, e := range groupEntries {
+		id, err := l.id(e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if id == "" {
+			noID++
+			l.logger.Warn("ldap group has no id attribute, skipped", "dn", e.dn, "attribute", a.ID)
+			continue
+		}
+		if other, dup := idDN[id]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
+			continue
+		}
+		idDN[id] = e.dn
+		if k, ok := normDN(e.dn); ok {
+			groupByDN[k] = id
+		}
+		name := e.str(a.GroupName)
+		if name == "" {
+			name = e.str("cn")
+		}
+		snap.Groups = append(snap.Groups, Group{ID: id, Name: name, DN: e.dn})
+		groupEntryOf = append(groupEntryOf, e)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if noID > 0 && len(snap.Users) == 0 && len(userEntries) > 0 {
+		return nil, fmt.Errorf("no user has the id attribute %q: check attributes.id and the bind user's read rights", a.ID)
+	}
+	outside, nestedIgnored := 0, 0
+	if a.Member != "-" {
+		for i, e := range groupEntryOf {
+			g := &snap.Groups[i]
+			for _, v := range e.strs(a.Member) {
+				if k, ok := normDN(v); ok {
+					if uid, ok := userByDN[k]; ok {
+						g.MemberUsers = append(g.MemberUsers, uid)
+					} else if gid, ok := groupByDN[k]; ok {
+						if l.cfg.nested() {
+							g.MemberGroups = append(g.MemberGroups, gid)
+						} else {
+							nestedIgnored++
+						}
+					} else if uid, ok := userByName[strings.ToLower(v)]; ok {
+						g.MemberUsers = append(g.MemberUsers, uid)
+					} else {
+						outside++
+					}
+					continue
+				}
+				if uid, ok := userByName[strings.ToLower(v)]; ok { // memberUid style
+					g.MemberUsers = append(g.MemberUsers, uid)
+				} else {
+					outside++
+				}
+			}
+		}
+	} else if a.MemberOf != "" && a.MemberOf != "-" {
+		byID := make(map[string]*entry, len(userEntries))
+		for _, e := range userEntries {
+			if id, _ := l.id(e); id != "" {
+				byID[id] = e
+			}
+		}
+		for i := range snap.Users {
+			u := &snap.Users[i]
+			for _, v := range byID[u.ID].strs(a.MemberOf) {
+				k, _ := normDN(v)
+				if gid, ok := groupByDN[k]; ok {
+					u.Groups = append(u.Groups, gid)
+				} else {
+					outside++
+				}
+			}
+		}
+	}
+	if outside > 0 || nestedIgnored > 0 {
+		l.logger.Debug("ldap members ignored", "outside_bases_or_filters", outside, "nested_groups_off", nestedIgnored)
+	}
+	return snap, nil
+}
+
+// id renders the id attribute of an entry per attributes.id_format; "" when absent.
+func (l *LDAP) id(e *entry) (string, error) {
+	raw := e.first(l.cfg.Attributes.ID)
+	if raw == nil {
+		return "", nil
+	}
+	switch strings.ToLower(l.cfg.Attributes.IDFormat) {
+	case "guid":
+		s, err := FormatGUID(raw)
+		if err != nil {
+			return "", fmt.Errorf("%s: %s: %w (set attributes.id_format: string or hex)", e.dn, l.cfg.Attributes.ID, err)
+		}
+		return s, nil
+	case "hex":
+		return fmt.Sprintf("%x", raw), nil
+	default:
+		return strings.TrimSpace(string(raw)), nil
+	}
+}
+
+var phoneTypes = map[string]string{
+	"telephonenumber":          "work",
+	"mobile":                   "mobile",
+	"homephone":                "home",
+	"facsimiletelephonenumber": "fax",
+	"pager":                    "pager",
+	"ipphone":                  "other",
+}
+
+func (l *LDAP) user(e *entry, id string) User {
+	a := l.cfg.Attributes
+	u := User{
+		ID:         id,
+		DN:         e.dn,
+		UserName:   e.str(a.UserName),
+		GivenName:  e.str(a.GivenName),
+		FamilyName: e.str(a.FamilyName),
+		Active:     l.active(e),
+	}
+	u.DisplayName = e.str(a.DisplayName)
+	if u.DisplayName == "" {
+		u.DisplayName = e.str("cn")
+	}
+	if u.DisplayName == "" {
+		u.DisplayName = strings.TrimSpace(u.GivenName + " " + u.FamilyName)
+	}
+	if a.Email != "-" {
+		for i, v := range e.strs(a.Email) {
+			if v = strings.TrimSpace(v); v != "" {
+				u.Emails = append(u.Emails, Email{Value: v, Type: "work", Primary: i == 0})
+			}
+		}
+	}
+	for _, attr := range a.Phone {
+		if attr == "-" {
+			continue
+		}
+		typ := phoneTypes[strings.ToLower(attr)]
+		if typ == "" {
+			typ = strings.ToLower(attr)
+		}
+		for _, v := range e.strs(attr) {
+			if v = strings.TrimSpace(v); v != "" {
+				u.Phones = append(u.Phones, Phone{Value: v, Type: typ, Primary: len(u.Phones) == 0})
+			}
+		}
+	}
+	u.Attributes = make(map[string][]string, len(e.attrs))
+	for name, vals := range e.attrs {
+		out := make([]string, 0, len(vals))
+		for _, v := range vals {
+			out = append(out, attrString(name, v))
+		}
+		u.Attributes[name] = out
+	}
+	if id != "" {
+		u.Attributes[strings.ToLower(a.ID)] = []string{id}
+	}
+	return u
+}
+
+// attrString renders a raw value: GUIDs and SIDs in their usual text form, other binary
+// values in base64.
+func attrString(name string, v []byte) string {
+	switch name {
+	case "objectguid", "ms-ds-consistencyguid":
+		if s, err := FormatGUID(v); err == nil {
+			return s
+		}
+	case "objectsid":
+		if s, err := formatSID(v); err == nil {
+			return s
+		}
+	}
+	if utf8.Valid(v) {
+		return string(v)
+	}
+	return base64.StdEncoding.EncodeToString(v)
+}
+
+// active applies attributes.disabled.
+func (l *LDAP) active(e *entry) bool {
+	a := l.cfg.Attributes
+	if a.Disabled == "" || a.Disabled == "-" {
+		return true
+	}
+	vals := e.strs(a.Disabled)
+	if len(vals) == 0 {
+		return true
+	}
+	switch {
+	case a.DisabledMask != 0:
+		n, err := strconv.ParseInt(strings.TrimSpace(vals[0]), 10, 64)
+		if err != nil {
+			l.logger.Warn("ldap disabled flag is not a number, user treated as active", "dn", e.dn, "attribute", a.Disabled, "value", vals[0])
+			return true
+		}
+		return uint64(n)&a.DisabledMask == 0
+	case len(a.DisabledValues) > 0:
+		for _, v := range vals {
+			if containsFold(a.DisabledValues, strings.TrimSpace(v)) {
+				return false
+			}
+		}
+		return true
+	default:
+		return false // present means disabled
+	}
+}
+
+// normDN returns a comparison key for a DN: attribute types and values case-folded, the
+// attributes of a multi-valued RDN sorted, escapes decoded. ok is false for what is not a DN.
+func normDN(s string) (string, bool) {
+	if !strings.Contains(s, "=") {
+		return "", false
+	}
+	d, err := ldap.ParseDN(s)
+	if err != nil || len(d.RDNs) == 0 {
+		return "", false
+	}
+	var b strings.Builder
+	for i, rdn := range d.RDNs {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		parts := make([]string, len(rdn.Attributes))
+		for j, atv := range rdn.Attributes {
+			parts[j] = strings.ToLower(atv.Type) + "=" + strings.ToLower(strings.TrimSpace(atv.Value))
+		}
+		slices.Sort(parts)
+		b.WriteString(strings.Join(parts, "\x01"))
+	}
+	return b.String(), true
+}
