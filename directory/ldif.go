@@ -74,6 +74,9 @@ func ParseLDIF(r io.Reader) ([]LDIFEntry, error) {
 		haveLogical = false
 		line := logical.String()
 		logical.Reset()
+		if !utf8.ValidString(line) {
+			return &LDIFError{Line: logicalStart, Msg: "not valid UTF-8 (binary values must be base64-encoded, with \"::\")"}
+		}
 		return ldifParseLine(line, logicalStart, &cur, &entries, &sawRecord, &changeSeen)
 	}
 	endRecord := func() {
@@ -89,9 +92,6 @@ func ParseLDIF(r io.Reader) ([]LDIFEntry, error) {
 		raw = bytes.TrimSuffix(raw, []byte("\r"))
 		if lineNo == 1 {
 			raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
-		}
-		if !utf8.Valid(raw) {
-			return nil, &LDIFError{Line: lineNo, Msg: "not valid UTF-8 (binary values must be base64 with \"::\")"}
 		}
 		line := string(raw)
 		switch {

@@ -3,7 +3,7 @@ package directory
 import (
 	"context"
 	"encoding/base64"
-	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,50 +17,43 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// LDIF presets: which object classes are users and groups and which attributes hold what.
-const (
-	PresetOpenLDAP        = "openldap"
-	PresetActiveDirectory = "active_directory"
-)
-
 // LDIFConfig configures the LDIF file source: a directory export (slapcat, ldapsearch -LLL,
-// ldifde) read from disk. It is the `directory.ldif` section of the configuration; the
-// environment prefix is BRIDGE_LDIF_ (BRIDGE_LDIF_PATH, ...).
+// ldifde) read from disk. It is the `directory.ldif` section of the configuration (the CLI
+// decides the environment prefix; the keys below are the env names after it).
 //
 //	directory:
 //	  type: ldif
 //	  ldif:
 //	    path: /data/directory.ldif
-//	    preset: openldap        # or active_directory
+//	    preset: openldap        # or active_directory (default openldap)
+//	    attributes:             # the same overrides as directory.ldap.attributes
+//	      disabled: pwdAccountLockedTime
+//	    nested_groups: true
 //
-// The presets:
+// The presets and attribute overrides are those of the LDAP source (LDAPAttributes, filled
+// by LDAPConfig.SetDefaults), so that an export reads like the live directory. LDAP filters
+// cannot be evaluated on a file; entries are classified by objectClass instead:
 //
 //	                openldap                                active_directory
-//	users           objectClass inetOrgPerson, person,      objectClass user or person
-//	                organizationalPerson or posixAccount    (not computer)
+//	users           objectClass inetOrgPerson, person,      objectClass user or person,
+//	                organizationalPerson or posixAccount    but not computer
 //	groups          groupOfNames, groupOfUniqueNames,       group
-//	                posixGroup, groupOfURLs(*)
-//	id              entryUUID, else the DN                  objectGUID (canonical form), else the DN
-//	userName        uid, else mail                          sAMAccountName, else userPrincipalName
-//	displayName     displayName, else cn                    displayName, else cn
-//	names           givenName, sn                           givenName, sn
-//	emails          mail (type "work")                      mail (type "work")
-//	phones          telephoneNumber (work), mobile,         telephoneNumber, otherTelephone (work),
-//	                homePhone (home)                        mobile, homePhone (home)
-//	inactive when   pwdAccountLockedTime is set,            userAccountControl has bit 2
-//	                nsAccountLock is true or shadowExpire   (ACCOUNTDISABLE)
-//	                is in the past
-//	group name      cn                                      cn
-//	members         member, uniqueMember (DNs, any case),   member (DNs, any case)
-//	                memberUid (uid values)
+//	                posixGroup or groupOfURLs
 //
-// (*) groupOfURLs only with static member values: an export does not evaluate memberURL.
-// Member DNs that name no entry of the file are ignored. Password attributes are never copied
-// into User.Attributes; binary values are: objectGUID in its canonical form, objectSid as
-// S-1-…, anything else that is not UTF-8 as base64.
+// Group members come from attributes.member: values that are DNs are matched (in any case and
+// spacing) against the DNs of the file, other values against user names (memberUid); members
+// that name no user or group of the file are ignored. With member "-", the users'
+// attributes.member_of DNs are used instead. An entry without the id attribute (a
+// hand-written LDIF without entryUUID) gets its normalized DN as id. Password attributes are
+// never copied into User.Attributes; binary values are: objectGUID in canonical GUID form,
+// objectSid as S-1-…, anything else that is not UTF-8 as base64.
 type LDIFConfig struct {
 	Path   string `yaml:"path" env:"PATH, overwrite"`
 	Preset string `yaml:"preset" env:"PRESET, overwrite"`
+	// Attributes override the preset's attribute names, as in LDAPConfig.
+	Attributes LDAPAttributes `yaml:"attributes" env:", prefix=ATTR_"`
+	// NestedGroups (default true): group members that are groups pass their members on.
+	NestedGroups *bool `yaml:"nested_groups" env:"NESTED_GROUPS, overwrite, noinit"`
 }
 
 // Validate reports every problem of the configuration at once; it reads no file.
@@ -69,8 +62,21 @@ func (c *LDIFConfig) Validate() error {
 	if c.Path == "" {
 		errs = append(errs, errors.New("path: required (the LDIF file to read)"))
 	}
-	if _, ok := ldifPresets[c.Preset]; !ok && c.Preset != "" {
-		errs = append(errs, fmt.Errorf("preset: %q is not one of %q, %q", c.Preset, PresetOpenLDAP, PresetActiveDirectory))
+	if _, ok := ldifClasses[strings.ToLower(c.Preset)]; !ok && c.Preset != "" {
+		errs = append(errs, fmt.Errorf("preset: must be %q or %q, got %q", PresetOpenLDAP, PresetActiveDirectory, c.Preset))
+	}
+	switch strings.ToLower(c.Attributes.IDFormat) {
+	case "", "string", "guid", "hex":
+	default:
+		errs = append(errs, fmt.Errorf("attributes.id_format: must be string, guid or hex, got %q", c.Attributes.IDFormat))
+	}
+	for key, v := range map[string]string{"attributes.id": c.Attributes.ID, "attributes.user_name": c.Attributes.UserName, "attributes.group_name": c.Attributes.GroupName} {
+		if v == "-" {
+			errs = append(errs, fmt.Errorf("%s: is required and cannot be turned off", key))
+		}
+	}
+	if c.Attributes.DisabledMask != 0 && len(c.Attributes.DisabledValues) > 0 {
+		errs = append(errs, errors.New("attributes.disabled_values: set either disabled_mask or disabled_values, not both"))
 	}
 	return errors.Join(errs...)
 }
@@ -78,7 +84,9 @@ func (c *LDIFConfig) Validate() error {
 // LDIFSource reads a directory from an LDIF file each time Read is called.
 type LDIFSource struct {
 	cfg     LDIFConfig
-	preset  ldifPreset
+	attrs   LDAPAttributes
+	classes ldifObjectClasses
+	nested  bool
 	logger  *slog.Logger
 	now     func() time.Time
 	readAll func(path string) ([]byte, error)
@@ -89,13 +97,22 @@ func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ldif source config: %w", err)
 	}
-	if cfg.Preset == "" {
-		cfg.Preset = PresetOpenLDAP
-	}
+	// The LDAP source's presets and defaulting, so both read a directory the same way.
+	lc := LDAPConfig{Preset: cfg.Preset, Attributes: cfg.Attributes, NestedGroups: cfg.NestedGroups}
+	lc.SetDefaults()
+	cfg.Preset = lc.Preset
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &LDIFSource{cfg: cfg, preset: ldifPresets[cfg.Preset], logger: logger, now: time.Now, readAll: os.ReadFile}, nil
+	return &LDIFSource{
+		cfg:     cfg,
+		attrs:   lc.Attributes,
+		classes: ldifClasses[lc.Preset],
+		nested:  lc.NestedGroups == nil || *lc.NestedGroups,
+		logger:  logger,
+		now:     time.Now,
+		readAll: os.ReadFile,
+	}, nil
 }
 
 // Read parses the file and returns the resolved snapshot.
@@ -111,7 +128,7 @@ func (s *LDIFSource) Read(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldif source: %s: %w", s.cfg.Path, err)
 	}
-	snap, err := s.preset.snapshot(entries, s.now(), s.logger)
+	snap, err := s.snapshot(entries)
 	if err != nil {
 		return nil, fmt.Errorf("ldif source: %s: %w", s.cfg.Path, err)
 	}
@@ -120,70 +137,20 @@ func (s *LDIFSource) Read(ctx context.Context) (*Snapshot, error) {
 	return snap, nil
 }
 
-type ldifPhone struct{ attr, typ string }
-
-type ldifPreset struct {
-	userClasses    []string
-	notUserClasses []string
-	groupClasses   []string
-	idAttr         string // binary GUID when guid is true
-	guid           bool
-	userName       []string
-	emails         []string
-	phones         []ldifPhone
-	memberUID      bool
-	inactive       func(e *LDIFEntry, now time.Time) bool
+type ldifObjectClasses struct {
+	users, notUsers, groups []string
 }
 
-var ldifPresets = map[string]ldifPreset{
+var ldifClasses = map[string]ldifObjectClasses{
 	PresetOpenLDAP: {
-		userClasses:  []string{"inetorgperson", "person", "organizationalperson", "posixaccount"},
-		groupClasses: []string{"groupofnames", "groupofuniquenames", "posixgroup", "groupofurls"},
-		idAttr:       "entryuuid",
-		userName:     []string{"uid", "mail"},
-		emails:       []string{"mail"},
-		phones:       []ldifPhone{{"telephonenumber", "work"}, {"mobile", "mobile"}, {"homephone", "home"}},
-		memberUID:    true,
-		inactive:     ldifOpenLDAPInactive,
+		users:  []string{"inetorgperson", "person", "organizationalperson", "posixaccount"},
+		groups: []string{"groupofnames", "groupofuniquenames", "posixgroup", "groupofurls"},
 	},
 	PresetActiveDirectory: {
-		userClasses:    []string{"user", "person"},
-		notUserClasses: []string{"computer"},
-		groupClasses:   []string{"group"},
-		idAttr:         "objectguid",
-		guid:           true,
-		userName:       []string{"samaccountname", "userprincipalname"},
-		emails:         []string{"mail"},
-		phones:         []ldifPhone{{"telephonenumber", "work"}, {"othertelephone", "work"}, {"mobile", "mobile"}, {"homephone", "home"}},
-		inactive:       ldifADInactive,
+		users:    []string{"user", "person"},
+		notUsers: []string{"computer"},
+		groups:   []string{"group"},
 	},
-}
-
-// ldifOpenLDAPInactive: ppolicy lock, 389-DS/FreeIPA nsAccountLock, or an expired shadow account.
-func ldifOpenLDAPInactive(e *LDIFEntry, now time.Time) bool {
-	if e.First("pwdAccountLockedTime") != "" {
-		return true
-	}
-	if strings.EqualFold(strings.TrimSpace(e.First("nsAccountLock")), "true") {
-		return true
-	}
-	if v := strings.TrimSpace(e.First("shadowExpire")); v != "" {
-		days, err := strconv.ParseInt(v, 10, 64)
-		if err == nil && days >= 0 && days <= now.Unix()/86400 {
-			return true
-		}
-	}
-	return false
-}
-
-// ldifADInactive: userAccountControl bit ACCOUNTDISABLE (0x2).
-func ldifADInactive(e *LDIFEntry, _ time.Time) bool {
-	v := strings.TrimSpace(e.First("userAccountControl"))
-	if v == "" {
-		return false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return err == nil && n&2 != 0
 }
 
 // ldifSecretAttrs are never copied into User.Attributes.
@@ -202,46 +169,93 @@ func ldifHasClass(e *LDIFEntry, classes []string) bool {
 	return false
 }
 
+// ldifGet returns the values of attr, or nil when attr is "" or "-" (turned off).
+func ldifGet(e *LDIFEntry, attr string) []string {
+	if attr == "" || attr == "-" {
+		return nil
+	}
+	return e.Get(attr)
+}
+
+func ldifFirst(e *LDIFEntry, attr string) string {
+	if v := ldifGet(e, attr); len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
+}
+
 type ldifRef struct {
 	kind string // "user" or "group"
 	id   string
 	line int
 }
 
-func (p ldifPreset) entryID(e *LDIFEntry) (string, error) {
-	v := e.First(p.idAttr)
-	if v == "" {
+func (s *LDIFSource) entryID(e *LDIFEntry) (string, error) {
+	var v string // untrimmed: a binary GUID may start or end with a space byte
+	if vals := ldifGet(e, s.attrs.ID); len(vals) > 0 {
+		v = vals[0]
+	}
+	if strings.TrimSpace(v) == "" {
 		return ldifNormalizeDN(e.DN), nil
 	}
-	if p.guid {
-		g, err := ldifGUID(v)
-		if err != nil {
-			return "", &LDIFError{Line: e.Line, Msg: fmt.Sprintf("%s: objectGUID: %v", e.DN, err)}
+	switch strings.ToLower(s.attrs.IDFormat) {
+	case "guid":
+		if len(v) == 16 {
+			return FormatGUID([]byte(v))
 		}
-		return g, nil
+		if b, err := ParseGUID(v); err == nil { // already in string form
+			return FormatGUID(b)
+		}
+		return "", &LDIFError{Line: e.Line, Msg: fmt.Sprintf("%s: %s is neither 16 bytes (base64 in LDIF: \"%s:: …\") nor a GUID string", e.DN, s.attrs.ID, s.attrs.ID)}
+	case "hex":
+		return hex.EncodeToString([]byte(v)), nil
 	}
-	return strings.ToLower(strings.TrimSpace(v)), nil
+	return strings.TrimSpace(v), nil
 }
 
-func (p ldifPreset) snapshot(entries []LDIFEntry, now time.Time, logger *slog.Logger) (*Snapshot, error) {
-	snap := &Snapshot{ReadAt: now}
+// disabled applies attributes.disabled: a mask on a number, a list of values, or presence.
+func (s *LDIFSource) disabled(e *LDIFEntry) bool {
+	vals := ldifGet(e, s.attrs.Disabled)
+	if len(vals) == 0 {
+		return false
+	}
+	a := s.attrs
+	switch {
+	case a.DisabledMask != 0:
+		n, err := strconv.ParseInt(strings.TrimSpace(vals[0]), 10, 64)
+		return err == nil && uint64(n)&a.DisabledMask != 0
+	case len(a.DisabledValues) > 0:
+		for _, v := range vals {
+			for _, d := range a.DisabledValues {
+				if strings.EqualFold(strings.TrimSpace(v), d) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
+	snap := &Snapshot{ReadAt: s.now()}
 	byDN := map[string]ldifRef{}
-	byUID := map[string]string{}
+	byName := map[string]string{}
 	ids := map[string]int{}
-	type groupEntry struct {
+	type pending struct {
 		e   *LDIFEntry
 		idx int
 	}
-	var groupEntries []groupEntry
+	var groupEntries, userEntries []pending
 	var errs []error
 	for i := range entries {
 		e := &entries[i]
-		isGroup := ldifHasClass(e, p.groupClasses)
-		isUser := !isGroup && ldifHasClass(e, p.userClasses) && !ldifHasClass(e, p.notUserClasses)
+		isGroup := ldifHasClass(e, s.classes.groups)
+		isUser := !isGroup && ldifHasClass(e, s.classes.users) && !ldifHasClass(e, s.classes.notUsers)
 		if !isGroup && !isUser {
 			continue
 		}
-		id, err := p.entryID(e)
+		id, err := s.entryID(e)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -258,16 +272,17 @@ func (p ldifPreset) snapshot(entries []LDIFEntry, now time.Time, logger *slog.Lo
 		}
 		if isGroup {
 			byDN[ndn] = ldifRef{kind: "group", id: id, line: e.Line}
-			snap.Groups = append(snap.Groups, Group{ID: id, Name: e.First("cn"), DN: e.DN})
-			groupEntries = append(groupEntries, groupEntry{e: e, idx: len(snap.Groups) - 1})
+			snap.Groups = append(snap.Groups, Group{ID: id, Name: ldifFirst(e, s.attrs.GroupName), DN: e.DN})
+			groupEntries = append(groupEntries, pending{e: e, idx: len(snap.Groups) - 1})
 			continue
 		}
 		byDN[ndn] = ldifRef{kind: "user", id: id, line: e.Line}
-		u := p.user(e, id, now)
-		if uid := e.First("uid"); uid != "" {
-			byUID[strings.ToLower(uid)] = id
+		u := s.user(e, id)
+		if u.UserName != "" {
+			byName[strings.ToLower(u.UserName)] = id
 		}
 		snap.Users = append(snap.Users, u)
+		userEntries = append(userEntries, pending{e: e, idx: len(snap.Users) - 1})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -275,25 +290,25 @@ func (p ldifPreset) snapshot(entries []LDIFEntry, now time.Time, logger *slog.Lo
 	unknown := 0
 	for _, ge := range groupEntries {
 		g := &snap.Groups[ge.idx]
-		members := append(slices.Clone(ge.e.Get("member")), ge.e.Get("uniqueMember")...)
-		for _, m := range members {
+		for _, m := range ldifGet(ge.e, s.attrs.Member) {
+			m = strings.TrimSpace(m)
+			if _, err := ldap.ParseDN(m); err != nil || !strings.Contains(m, "=") {
+				// not a DN: a user name (memberUid)
+				if id, ok := byName[strings.ToLower(m)]; ok {
+					g.MemberUsers = append(g.MemberUsers, id)
+				} else {
+					unknown++
+				}
+				continue
+			}
 			ref, ok := byDN[ldifNormalizeDN(ldifStripUID(m))]
 			switch {
 			case !ok:
 				unknown++
 			case ref.kind == "user":
 				g.MemberUsers = append(g.MemberUsers, ref.id)
-			case ref.id != g.ID:
+			case ref.id != g.ID && s.nested:
 				g.MemberGroups = append(g.MemberGroups, ref.id)
-			}
-		}
-		if p.memberUID {
-			for _, uid := range ge.e.Get("memberUid") {
-				if id, ok := byUID[strings.ToLower(strings.TrimSpace(uid))]; ok {
-					g.MemberUsers = append(g.MemberUsers, id)
-				} else {
-					unknown++
-				}
 			}
 		}
 		slices.Sort(g.MemberUsers)
@@ -301,43 +316,56 @@ func (p ldifPreset) snapshot(entries []LDIFEntry, now time.Time, logger *slog.Lo
 		slices.Sort(g.MemberGroups)
 		g.MemberGroups = slices.Compact(g.MemberGroups)
 	}
+	if s.attrs.Member == "-" {
+		for _, ue := range userEntries {
+			u := &snap.Users[ue.idx]
+			for _, dn := range ldifGet(ue.e, s.attrs.MemberOf) {
+				if ref, ok := byDN[ldifNormalizeDN(dn)]; ok && ref.kind == "group" {
+					u.Groups = append(u.Groups, ref.id)
+				} else {
+					unknown++
+				}
+			}
+		}
+	}
 	if unknown > 0 {
-		logger.Debug("ldif group members that are not users or groups of the file were ignored", "count", unknown)
+		s.logger.Debug("ldif members that are not users or groups of the file were ignored", "count", unknown)
 	}
 	snap.Resolve()
 	return snap, nil
 }
 
-func (p ldifPreset) user(e *LDIFEntry, id string, now time.Time) User {
+func (s *LDIFSource) user(e *LDIFEntry, id string) User {
+	a := s.attrs
 	u := User{
 		ID:          id,
 		DN:          e.DN,
-		DisplayName: e.First("displayName"),
-		GivenName:   e.First("givenName"),
-		FamilyName:  e.First("sn"),
-		Active:      !p.inactive(e, now),
+		UserName:    ldifFirst(e, a.UserName),
+		DisplayName: ldifFirst(e, a.DisplayName),
+		GivenName:   ldifFirst(e, a.GivenName),
+		FamilyName:  ldifFirst(e, a.FamilyName),
+		Active:      !s.disabled(e),
 		Attributes:  make(map[string][]string, len(e.Attrs)),
 	}
 	if u.DisplayName == "" {
-		u.DisplayName = e.First("cn")
+		u.DisplayName = strings.TrimSpace(e.First("cn"))
 	}
-	for _, a := range p.userName {
-		if v := e.First(a); v != "" {
-			u.UserName = v
-			break
+	for _, v := range ldifGet(e, a.Email) {
+		if v = strings.TrimSpace(v); v != "" {
+			u.Emails = append(u.Emails, Email{Value: v, Type: "work"})
 		}
 	}
-	for _, a := range p.emails {
-		for _, v := range e.Get(a) {
-			if v = strings.TrimSpace(v); v != "" {
-				u.Emails = append(u.Emails, Email{Value: v, Type: "work"})
-			}
+	for _, attr := range a.Phone {
+		typ := "work"
+		switch strings.ToLower(attr) {
+		case "mobile", "mobiletelephonenumber", "othermobile":
+			typ = "mobile"
+		case "homephone", "otherhomephone":
+			typ = "home"
 		}
-	}
-	for _, ph := range p.phones {
-		for _, v := range e.Get(ph.attr) {
+		for _, v := range ldifGet(e, attr) {
 			if v = strings.TrimSpace(v); v != "" {
-				u.Phones = append(u.Phones, Phone{Value: v, Type: ph.typ})
+				u.Phones = append(u.Phones, Phone{Value: v, Type: typ})
 			}
 		}
 	}
@@ -359,11 +387,11 @@ func (p ldifPreset) user(e *LDIFEntry, id string, now time.Time) User {
 func ldifAttrString(name, v string) string {
 	switch name {
 	case "objectguid":
-		if g, err := ldifGUID(v); err == nil {
+		if g, err := FormatGUID([]byte(v)); err == nil {
 			return g
 		}
 	case "objectsid":
-		if s, err := ldifSID([]byte(v)); err == nil {
+		if s, err := formatSID([]byte(v)); err == nil {
 			return s
 		}
 	}
@@ -371,39 +399,6 @@ func ldifAttrString(name, v string) string {
 		return v
 	}
 	return base64.StdEncoding.EncodeToString([]byte(v))
-}
-
-// ldifGUID turns a 16-byte AD objectGUID into its canonical string form
-// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, the first three groups little-endian), as AD tools
-// show it. A value that already is in string form is returned lower-cased.
-func ldifGUID(v string) (string, error) {
-	if len(v) == 36 && strings.Count(v, "-") == 4 {
-		return strings.ToLower(v), nil
-	}
-	b := []byte(v)
-	if len(b) != 16 {
-		return "", fmt.Errorf("expected 16 bytes (base64 in LDIF: \"objectGUID:: …\"), got %d", len(b))
-	}
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x",
-		binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint16(b[4:6]), binary.LittleEndian.Uint16(b[6:8]),
-		b[8:10], b[10:16]), nil
-}
-
-// ldifSID renders a binary security identifier as S-R-I-S-S….
-func ldifSID(b []byte) (string, error) {
-	if len(b) < 8 || len(b) != 8+4*int(b[1]) {
-		return "", errors.New("not a SID")
-	}
-	var auth uint64
-	for _, x := range b[2:8] {
-		auth = auth<<8 | uint64(x)
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "S-%d-%d", b[0], auth)
-	for i := 0; i < int(b[1]); i++ {
-		fmt.Fprintf(&sb, "-%d", binary.LittleEndian.Uint32(b[8+4*i:]))
-	}
-	return sb.String(), nil
 }
 
 // ldifStripUID removes the optional "#'0101'B" unique identifier of a uniqueMember value.

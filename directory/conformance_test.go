@@ -1,0 +1,100 @@
+package directory_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/directory/directorytest"
+	"github.com/babelforce/bridge/internal/testenv"
+)
+
+var guidForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func checkGUID(id string) error {
+	if !guidForm.MatchString(id) {
+		return fmt.Errorf("not in canonical GUID/UUID form")
+	}
+	return nil
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConformanceLDIF(t *testing.T) {
+	d := directorytest.Conformance(t)
+	disabledAttr, disabledValues := directorytest.OpenLDAPDisabled()
+
+	openldap := writeFile(t, "openldap.ldif", d.OpenLDAPExport("dc=example,dc=com"))
+	src, err := directory.NewLDIF(directory.LDIFConfig{
+		Path:       openldap,
+		Preset:     directory.PresetOpenLDAP,
+		Attributes: directory.LDAPAttributes{Disabled: disabledAttr, DisabledValues: disabledValues},
+	}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	directorytest.Run(t, "ldif-openldap", src, directorytest.Options{
+		Directory:  d,
+		Attributes: map[string]string{"title": "title", "department": "departmentNumber", "employeeNumber": "employeeNumber"},
+		CheckID:    checkGUID,
+	})
+
+	ad := writeFile(t, "ad.ldif", d.ADExport("OU=Staff,DC=example,DC=test"))
+	src, err = directory.NewLDIF(directory.LDIFConfig{Path: ad, Preset: directory.PresetActiveDirectory}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	directorytest.Run(t, "ldif-active-directory", src, directorytest.Options{
+		Directory:        d,
+		Attributes:       map[string]string{"title": "title", "department": "department", "employeeNumber": "employeeNumber"},
+		PrimaryEmailOnly: true,
+		CheckID:          checkGUID,
+	})
+}
+
+func TestConformanceScimmy(t *testing.T) {
+	d := directorytest.Conformance(t)
+	seed, err := d.ScimmySeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testenv.StartScimmy(t, testenv.ScimmyOptions{SeedJSON: writeFile(t, "seed.json", string(seed))})
+	for _, pageSize := range []int{100, 3} {
+		src, err := directory.NewSCIMSource(directory.SCIMSourceConfig{BaseURL: srv.URL, Token: srv.Token, PageSize: pageSize}, testLogger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		directorytest.Run(t, fmt.Sprintf("scimmy-page-%d", pageSize), src, directorytest.Options{
+			Directory: d,
+			Attributes: map[string]string{
+				"title":          "title",
+				"department":     "enterprise.department",
+				"employeeNumber": directory.EnterpriseUserSchema + ":employeeNumber",
+			},
+			CheckID: checkGUID,
+		})
+	}
+}
