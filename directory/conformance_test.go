@@ -98,3 +98,59 @@ func TestConformanceScimmy(t *testing.T) {
 		})
 	}
 }
+
+func TestConformanceSlapd(t *testing.T) {
+	d := directorytest.Conformance(t)
+	const suffix = "dc=example,dc=com"
+	srv := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: d.OpenLDAPLDIF(suffix), Suffix: suffix, TLS: true})
+	disabledAttr, disabledValues := directorytest.OpenLDAPDisabled()
+	for _, tc := range []struct {
+		name string
+		cfg  directory.LDAPConfig
+	}{
+		{"slapd-ldap", directory.LDAPConfig{URLs: []string{srv.URL}}},
+		{"slapd-ldaps-paged-5", directory.LDAPConfig{URLs: []string{srv.LDAPSURL}, CAFile: srv.CAFile, PageSize: 5}},
+	} {
+		cfg := tc.cfg
+		cfg.Preset = directory.PresetOpenLDAP
+		cfg.BindDN, cfg.BindPassword = srv.BindDN, srv.BindPassword
+		cfg.UserBaseDN, cfg.GroupBaseDN = "ou=people,"+suffix, "ou=groups,"+suffix
+		cfg.Attributes = directory.LDAPAttributes{Disabled: disabledAttr, DisabledValues: disabledValues}
+		cfg.ExtraAttributes = []string{"title", "departmentNumber", "employeeNumber"}
+		src, err := directory.NewLDAP(cfg, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		directorytest.Run(t, tc.name, src, directorytest.Options{
+			Directory:  d,
+			Attributes: map[string]string{"title": "title", "department": "departmentNumber", "employeeNumber": "employeeNumber"},
+			CheckID:    checkGUID,
+		})
+	}
+}
+
+func TestConformanceSamba(t *testing.T) {
+	d := directorytest.Conformance(t)
+	srv := testenv.StartSamba(t, testenv.SambaOptions{})
+	base := "OU=conformance," + srv.BaseDN
+	srv.Add(t, d.SambaLDIF(base))
+	src, err := directory.NewLDAP(directory.LDAPConfig{
+		URLs:            []string{srv.LDAPSURL},
+		CAFile:          srv.CAFile,
+		Preset:          directory.PresetActiveDirectory,
+		BindDN:          srv.BindDN,
+		BindPassword:    srv.BindPassword,
+		UserBaseDN:      base,
+		GroupBaseDN:     base,
+		ExtraAttributes: []string{"title", "department", "employeeNumber"},
+	}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	directorytest.Run(t, "samba-ad", src, directorytest.Options{
+		Directory:        d,
+		Attributes:       map[string]string{"title": "title", "department": "department", "employeeNumber": "employeeNumber"},
+		PrimaryEmailOnly: true,
+		CheckID:          checkGUID,
+	})
+}

@@ -101,7 +101,9 @@ func openLDAPGroupDN(name, suffix string) string {
 // userAccountControl 512 and a password (ADUserPassword, so LDAPS is needed), the inactive one
 // with 514; groups with their user members; then "changetype: modify" records that nest the
 // groups (both ends must exist first, and cycle-a/cycle-b refer to each other). AD's mail is
-// single-valued: further addresses go to otherMailbox.
+// single-valued: further addresses go to otherMailbox. Groups are named by cn; their
+// sAMAccountName (unique in the domain) gets a tag derived from baseDN. User sAMAccountNames are
+// the user names, so one domain holds the rendering once.
 func (d *Directory) SambaLDIF(baseDN string) string {
 	var b strings.Builder
 	w := ldifWriter{&b}
@@ -127,7 +129,9 @@ func (d *Directory) SambaLDIF(baseDN string) string {
 		w.entry(adUserDN(u, baseDN), attrs...)
 	}
 	for _, g := range d.Groups {
-		attrs := []string{"objectClass", "group", "cn", g.Name, "sAMAccountName", g.Name}
+		// sAMAccountName is unique in the whole domain, which other tests share: tag it.
+		sam := fmt.Sprintf("%s-%04x", g.Name, UUID("ou", strings.ToLower(baseDN)).ID()&0xffff)
+		attrs := []string{"objectClass", "group", "cn", g.Name, "sAMAccountName", sam}
 		for _, m := range g.Users {
 			attrs = append(attrs, "member", adUserDN(*d.User(m), baseDN))
 		}
