@@ -171,7 +171,7 @@ func (l *LDAP) connect(ctx context.Context) (*ldap.Conn, string, error) {
 		}
 		conn, err := l.dial(ctx, raw)
 		if err != nil {
-			l.logger.Warn("ldap server unreachable, trying the next", "url", raw, "error", err.Error())
+			l.logger.Warn("ldap server unusable, trying the next", "url", raw, "error", err.Error())
 			tried = append(tried, fmt.Sprintf("%s: %v", raw, err))
 			continue
 		}
@@ -185,7 +185,7 @@ func (l *LDAP) connect(ctx context.Context) (*ldap.Conn, string, error) {
 		}
 		return conn, raw, nil
 	}
-	return nil, "", fmt.Errorf("ldap: no server reachable (tried %d): %s", len(tried), strings.Join(tried, "; "))
+	return nil, "", fmt.Errorf("ldap: could not connect to any server (tried %d): %s", len(tried), strings.Join(tried, "; "))
 }
 
 func (l *LDAP) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
@@ -228,7 +228,8 @@ func tlsHint(err error) error {
 	switch {
 	case errors.As(err, &hostname):
 		return fmt.Errorf("%w (the certificate does not name this host: fix the URL or set tls_server_name)", err)
-	case errors.As(err, &unknown), errors.As(err, &verify):
+	case errors.As(err, &unknown), errors.As(err, &verify),
+		strings.Contains(err.Error(), "x509:"): // StartTLS flattens the TLS error into text
 		return fmt.Errorf("%w (set ca_file to the CA that signed the server's certificate)", err)
 	}
 	return err
