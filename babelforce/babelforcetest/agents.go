@@ -1,0 +1,715 @@
+package babelforcetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/babelforce/bridge/babelforce"
+)
+
+type agentRec struct {
+	id, name, email, number, sourceID, agentSource string
+	enabled                                        bool
+	tags                                           []string
+	created, updated                               string
+}
+
+type groupRec struct {
+	id, name string
+	tags     []string
+	created  string
+	members  []string // agent ids, in the order they were added
+}
+
+// ---- rendering (callers hold s.mu) ----
+
+func (s *Server) agentJSONLocked(a *agentRec) babelforce.Agent {
+	en := a.enabled
+	out := babelforce.Agent{
+		ID: a.id, Name: a.name, Email: a.email, Number: a.number, Enabled: &en,
+		Tags: slices.Clone(a.tags), SourceID: a.sourceID, AgentSource: a.agentSource,
+		DateCreated: a.created, LastUpdated: a.updated,
+	}
+	for _, gid := range s.groupOrder {
+		g := s.groups[gid]
+		if slices.Contains(g.members, a.id) {
+			out.Groups = append(out.Groups, babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
+		}
+	}
+	return out
+}
+
+func groupJSON(g *groupRec) babelforce.AgentGroup {
+	return babelforce.AgentGroup{ID: g.id, Name: g.name, Tags: slices.Clone(g.tags)}
+}
+
+// ---- validation ----
+
+type validationError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *validationError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) *validationError {
+	return &validationError{status: http.StatusBadRequest, code: "validation_error", msg: fmt.Sprintf(format, args...)}
+}
+
+func conflict(format string, args ...any) *validationError {
+	return &validationError{status: http.StatusConflict, code: "conflict", msg: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) *validationError {
+	return &validationError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err *validationError) {
+	s.writeError(w, r, err.status, err.code, err.msg)
+}
+
+func validEmail(e string) bool {
+	a, err := mail.ParseAddress(e)
+	return err == nil && a.Address == e && a.Name == ""
+}
+
+func rawString(field string, raw json.RawMessage) (string, *validationError) {
+	if string(raw) == "null" {
+		return "", nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", badRequest("%s must be a string", field)
+	}
+	return v, nil
+}
+
+func cleanTags(field string, raw json.RawMessage) ([]string, *validationError) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	var tags []string
+	if err := json.Unmarshal(raw, &tags); err != nil {
+		return nil, badRequest("%s must be an array of strings", field)
+	}
+	var out []string
+	for i, t := range tags {
+		if strings.TrimSpace(t) == "" {
+			return nil, badRequest("%s[%d] must not be empty", field, i)
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// applyAgentFields applies the fields present in body to a (a copy); groups is non-nil when
+// the body sets the group memberships. Callers hold s.mu.
+func (s *Server) applyAgentFields(a *agentRec, body map[string]json.RawMessage) (groups []string, setGroups bool, verr *validationError) {
+	for k, raw := range body {
+		switch k {
+		case "name", "email", "number", "sourceId", "agentSource":
+			v, err := rawString(k, raw)
+			if err != nil {
+				return nil, false, err
+			}
+			switch k {
+			case "name":
+				a.name = v
+			case "email":
+				if v != "" && !validEmail(v) {
+					return nil, false, badRequest("email %q is not a valid e-mail address", v)
+				}
+				a.email = v
+			case "number":
+				a.number = v
+			case "sourceId":
+				a.sourceID = v
+			case "agentSource":
+				a.agentSource = v
+			}
+		case "enabled":
+			if string(raw) == "null" {
+				a.enabled = true
+				continue
+			}
+			if err := json.Unmarshal(raw, &a.enabled); err != nil {
+				return nil, false, badRequest("enabled must be a boolean")
+			}
+		case "tags":
+			tags, err := cleanTags("tags", raw)
+			if err != nil {
+				return nil, false, err
+			}
+			a.tags = tags
+		case "groups":
+			setGroups = true
+			if string(raw) == "null" {
+				continue
+			}
+			var refs []struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(raw, &refs); err != nil {
+				return nil, false, badRequest("groups must be an array of {\"id\": ...} objects")
+			}
+			for i, ref := range refs {
+				if _, ok := s.groups[ref.ID]; !ok {
+					return nil, false, badRequest("groups[%d]: agent group %q not found", i, ref.ID)
+				}
+				if !slices.Contains(groups, ref.ID) {
+					groups = append(groups, ref.ID)
+				}
+			}
+		}
+	}
+	if strings.TrimSpace(a.name) == "" {
+		return nil, false, badRequest("name is required")
+	}
+	if a.email != "" {
+		for _, id := range s.agentOrder {
+			o := s.agents[id]
+			if o.id != a.id && strings.EqualFold(o.email, a.email) {
+				return nil, false, conflict("an agent with email %q already exists (id %s)", a.email, o.id)
+			}
+		}
+	}
+	return groups, setGroups, nil
+}
+
+// setMembershipsLocked makes the agent a member of exactly the given groups.
+func (s *Server) setMembershipsLocked(agentID string, groups []string) {
+	for _, gid := range s.groupOrder {
+		g := s.groups[gid]
+		in := slices.Contains(g.members, agentID)
+		want := slices.Contains(groups, gid)
+		switch {
+		case in && !want:
+			g.members = slices.DeleteFunc(g.members, func(id string) bool { return id == agentID })
+		case !in && want:
+			g.members = append(g.members, agentID)
+		}
+	}
+}
+
+func decodeObject(s *Server, w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
+	var body map[string]json.RawMessage
+	if !s.decodeJSON(w, r, &body) {
+		return nil, false
+	}
+	if body == nil {
+		s.writeError(w, r, http.StatusBadRequest, "bad_request", "request body must be a JSON object")
+		return nil, false
+	}
+	return body, true
+}
+
+// ---- agents ----
+
+func splitMulti(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ params) {
+	page, size, ok := s.pageParams(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var enabled *bool
+	if v := q.Get("enabled"); v != "" {
+		switch v {
+		case "true":
+			t := true
+			enabled = &t
+		case "false":
+			f := false
+			enabled = &f
+		default:
+			s.writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("enabled %q must be true or false", v))
+			return
+		}
+	}
+	tags, groupIDs, groupNames := splitMulti(q["tags"]), splitMulti(q["groupIds"]), splitMulti(q["groups"])
+	search := strings.ToLower(q.Get("q"))
+	name := strings.ToLower(q.Get("name"))
+
+	s.mu.Lock()
+	var items []babelforce.Agent
+	for _, id := range s.agentOrder {
+		a := s.agents[id]
+		if v := q.Get("sourceId"); v != "" && a.sourceID != v {
+			continue
+		}
+		if v := q.Get("source"); v != "" && a.agentSource != v {
+			continue
+		}
+		if v := q.Get("number"); v != "" && a.number != v {
+			continue
+		}
+		if name != "" && !strings.Contains(strings.ToLower(a.name), name) {
+			continue
+		}
+		if enabled != nil && a.enabled != *enabled {
+			continue
+		}
+		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(a.tags, t) }) {
+			continue
+		}
+		ag := s.agentJSONLocked(a)
+		if len(groupIDs) > 0 && !slices.ContainsFunc(ag.Groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupIDs, g.ID) }) {
+			continue
+		}
+		if len(groupNames) > 0 && !slices.ContainsFunc(ag.Groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupNames, g.Name) }) {
+			continue
+		}
+		if search != "" {
+			hay := []string{a.name, a.email, a.number, a.sourceID}
+			for _, g := range ag.Groups {
+				hay = append(hay, g.Name)
+			}
+			if !slices.ContainsFunc(hay, func(h string) bool { return strings.Contains(strings.ToLower(h), search) }) {
+				continue
+			}
+		}
+		items = append(items, ag)
+	}
+	s.mu.Unlock()
+	from, to, p := paginate(r, len(items), page, size)
+	writeJSON(w, http.StatusOK, map[string]any{"items": nonNil(items[from:to]), "pagination": p})
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ params) {
+	body, ok := decodeObject(s, w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.stamp()
+	a := &agentRec{id: newID(), enabled: true, created: now, updated: now}
+	groups, setGroups, verr := s.applyAgentFields(a, body)
+	if verr != nil {
+		s.fail(w, r, verr)
+		return
+	}
+	s.agents[a.id] = a
+	s.agentOrder = append(s.agentOrder, a.id)
+	if setGroups {
+		s.setMembershipsLocked(a.id, groups)
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"item": s.agentJSONLocked(a), "success": true})
+}
+
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, p params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[p["id"]]
+	if !ok {
+		s.fail(w, r, notFound("agent %q not found", p["id"]))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"item": s.agentJSONLocked(a), "success": true})
+}
+
+func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, p params) {
+	body, ok := decodeObject(s, w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[p["id"]]
+	if !ok {
+		s.fail(w, r, notFound("agent %q not found", p["id"]))
+		return
+	}
+	next := *a
+	next.tags = slices.Clone(a.tags)
+	groups, setGroups, verr := s.applyAgentFields(&next, body)
+	if verr != nil {
+		s.fail(w, r, verr)
+		return
+	}
+	next.updated = s.stamp()
+	*a = next
+	if setGroups {
+		s.setMembershipsLocked(a.id, groups)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"item": s.agentJSONLocked(a), "success": true})
+}
+
+func (s *Server) deleteAgentLocked(id string) {
+	delete(s.agents, id)
+	s.agentOrder = slices.DeleteFunc(s.agentOrder, func(x string) bool { return x == id })
+	s.setMembershipsLocked(id, nil)
+	delete(s.externalIDs, id)
+}
+
+func (s *Server) deleteAgent(w http.ResponseWriter, r *http.Request, p params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.agents[p["id"]]; !ok {
+		s.fail(w, r, notFound("agent %q not found", p["id"]))
+		return
+	}
+	s.deleteAgentLocked(p["id"])
+	message(w, "Agent deleted")
+}
+
+func (s *Server) setAgentEnabled(enabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p params) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a, ok := s.agents[p["id"]]
+		if !ok {
+			s.fail(w, r, notFound("agent %q not found", p["id"]))
+			return
+		}
+		if a.enabled != enabled {
+			a.enabled = enabled
+			a.updated = s.stamp()
+		}
+		if enabled {
+			message(w, "Agent enabled")
+		} else {
+			message(w, "Agent disabled")
+		}
+	}
+}
+
+type bulkResult struct {
+	ID      string            `json:"id"`
+	Success bool              `json:"success"`
+	Error   string            `json:"error,omitempty"`
+	Item    *babelforce.Agent `json:"item,omitempty"`
+}
+
+func (s *Server) bulkAgents(enabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, _ params) {
+		var body struct {
+			IDs *[]string `json:"ids"`
+		}
+		if !s.decodeJSON(w, r, &body) {
+			return
+		}
+		if body.IDs == nil {
+			s.writeError(w, r, http.StatusBadRequest, "validation_error", "ids is required")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := []bulkResult{}
+		for _, id := range *body.IDs {
+			a, ok := s.agents[id]
+			if !ok {
+				out = append(out, bulkResult{ID: id, Success: false, Error: fmt.Sprintf("agent %q not found", id)})
+				continue
+			}
+			if a.enabled != enabled {
+				a.enabled = enabled
+				a.updated = s.stamp()
+			}
+			item := s.agentJSONLocked(a)
+			out = append(out, bulkResult{ID: id, Success: true, Item: &item})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"bulk": out})
+	}
+}
+
+// ---- agent groups ----
+
+func (s *Server) listGroups(w http.ResponseWriter, r *http.Request, _ params) {
+	page, size, ok := s.pageParams(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	items := make([]babelforce.AgentGroup, 0, len(s.groupOrder))
+	for _, id := range s.groupOrder {
+		items = append(items, groupJSON(s.groups[id]))
+	}
+	s.mu.Unlock()
+	from, to, p := paginate(r, len(items), page, size)
+	writeJSON(w, http.StatusOK, map[string]any{"items": items[from:to], "pagination": p})
+}
+
+func (s *Server) applyGroupFields(g *groupRec, body map[string]json.RawMessage) *validationError {
+	for k, raw := range body {
+		switch k {
+		case "name":
+			v, err := rawString("name", raw)
+			if err != nil {
+				return err
+			}
+			g.name = v
+		case "tags":
+			tags, err := cleanTags("tags", raw)
+			if err != nil {
+				return err
+			}
+			g.tags = tags
+		}
+	}
+	if strings.TrimSpace(g.name) == "" {
+		return badRequest("name is required")
+	}
+	for _, id := range s.groupOrder {
+		if o := s.groups[id]; o.id != g.id && strings.EqualFold(o.name, g.name) {
+			return conflict("an agent group named %q already exists (id %s)", g.name, o.id)
+		}
+	}
+	return nil
+}
+
+func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, _ params) {
+	body, ok := decodeObject(s, w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := &groupRec{id: newID(), created: s.stamp()}
+	if verr := s.applyGroupFields(g, body); verr != nil {
+		s.fail(w, r, verr)
+		return
+	}
+	s.groups[g.id] = g
+	s.groupOrder = append(s.groupOrder, g.id)
+	writeJSON(w, http.StatusCreated, map[string]any{"item": groupJSON(g), "success": true})
+}
+
+func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, p params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[p["id"]]
+	if !ok {
+		s.fail(w, r, notFound("agent group %q not found", p["id"]))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "success": true})
+}
+
+func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, p params) {
+	body, ok := decodeObject(s, w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[p["id"]]
+	if !ok {
+		s.fail(w, r, notFound("agent group %q not found", p["id"]))
+		return
+	}
+	next := *g
+	if verr := s.applyGroupFields(&next, body); verr != nil {
+		s.fail(w, r, verr)
+		return
+	}
+	g.name, g.tags = next.name, next.tags
+	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "success": true})
+}
+
+func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request, p params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.groups[p["id"]]; !ok {
+		s.fail(w, r, notFound("agent group %q not found", p["id"]))
+		return
+	}
+	delete(s.groups, p["id"])
+	s.groupOrder = slices.DeleteFunc(s.groupOrder, func(x string) bool { return x == p["id"] })
+	message(w, "AgentGroup deleted")
+}
+
+func (s *Server) listGroupMembers(w http.ResponseWriter, r *http.Request, p params) {
+	page, size, ok := s.pageParams(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	g, ok := s.groups[p["groupId"]]
+	if !ok {
+		s.mu.Unlock()
+		s.fail(w, r, notFound("agent group %q not found", p["groupId"]))
+		return
+	}
+	items := make([]babelforce.Agent, 0, len(g.members))
+	for _, id := range g.members {
+		items = append(items, s.agentJSONLocked(s.agents[id]))
+	}
+	s.mu.Unlock()
+	from, to, pg := paginate(r, len(items), page, size)
+	writeJSON(w, http.StatusOK, map[string]any{"items": items[from:to], "pagination": pg})
+}
+
+func (s *Server) addGroupMember(w http.ResponseWriter, r *http.Request, p params) {
+	var body struct {
+		ID string `json:"id"`
+	}
+	if !s.decodeJSON(w, r, &body) {
+		return
+	}
+	if body.ID == "" {
+		s.writeError(w, r, http.StatusBadRequest, "validation_error", "id (the agent's id) is required")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[p["groupId"]]
+	if !ok {
+		s.fail(w, r, notFound("agent group %q not found", p["groupId"]))
+		return
+	}
+	a, ok := s.agents[body.ID]
+	if !ok {
+		s.fail(w, r, notFound("agent %q not found", body.ID))
+		return
+	}
+	if !slices.Contains(g.members, a.id) {
+		g.members = append(g.members, a.id)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "agent": s.agentJSONLocked(a), "success": true, "message": "Agent added to group"})
+}
+
+func (s *Server) removeGroupMember(w http.ResponseWriter, r *http.Request, p params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[p["groupId"]]
+	if !ok {
+		s.fail(w, r, notFound("agent group %q not found", p["groupId"]))
+		return
+	}
+	if !slices.Contains(g.members, p["agentId"]) {
+		s.fail(w, r, notFound("agent %q is not a member of agent group %q", p["agentId"], g.id))
+		return
+	}
+	g.members = slices.DeleteFunc(g.members, func(x string) bool { return x == p["agentId"] })
+	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "success": true})
+}
+
+// ---- tags ----
+
+func (s *Server) agentTagsLocked() []string {
+	set := map[string]bool{}
+	for _, a := range s.agents {
+		for _, t := range a.tags {
+			set[t] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) listAgentTags(w http.ResponseWriter, r *http.Request, _ params) {
+	s.mu.Lock()
+	tags := s.agentTagsLocked()
+	s.mu.Unlock()
+	items := make([]map[string]any, 0, len(tags))
+	for _, t := range tags {
+		items = append(items, map[string]any{"name": t, "category": "agent"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "success": true})
+}
+
+func (s *Server) listOtherTags(w http.ResponseWriter, r *http.Request, _ params) {
+	writeJSON(w, http.StatusOK, map[string]any{"items": []any{}, "success": true})
+}
+
+// ---- Agent Sync external ids ----
+
+func (s *Server) externalIDsLocked(agentID string) []babelforce.ExternalID {
+	m := s.externalIDs[agentID]
+	out := make([]babelforce.ExternalID, 0, len(m))
+	for k, v := range m {
+		out = append(out, babelforce.ExternalID{IntegrationID: k, ExternalID: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IntegrationID < out[j].IntegrationID })
+	return out
+}
+
+func (s *Server) listExternalIDs(w http.ResponseWriter, r *http.Request, p params) {
+	page, size, ok := s.pageParams(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.agents[p["id"]]; !ok {
+		s.mu.Unlock()
+		s.fail(w, r, notFound("agent %q not found", p["id"]))
+		return
+	}
+	items := s.externalIDsLocked(p["id"])
+	s.mu.Unlock()
+	from, to, pg := paginate(r, len(items), page, size)
+	writeJSON(w, http.StatusOK, map[string]any{"items": items[from:to], "pagination": pg})
+}
+
+func (s *Server) setExternalID(w http.ResponseWriter, r *http.Request, p params) {
+	var body struct {
+		ExternalID string `json:"externalId"`
+	}
+	if !s.decodeJSON(w, r, &body) {
+		return
+	}
+	if strings.TrimSpace(body.ExternalID) == "" {
+		s.writeError(w, r, http.StatusBadRequest, "validation_error", "externalId is required")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.agents[p["id"]]; !ok {
+		s.fail(w, r, notFound("agent %q not found", p["id"]))
+		return
+	}
+	if s.externalIDs[p["id"]] == nil {
+		s.externalIDs[p["id"]] = map[string]string{}
+	}
+	s.externalIDs[p["id"]][p["integrationId"]] = body.ExternalID
+	writeJSON(w, http.StatusOK, map[string]any{
+		"item":    babelforce.ExternalID{IntegrationID: p["integrationId"], ExternalID: body.ExternalID},
+		"success": true,
+	})
+}
+
+func (s *Server) deleteExternalID(w http.ResponseWriter, r *http.Request, p params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.agents[p["id"]]; !ok {
+		s.fail(w, r, notFound("agent %q not found", p["id"]))
+		return
+	}
+	if _, ok := s.externalIDs[p["id"]][p["integrationId"]]; !ok {
+		s.fail(w, r, notFound("agent %q has no external id for integration %q", p["id"], p["integrationId"]))
+		return
+	}
+	delete(s.externalIDs[p["id"]], p["integrationId"])
+	message(w, "External id deleted")
+}
