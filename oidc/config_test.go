@@ -119,3 +119,20 @@ func TestConfigLoadSecrets(t *testing.T) {
 		t.Errorf("empty file: %v", err)
 	}
 }
+
+func TestConfigExampleFile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "oidc", "sso.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c oidc.Config
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("example does not validate: %v", err)
+	}
+	if c.ClientSecretFile != "/run/secrets/sso-client-secret" || c.FingerprintFile == "" || c.ClientSecret != "" {
+		t.Errorf("example: %+v", c)
+	}
+}
