@@ -23,7 +23,7 @@ type applier struct {
 
 	mu       sync.Mutex
 	agentIDs map[string]string // source key -> agent id created (or adopted) in this run
-	groupIDs map[string]string // group name -> id
+	groupIDs map[string]string // lower-cased group name -> id of a group created in this run
 	results  map[*op][]Result
 	errs     []error
 	done     int
@@ -169,7 +169,7 @@ func (a *applier) do(ctx context.Context, o *op) error {
 			return err
 		}
 		a.mu.Lock()
-		a.groupIDs[o.group] = babelforce.NormalizeID(g.ID)
+		a.groupIDs[strings.ToLower(o.group)] = babelforce.NormalizeID(g.ID)
 		a.mu.Unlock()
 		return nil
 	case callCreateAgent:
@@ -213,9 +213,12 @@ func (a *applier) do(ctx context.Context, o *op) error {
 	case callClearExternalID:
 		err = t.DeleteExternalID(ctx, id, o.integ)
 	case callJoin:
-		a.mu.Lock()
-		gid := a.groupIDs[o.group]
-		a.mu.Unlock()
+		gid := o.groupID
+		if gid == "" {
+			a.mu.Lock()
+			gid = a.groupIDs[strings.ToLower(o.group)]
+			a.mu.Unlock()
+		}
 		if gid == "" {
 			return errNotReached{fmt.Sprintf("not applied: agent group %q was not created", o.group)}
 		}

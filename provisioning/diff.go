@@ -97,7 +97,8 @@ type actualState struct {
 	ownedTotal int
 	// unowned maps a lower-cased e-mail to agents that are not bridge's; nil when not read.
 	unowned map[string][]babelforce.Agent
-	// groupID maps an agent group name to its id; groupName the reverse.
+	// groupID maps a lower-cased agent group name to its id (babelforce's names are unique
+	// case-insensitively); groupName maps an id to the name.
 	groupID   map[string]string
 	groupName map[string]string
 	// scimRead says the SCIM users below were read; byExt keys by key(externalId), byName by
@@ -122,8 +123,8 @@ func (a *actualState) addGroups(gs []babelforce.AgentGroup) {
 	for _, g := range gs {
 		id := babelforce.NormalizeID(g.ID)
 		a.groupName[id] = g.Name
-		if _, dup := a.groupID[g.Name]; !dup {
-			a.groupID[g.Name] = id
+		if _, dup := a.groupID[strings.ToLower(g.Name)]; !dup {
+			a.groupID[strings.ToLower(g.Name)] = id
 		}
 	}
 }
@@ -171,7 +172,7 @@ func diff(in diffInput) (*Plan, []*op) {
 	p := &Plan{}
 	df := &differ{diffInput: in, p: p,
 		managedTags:   setOf(union(in.desired.Tags, in.state.Tags)),
-		managedGroups: setOf(union(in.desired.AgentGroups, in.state.Groups)),
+		managedGroups: setOf(lowerAll(union(in.desired.AgentGroups, in.state.Groups))),
 		managedIntegs: setOf(in.integs),
 	}
 	var ops []*op
@@ -196,8 +197,8 @@ func diff(in diffInput) (*Plan, []*op) {
 	created := map[string]bool{}
 	for _, d := range in.agents {
 		for _, g := range d.AgentGroups {
-			if _, ok := in.actual.groupID[g]; !ok && !created[g] {
-				created[g] = true
+			if _, ok := in.actual.groupID[strings.ToLower(g)]; !ok && !created[strings.ToLower(g)] {
+				created[strings.ToLower(g)] = true
 				add(&op{call: callCreateGroup, subject: g, group: g,
 					changes: []Change{{Kind: CreateAgentGroup, Subject: g, Value: g}}})
 			}
@@ -341,7 +342,7 @@ func (in *differ) createOps(d *mapping.Agent, subject string) []*op {
 	ops := []*op{{call: callCreateAgent, subject: subject, key: k, agent: ag,
 		changes: []Change{{Kind: CreateAgent, Subject: subject, SourceID: d.SourceID, Fields: fields}}}}
 	for _, g := range d.AgentGroups {
-		ops = append(ops, &op{call: callJoin, subject: subject, key: k, group: g,
+		ops = append(ops, &op{call: callJoin, subject: subject, key: k, group: g, groupID: in.actual.groupID[strings.ToLower(g)],
 			changes: []Change{{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, Value: g}}})
 	}
 	if o := in.loginOps(d, subject, ""); o != nil {
@@ -428,25 +429,28 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 		ops = append(ops, &op{call: call, subject: subject, key: k, agentID: a.ID, update: u, changes: changes})
 	}
 	// agent groups
-	inGroup := map[string]string{} // name -> id
+	inGroup := map[string]string{}    // lower-cased name -> id
+	groupNames := map[string]string{} // lower-cased name -> name
 	for _, g := range a.Groups {
 		id := babelforce.NormalizeID(g.ID)
 		name := in.actual.groupName[id]
 		if name == "" {
 			name = g.Name
 		}
-		inGroup[name] = id
+		inGroup[strings.ToLower(name)] = id
+		groupNames[strings.ToLower(name)] = name
 	}
 	for _, g := range d.AgentGroups {
-		if _, ok := inGroup[g]; !ok {
-			ops = append(ops, &op{call: callJoin, subject: subject, key: k, agentID: a.ID, group: g,
+		if _, ok := inGroup[strings.ToLower(g)]; !ok {
+			ops = append(ops, &op{call: callJoin, subject: subject, key: k, agentID: a.ID, group: g, groupID: in.actual.groupID[strings.ToLower(g)],
 				changes: []Change{{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: g}}})
 		}
 	}
-	wantGroup := setOf(d.AgentGroups)
-	for _, name := range slices.Sorted(maps.Keys(inGroup)) {
-		if in.managedGroups[name] && !wantGroup[name] {
-			ops = append(ops, &op{call: callLeave, subject: subject, key: k, agentID: a.ID, group: name, groupID: inGroup[name],
+	wantGroup := setOf(lowerAll(d.AgentGroups))
+	for _, lname := range slices.Sorted(maps.Keys(inGroup)) {
+		if in.managedGroups[lname] && !wantGroup[lname] {
+			name := groupNames[lname]
+			ops = append(ops, &op{call: callLeave, subject: subject, key: k, agentID: a.ID, group: name, groupID: inGroup[lname],
 				changes: []Change{{Kind: LeaveAgentGroup, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: name}}})
 		}
 	}
@@ -579,6 +583,14 @@ func scimRoles(vs []babelforce.SCIMValue) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+func lowerAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strings.ToLower(x)
+	}
+	return out
 }
 
 func setOf(xs []string) map[string]bool {

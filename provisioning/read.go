@@ -18,9 +18,15 @@ const smallScope = 20
 // plan computes the plan for snap: desired from mapping, actual from babelforce, the diff,
 // the side tasks (unscoped runs only) and the guards. st gets newly seen disabled agents.
 func (r *Reconciler) plan(ctx context.Context, snap *directory.Snapshot, scope Scope, force bool, st *state) (*Plan, *mapping.Desired, error) {
+	p, desired, _, err := r.planActual(ctx, snap, scope, force, st)
+	return p, desired, err
+}
+
+// planActual is plan that also returns the actual state it read.
+func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, scope Scope, force bool, st *state) (*Plan, *mapping.Desired, *actualState, error) {
 	desired := mapping.Desire(snap, r.rules)
 	if desired == nil {
-		return nil, nil, fmt.Errorf("map directory: no desired state")
+		return nil, nil, nil, fmt.Errorf("map directory: no desired state")
 	}
 	var inScope map[string]bool
 	agents := desired.Agents
@@ -38,7 +44,7 @@ func (r *Reconciler) plan(ctx context.Context, snap *directory.Snapshot, scope S
 	}
 	actual, err := r.readActual(ctx, desired, agents, scope.Users, inScope, st)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read babelforce: %w (nothing was changed)", err)
+		return nil, nil, nil, fmt.Errorf("read babelforce: %w (nothing was changed)", err)
 	}
 	p, ops := diff(diffInput{desired: desired, agents: agents, scope: inScope, actual: actual, state: st,
 		cfg: r.cfg, source: r.rules.AgentSource(), login: r.rules.LoginUsers(), integs: integrations(r.rules),
@@ -57,7 +63,7 @@ func (r *Reconciler) plan(ctx context.Context, snap *directory.Snapshot, scope S
 		sortOps(ops)
 	}
 	r.guard(p, ops, len(snap.Users), actual.ownedTotal, force)
-	return p, desired, nil
+	return p, desired, actual, nil
 }
 
 // integrations lists the Agent Sync integrations the mapping manages.
