@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// Defaults of Config.
-var (
-	DefaultScopes    = []string{"openid", "email", "profile"}
-	DefaultNameClaim = "name"
-)
+// DefaultScopes are the scopes babelforce requests unless configured.
+var DefaultScopes = []string{"openid", "email", "profile"}
+
+// DefaultNameClaim is the claim with the user's display name unless configured.
+const DefaultNameClaim = "name"
 
 // Config is the `sso:` section: the OpenID Connect configuration bridge keeps babelforce's
 // single sign-on set to (see the package doc for a YAML example). Environment variables use the
