@@ -23,6 +23,7 @@ type person struct {
 	id, userName, name, email, phone string
 	active                           bool
 	groups                           []string // group names
+	attrs                            map[string][]string
 }
 
 // fixture is a hand-built directory.
@@ -82,6 +83,9 @@ func buildSnapshot(people []*person) *directory.Snapshot {
 	for _, p := range people {
 		u := directory.User{ID: p.id, UserName: p.userName, DisplayName: p.name, Active: p.active,
 			Attributes: map[string][]string{}}
+		for k, v := range p.attrs {
+			u.Attributes[k] = v
+		}
 		if p.email != "" {
 			u.Emails = []directory.Email{{Value: p.email, Primary: true}}
 		}

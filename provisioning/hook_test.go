@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,3 +69,5 @@ func (h *hookTarget) AddAgentToGroup(ctx context.Context, groupID, agentID strin
 	defer h.enter()()
 	return h.Target.AddAgentToGroup(ctx, groupID, agentID)
 }
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
