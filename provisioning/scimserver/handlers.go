@@ -201,7 +201,10 @@ func (h *resourceHandler) Replace(r *http.Request, id string, attrs scim.Resourc
 			return err
 		}
 		res.Attributes = next.Attributes
-		res.ExternalID = next.ExternalID
+		// Okta's PUT does not repeat externalId: keep the IdP's id unless a new one is given.
+		if next.ExternalID != "" {
+			res.ExternalID = next.ExternalID
+		}
 		return nil
 	})
 	if err != nil {
