@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/nyaruka/phonenumbers"
@@ -14,7 +15,9 @@ import (
 	"github.com/babelforce/bridge/directory"
 )
 
-// Rules is a compiled, validated Config. It is immutable and safe for concurrent use.
+// Rules is a compiled, validated Config. It is safe for concurrent use; the only state it
+// keeps is a bounded memo of normalised phone numbers, which makes later runs faster and
+// never changes a result.
 type Rules struct {
 	cfg             Config
 	agentSource     string
@@ -28,6 +31,9 @@ type Rules struct {
 
 	region        string
 	regionAttr    string
+	regionAttrKey string
+	// includeDetail is the skip detail of a user in none of include_groups.
+	includeDetail string
 	phoneRequired bool
 	omitInvalid   bool
 
@@ -39,6 +45,9 @@ type Rules struct {
 	defaultRoles []string
 	loginUsers   bool
 	externalIDs  []externalID
+
+	phoneMu    sync.RWMutex
+	phoneCache map[phoneKey]phoneResult
 }
 
 // AgentSource returns the agent_source stamped on every agent.
@@ -60,6 +69,7 @@ type externalID struct {
 	key         string // "external_ids[0]"
 	integration string
 	attribute   string
+	attrKey     string
 	tmpl        *fieldTemplate
 }
 
@@ -130,13 +140,14 @@ const (
 )
 
 type condition struct {
-	key   string // "scope.conditions[0]"
-	attr  string
-	op    condOp
-	vals  []string // lower-cased for equals/not_equals/one_of
-	re    *regexp.Regexp
-	text  string // "employeeType equals contractor"
-	isDef bool
+	key     string // "scope.conditions[0]"
+	attr    string
+	attrKey string // attr lower-cased, for attrValues
+	op      condOp
+	vals    []string // lower-cased for equals/not_equals/one_of
+	re      *regexp.Regexp
+	text    string // "employeeType equals contractor"
+	isDef   bool
 }
 
 type ruleKind int
@@ -164,6 +175,7 @@ type rule struct {
 	sel     *groupSel
 	re      *regexp.Regexp
 	attr    string
+	attrKey string
 	lower   bool
 	outputs []string
 	// expand is true when outputs reference captures.
@@ -177,7 +189,7 @@ func Compile(cfg Config) (*Rules, error) {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	r := &Rules{cfg: cfg, includeInactive: true, requireEmail: true, loginUsers: true}
+	r := &Rules{cfg: cfg, includeInactive: true, requireEmail: true, loginUsers: true, phoneCache: map[phoneKey]phoneResult{}}
 
 	r.agentSource = strings.TrimSpace(cfg.AgentSource)
 	if r.agentSource == "" {
@@ -192,6 +204,11 @@ func Compile(cfg Config) (*Rules, error) {
 		}
 		r.include = append(r.include, newGroupSel(g))
 	}
+	var names []string
+	for _, sel := range r.include {
+		names = append(names, sel.raw)
+	}
+	r.includeDetail = fmt.Sprintf("not a member of any include_groups (%s)", strings.Join(names, ", "))
 	for i, g := range cfg.Scope.ExcludeGroups {
 		if strings.TrimSpace(g) == "" {
 			bad(fmt.Sprintf("scope.exclude_groups[%d]", i), "must not be empty")
@@ -234,6 +251,7 @@ func Compile(cfg Config) (*Rules, error) {
 		}
 	}
 	r.regionAttr = strings.TrimSpace(cfg.Phone.RegionAttribute)
+	r.regionAttrKey = strings.ToLower(r.regionAttr)
 	r.phoneRequired = cfg.Phone.Required
 	switch strings.ToLower(strings.TrimSpace(cfg.Phone.Invalid)) {
 	case "", "skip":
@@ -300,6 +318,7 @@ func Compile(cfg Config) (*Rules, error) {
 	for i, e := range cfg.ExternalIDs {
 		key := fmt.Sprintf("external_ids[%d]", i)
 		x := externalID{key: key, integration: strings.TrimSpace(e.Integration), attribute: strings.TrimSpace(e.Attribute)}
+		x.attrKey = strings.ToLower(x.attribute)
 		ok := true
 		if x.integration == "" {
 			bad(key+".integration", "is required (the Agent Sync integration id, e.g. zendesk)")
@@ -339,6 +358,7 @@ func Compile(cfg Config) (*Rules, error) {
 func compileCondition(key string, c Condition) (condition, error) {
 	var errs []error
 	cond := condition{key: key, attr: strings.TrimSpace(c.Attribute)}
+	cond.attrKey = strings.ToLower(cond.attr)
 	if cond.attr == "" {
 		errs = append(errs, fmt.Errorf("%s.attribute: is required", key))
 	}
@@ -395,6 +415,7 @@ func compileRule(kind ruleKind, i int, sel Selector, one string, many []string) 
 		errs = append(errs, fmt.Errorf("%s%s: %s", key, k, fmt.Sprintf(format, args...)))
 	}
 	ru := &rule{kind: kind, index: i, key: key, lower: sel.Lowercase, attr: strings.TrimSpace(sel.Attribute)}
+	ru.attrKey = strings.ToLower(ru.attr)
 	var input string
 	switch {
 	case sel.Group != "" && (sel.Match != "" || ru.attr != ""):

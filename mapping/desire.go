@@ -3,7 +3,6 @@ package mapping
 import (
 	"cmp"
 	"fmt"
-	"net/mail"
 	"runtime"
 	"slices"
 	"strings"
@@ -334,15 +333,14 @@ func (ru *rule) apply(input, where string) (hit, bool) {
 	return h, true
 }
 
-// attrHits applies the attribute rules to one user.
-func attrHits(r *Rules, u *directory.User, memo map[memoKey]hit) []hit {
-	var hits []hit
+// attrHits applies the attribute rules to one user, calling found for each hit.
+func attrHits(r *Rules, u *directory.User, memo map[memoKey]hit, found func(*hit)) {
 	for _, rules := range [][]*rule{r.skills, r.agentGroups, r.roles} {
 		for _, ru := range rules {
 			if ru.attr == "" {
 				continue
 			}
-			for _, v := range attrValues(u, ru.attr) {
+			for _, v := range attrValues(u, ru.attrKey) {
 				k := memoKey{ru, v}
 				h, ok := memo[k]
 				if !ok {
@@ -355,12 +353,11 @@ func attrHits(r *Rules, u *directory.User, memo map[memoKey]hit) []hit {
 					}
 				}
 				if h.rule != nil {
-					hits = append(hits, h)
+					found(&h)
 				}
 			}
 		}
 	}
-	return hits
 }
 
 type memoKey struct {
@@ -392,7 +389,7 @@ func (p *prepared) memberships(u *directory.User) []string {
 
 // scope decides whether u is in scope; the detail names the rule that left it out. With a
 // trace it evaluates every rule.
-func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, string) {
+func (p *prepared) scope(u *directory.User, gidx []int, tr *trace) (bool, string) {
 	r := p.r
 	in, detail := true, ""
 	fail := func(d string) {
@@ -402,17 +399,13 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 	}
 	if len(r.include) > 0 {
 		member := ""
-		for _, gid := range gids {
-			if i, ok := p.idx[gid]; ok && p.groups[i].include {
+		for _, i := range gidx {
+			if p.groups[i].include {
 				member = p.groups[i].name
 				break
 			}
 		}
-		var names []string
-		for _, sel := range r.include {
-			names = append(names, sel.raw)
-		}
-		d := fmt.Sprintf("not a member of any include_groups (%s)", strings.Join(names, ", "))
+		d := r.includeDetail
 		if member == "" {
 			fail(d)
 			if tr == nil {
@@ -420,6 +413,10 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 			}
 		}
 		if tr != nil {
+			var names []string
+			for _, sel := range r.include {
+				names = append(names, sel.raw)
+			}
 			c := Check{Rule: fmt.Sprintf("scope.include_groups [%s]", strings.Join(names, ", ")), Passed: member != "", Detail: d}
 			if member != "" {
 				c.Detail = "member of " + member
@@ -429,8 +426,8 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 	}
 	if len(r.exclude) > 0 {
 		excluded := ""
-		for _, gid := range gids {
-			if i, ok := p.idx[gid]; ok && p.groups[i].exclude {
+		for _, i := range gidx {
+			if p.groups[i].exclude {
 				excluded = p.groups[i].name
 				break
 			}
@@ -454,7 +451,7 @@ func (p *prepared) scope(u *directory.User, gids []string, tr *trace) (bool, str
 		}
 	}
 	for _, c := range r.conds {
-		vals := attrValues(u, c.attr)
+		vals := attrValues(u, c.attrKey)
 		ok := c.eval(vals)
 		if !ok {
 			fail(fmt.Sprintf("condition %s not met", c.text))
@@ -538,8 +535,14 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if strings.TrimSpace(u.ID) == "" {
 		return skip(ReasonInvalid, "the user has no directory id, so bridge cannot own an agent for it")
 	}
-	gids := p.memberships(u)
-	if ok, detail := p.scope(u, gids, tr); !ok {
+	gidx := x.gidx[:0]
+	for _, gid := range p.memberships(u) {
+		if i, ok := p.idx[gid]; ok {
+			gidx = append(gidx, i)
+		}
+	}
+	x.gidx = gidx
+	if ok, detail := p.scope(u, gidx, tr); !ok {
 		return skip(ReasonOutOfScope, detail)
 	}
 
@@ -597,7 +600,7 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 			field("name", "agent.name "+quote(r.name.text), "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		name, nameRule = strings.Join(strings.Fields(v), " "), "agent.name "+quote(r.name.text)
+		name, nameRule = collapseSpace(v), "agent.name "+quote(r.name.text)
 		if name == "" {
 			d := "the agent.name template gave an empty name"
 			field("name", nameRule, "", v, d)
@@ -637,21 +640,20 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	} else {
 		region := r.region
 		if r.regionAttr != "" {
-			if vals := attrValues(u, r.regionAttr); len(vals) > 0 {
+			if vals := attrValues(u, r.regionAttrKey); len(vals) > 0 {
 				if reg := strings.ToUpper(strings.TrimSpace(vals[0])); knownRegion(reg) {
 					region = reg
 				}
 			}
 		}
-		n, problem := normalizePhone(rawNumber, region)
+		n, problem := r.normalizePhone(rawNumber, region)
 		switch {
 		case problem == "":
 			number = n
-			rule := numberRule
-			if region != "" {
-				rule += ", region " + region
+			if tr != nil && region != "" {
+				numberRule += ", region " + region
 			}
-			field("number", rule, number, rawNumber, "")
+			field("number", numberRule, number, rawNumber, "")
 		case r.omitInvalid:
 			d := problem + "; mapped without a number (phone.invalid: omit)"
 			field("number", numberRule, "", rawNumber, d)
@@ -668,7 +670,9 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 		var v, rule string
 		if e.tmpl != nil {
 			var err error
-			rule = fmt.Sprintf("%s %s", e.tmpl.key, quote(e.tmpl.text))
+			if tr != nil {
+				rule = fmt.Sprintf("%s %s", e.tmpl.key, quote(e.tmpl.text))
+			}
 			v, err = x.run(e.tmpl, u, view)
 			if err != nil {
 				if tr != nil {
@@ -677,8 +681,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 				return skip(ReasonInvalid, err.Error())
 			}
 		} else {
-			rule = e.key + ".attribute " + e.attribute
-			if vals := attrValues(u, e.attribute); len(vals) > 0 {
+			if tr != nil {
+				rule = e.key + ".attribute " + e.attribute
+			}
+			if vals := attrValues(u, e.attrKey); len(vals) > 0 {
 				v = strings.TrimSpace(vals[0])
 			}
 		}
@@ -697,18 +703,14 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	// tags, agent groups, roles
 	tags := append(make([]string, 0, len(r.staticTags)+4), r.staticTags...)
 	var agentGroups, roles []string
-	for _, gid := range gids {
-		i, ok := p.idx[gid]
-		if !ok {
-			continue
-		}
+	for _, i := range gidx {
 		gi := &p.groups[i]
 		tags = append(tags, gi.tags...)
 		agentGroups = append(agentGroups, gi.agentGroups...)
 		roles = append(roles, gi.roles...)
 	}
 	if x.hasAttrRules {
-		for _, h := range attrHits(r, u, x.memo) {
+		attrHits(r, u, x.memo, func(h *hit) {
 			for _, pr := range h.problems {
 				x.problems[pr] = struct{}{}
 			}
@@ -720,7 +722,7 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 			case kindRole:
 				roles = append(roles, h.values...)
 			}
-		}
+		})
 	}
 	tags = sortUnique(tags)
 	agentGroups = sortUnique(agentGroups)
@@ -731,7 +733,7 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	case !r.loginUsers || email == "":
 		roles = []string{}
 	case len(roles) == 0:
-		roles = r.defaultRoles
+		roles = slices.Clone(r.defaultRoles)
 	default:
 		roles = sortUnique(roles)
 	}
@@ -761,28 +763,85 @@ func quote(s string) string { return fmt.Sprintf("%q", s) }
 
 // defaultName is displayName, else "givenName familyName", else userName.
 func defaultName(u *directory.User) (string, string) {
-	if n := strings.Join(strings.Fields(u.DisplayName), " "); n != "" {
+	if n := collapseSpace(u.DisplayName); n != "" {
 		return n, "default: displayName"
 	}
-	if n := strings.Join(strings.Fields(u.GivenName+" "+u.FamilyName), " "); n != "" {
+	if n := collapseSpace(u.GivenName + " " + u.FamilyName); n != "" {
 		return n, "default: givenName familyName"
 	}
 	return strings.TrimSpace(u.UserName), "default: userName"
 }
 
-// checkEmail returns a problem with an e-mail address, or "".
+// collapseSpace trims s and collapses inner runs of white space to one space, without
+// allocating when s is already clean.
+func collapseSpace(s string) string {
+	clean := true
+	prevSpace := true // a leading space is not clean
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		space := c == ' '
+		if c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c >= 0x80 || (space && prevSpace) {
+			clean = false
+			break
+		}
+		prevSpace = space
+	}
+	if clean && !prevSpace {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// checkEmail returns a problem with an e-mail address (already lower-cased), or "".
 func checkEmail(email string) string {
-	at := strings.LastIndexByte(email, '@')
+	at := strings.IndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 {
 		return "is not an e-mail address (no local part, @ and domain)"
 	}
-	if strings.ContainsAny(email, " \t\r\n,;<>") {
-		return "is not an e-mail address (contains a space or one of , ; < >)"
+	local, domain := email[:at], email[at+1:]
+	for i := 0; i < len(email); i++ {
+		switch c := email[i]; {
+		case c <= ' ' || c == 0x7f:
+			return "is not an e-mail address (contains a space or a control character)"
+		case strings.IndexByte(",;:<>()[]\\\"", c) >= 0:
+			return fmt.Sprintf("is not an e-mail address (contains %q)", c)
+		}
 	}
-	if _, err := mail.ParseAddress(email); err != nil {
-		return "is not a valid e-mail address"
+	if strings.IndexByte(domain, '@') >= 0 {
+		return "is not an e-mail address (more than one @)"
+	}
+	for _, part := range []string{local, domain} {
+		if part[0] == '.' || part[len(part)-1] == '.' || strings.Contains(part, "..") {
+			return "is not an e-mail address (misplaced dot)"
+		}
 	}
 	return ""
+}
+
+// phoneKey and phoneResult memoise normalizePhone in Rules: a periodic reconcile sees the
+// same numbers every time, and libphonenumber takes microseconds per number.
+type phoneKey struct{ raw, region string }
+
+type phoneResult struct{ number, problem string }
+
+// maxPhoneCache bounds the memo (a few tens of MB at most).
+const maxPhoneCache = 500_000
+
+func (r *Rules) normalizePhone(raw, region string) (string, string) {
+	k := phoneKey{raw, region}
+	r.phoneMu.RLock()
+	res, ok := r.phoneCache[k]
+	r.phoneMu.RUnlock()
+	if ok {
+		return res.number, res.problem
+	}
+	res.number, res.problem = normalizePhone(raw, region)
+	r.phoneMu.Lock()
+	if len(r.phoneCache) < maxPhoneCache {
+		r.phoneCache[k] = res
+	}
+	r.phoneMu.Unlock()
+	return res.number, res.problem
 }
 
 // normalizePhone returns raw in E.164 or a problem.

@@ -141,10 +141,11 @@ func Explain(s *directory.Snapshot, r *Rules, userID string) Explanation {
 			}
 		}
 	}
-	for _, h := range attrHits(r, u, nil) {
-		h.input = h.rule.attr + " " + quote(h.input)
-		hits = append(hits, h)
-	}
+	attrHits(r, u, nil, func(h *hit) {
+		c := *h
+		c.input = h.rule.attr + " " + quote(h.input)
+		hits = append(hits, c)
+	})
 	for _, h := range hits {
 		for _, pr := range h.problems {
 			problems[pr] = struct{}{}

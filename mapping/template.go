@@ -172,6 +172,7 @@ type executor struct {
 	// hasAttrRules, memo and problems serve the attribute rules: results by (rule, value)
 	// and the problems they found.
 	hasAttrRules bool
+	gidx         []int // indexes of the current user's groups
 	memo         map[memoKey]hit
 	problems     map[string]struct{}
 }

@@ -1,0 +1,499 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/babelforce/bridge/directory"
+)
+
+func boolp(b bool) *bool { return &b }
+
+func TestCompileReportsEveryProblem(t *testing.T) {
+	cfg := Config{
+		Scope: ScopeConfig{
+			IncludeGroups: []string{"agents", " "},
+			Conditions: []Condition{
+				{Attribute: "employeeType"},
+				{Attribute: "title", Equals: "a", Matches: "b"},
+				{Attribute: "mail", Matches: "[a-"},
+				{Equals: "x"},
+			},
+		},
+		Agent: AgentConfig{Name: "{{.Nope}}", Email: "{{foo .Email}}", Number: "{{.Phone"},
+		Phone: PhoneConfig{DefaultRegion: "XX", Invalid: "drop"},
+		Skills: []SkillRule{
+			{Selector: Selector{Group: "team", Match: "x"}, Tag: "t"},
+			{Selector: Selector{Match: "^skill-(.+)$"}, Tag: "$2"},
+			{Selector: Selector{Match: "("}, Tag: "$1"},
+			{Selector: Selector{Group: "team"}, Tag: "$1"},
+			{Selector: Selector{Group: "team"}},
+			{Selector: Selector{Attribute: "lang"}, Tag: "x"},
+			{Selector: Selector{Match: "^(?P<lang>..)"}, Tag: "${language}"},
+		},
+		StaticTags:  []string{"ok", " ", "a,b"},
+		AgentGroups: []AgentGroupRule{{AgentGroup: "Support"}},
+		Roles: []RoleRule{
+			{Selector: Selector{Group: "sup"}, Roles: []string{"supervisor", "admin"}},
+		},
+		DefaultRoles: []string{"boss"},
+		ExternalIDs: []ExternalIDRule{
+			{Attribute: "employeeNumber"},
+			{Integration: "zendesk"},
+			{Integration: "crm", Attribute: "a", Template: "b"},
+			{Integration: "Zendesk", Attribute: "x"},
+			{Integration: "sf", Template: "{{attr}}"},
+		},
+	}
+	_, err := Compile(cfg)
+	if err == nil {
+		t.Fatal("Compile accepted a broken config")
+	}
+	want := []string{
+		`agent_source: is required`,
+		`scope.include_groups[1]: must not be empty`,
+		`scope.conditions[0]: needs one of equals, not_equals, one_of, matches or present`,
+		`scope.conditions[1]: set only one of equals, not_equals, one_of, matches or present`,
+		`scope.conditions[2].matches: invalid regular expression "[a-": missing closing ]`,
+		`scope.conditions[3].attribute: is required`,
+		`agent.name: invalid template "{{.Nope}}": <.Nope>: can't evaluate field Nope`,
+		`agent.email: invalid template "{{foo .Email}}": function "foo" not defined`,
+		`agent.number: invalid template "{{.Phone": unclosed action`,
+		`phone.default_region: unknown region "XX"`,
+		`phone.invalid: must be skip or omit, got "drop"`,
+		`skills[0]: set group, or match (optionally with attribute), not both`,
+		`skills[1].tag: "$2" refers to capture 2 but the expression has 1`,
+		`skills[2].match: invalid regular expression "(": missing closing )`,
+		`skills[3].tag: "$1" uses $ captures, which only a match rule has`,
+		`skills[4]: needs tag or tags`,
+		`skills[5].match: is required with attribute`,
+		`skills[6].tag: "${language}" refers to capture "language", which the expression does not have`,
+		`static_tags[1]: tag " " is empty`,
+		`static_tags[2]: tag "a,b" contains a comma`,
+		`agent_groups[0]: needs group or match`,
+		`roles[0].roles[1]: unknown role "admin": babelforce roles are manager, owner, reporter, user, agent, supervisor, sales, router, scheduler`,
+		`default_roles[0]: unknown role "boss"`,
+		`external_ids[0].integration: is required`,
+		`external_ids[1]: set attribute or template`,
+		`external_ids[2]: set attribute or template, not both`,
+		`external_ids[3].integration: "Zendesk" is already mapped by external_ids[1]`,
+		`external_ids[4].template: invalid template "{{attr}}"`,
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing problem %q", w)
+		}
+	}
+	if n := len(strings.Split(msg, "\n")); n != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", n, len(want), msg)
+	}
+	if verr := cfg.Validate(); verr == nil || verr.Error() != msg {
+		t.Errorf("Validate differs from Compile: %v", verr)
+	}
+}
+
+func TestCompileDefaults(t *testing.T) {
+	r, err := Compile(Config{AgentSource: " bridge:ldap "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.AgentSource() != "bridge:ldap" || !r.LoginUsers() || !r.includeInactive || !r.requireEmail {
+		t.Errorf("defaults: source %q login %v inactive %v email %v", r.AgentSource(), r.LoginUsers(), r.includeInactive, r.requireEmail)
+	}
+	if !reflect.DeepEqual(r.defaultRoles, []string{"agent"}) {
+		t.Errorf("default roles %v, want [agent]", r.defaultRoles)
+	}
+	r, err = Compile(Config{AgentSource: "x", DefaultRoles: []string{}, LoginUsers: boolp(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.defaultRoles) != 0 || r.LoginUsers() {
+		t.Errorf("explicit empty default_roles / login_users false not kept: %v %v", r.defaultRoles, r.LoginUsers())
+	}
+}
+
+// TestConfigExampleCompiles decodes the YAML example of Config's doc comment, so that it
+// cannot drift from the code.
+func TestConfigExampleCompiles(t *testing.T) {
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yml []string
+	in := false
+	for _, line := range strings.Split(string(src), "\n") {
+		switch {
+		case strings.HasPrefix(line, "//\tmapping:"):
+			in = true
+		case in && !strings.HasPrefix(line, "//\t"):
+			in = false
+		}
+		if in {
+			yml = append(yml, strings.TrimPrefix(line, "//\t"))
+		}
+	}
+	if len(yml) < 10 {
+		t.Fatalf("no YAML example found in config.go's doc comment")
+	}
+	var doc struct {
+		Mapping Config `yaml:"mapping"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(strings.Join(yml, "\n")))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("example does not decode: %v", err)
+	}
+	if _, err := Compile(doc.Mapping); err != nil {
+		t.Fatalf("example does not compile: %v", err)
+	}
+	if len(doc.Mapping.Skills) != 3 || doc.Mapping.Skills[1].Match != "^skill-(.+)$" || !doc.Mapping.Skills[1].Lowercase {
+		t.Errorf("inline selector fields not decoded: %+v", doc.Mapping.Skills)
+	}
+}
+
+func TestNormalizePhone(t *testing.T) {
+	tests := []struct {
+		raw, region, want, problem string
+	}{
+		{"030 1234567", "DE", "+49301234567", ""},
+		{"+49 30 1234567", "DE", "+49301234567", ""},
+		{"+49 (0)30 123 45 67", "GB", "+49301234567", ""},
+		{"0049-30-1234567", "DE", "+49301234567", ""},
+		{"0049 30 1234567", "", "+49301234567", ""},
+		{"+1 (415) 555-2671", "", "+14155552671", ""},
+		{"(415) 555-2671", "US", "+14155552671", ""},
+		{"020 7946 0958", "GB", "+442079460958", ""},
+		{"0151 23456789", "DE", "+4915123456789", ""},
+		{"12", "DE", "", `number "12" is not a valid phone number for region DE`},
+		{"call me", "DE", "", `number "call me" is not a valid phone number for region DE`},
+		{"030 1234567", "", "", `number "030 1234567" has no country code and phone.default_region is not set`},
+		{"+999 123", "", "", `number "+999 123" is not a valid phone number`},
+	}
+	for _, tt := range tests {
+		got, problem := normalizePhone(tt.raw, tt.region)
+		if got != tt.want || problem != tt.problem {
+			t.Errorf("normalizePhone(%q, %q) = %q, %q; want %q, %q", tt.raw, tt.region, got, problem, tt.want, tt.problem)
+		}
+	}
+}
+
+func TestNormDN(t *testing.T) {
+	a := normDN("CN=Babelforce Agents, OU=Groups ,DC=example,DC=com")
+	b := normDN("cn=babelforce agents,ou=groups,dc=example,dc=com")
+	if a != b {
+		t.Errorf("%q != %q", a, b)
+	}
+	if normDN(`cn=Smith\, John,dc=x`) != `cn=smith\, john,dc=x` {
+		t.Errorf("escaped comma split: %q", normDN(`cn=Smith\, John,dc=x`))
+	}
+}
+
+// snap builds a resolved snapshot from users and groups.
+func snap(users []directory.User, groups []directory.Group) *directory.Snapshot {
+	s := &directory.Snapshot{Users: users, Groups: groups}
+	s.Resolve()
+	return s
+}
+
+func user(id, name, email string, groups ...string) directory.User {
+	u := directory.User{ID: id, UserName: name, DisplayName: strings.ToUpper(name), Active: true, Groups: groups}
+	if email != "" {
+		u.Emails = []directory.Email{{Value: email, Primary: true}}
+	}
+	return u
+}
+
+func mustCompile(t testing.TB, cfg Config) *Rules {
+	t.Helper()
+	r, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRules(t *testing.T) {
+	groups := []directory.Group{
+		{ID: "g1", Name: "skill-French"},
+		{ID: "g2", Name: "skill-", MemberGroups: nil},
+		{ID: "g3", Name: "skill-a,b"},
+		{ID: "g4", Name: "Team  Support ", DN: "CN=Team Support,DC=x"},
+		{ID: "g5", Name: "role-Owner"},
+		{ID: "g6", Name: "lang-parent", MemberGroups: []string{"g1"}},
+	}
+	tests := []struct {
+		name     string
+		cfg      Config
+		user     directory.User
+		tags     []string
+		groups   []string
+		roles    []string
+		problems []string
+	}{
+		{
+			name: "regex captures, lowercase, empty capture is no tag, comma is a problem",
+			cfg:  Config{Skills: []SkillRule{{Selector: Selector{Match: "^skill-(.*)$", Lowercase: true}, Tags: []string{"$1", "x-${1}"}}}},
+			user: user("u1", "ann", "ann@x.com", "g1", "g2", "g3"),
+			tags: []string{"french", "x-", "x-french"},
+			problems: []string{
+				`skills[0] made tag "a,b" from group skill-a,b, which contains a comma, which babelforce's tag filters cannot take; ignored`,
+				`skills[0] made tag "x-a,b" from group skill-a,b, which contains a comma, which babelforce's tag filters cannot take; ignored`,
+			},
+		},
+		{
+			name:   "nested membership and group by DN, static tags merged and unique",
+			cfg:    Config{StaticTags: []string{"b", "a", "b"}, Skills: []SkillRule{{Selector: Selector{Group: "lang-parent"}, Tag: "a"}}, AgentGroups: []AgentGroupRule{{Selector: Selector{Group: "cn=team support, dc=x"}, AgentGroups: []string{" Support ", "Tier  1"}}}},
+			user:   user("u1", "ann", "ann@x.com", "g1", "g4"),
+			tags:   []string{"a", "b"},
+			groups: []string{"Support", "Tier 1"},
+		},
+		{
+			name:   "match over names that need trimming",
+			cfg:    Config{AgentGroups: []AgentGroupRule{{Selector: Selector{Match: "^Team (.+)$"}, AgentGroup: "$1"}}},
+			user:   user("u1", "ann", "ann@x.com", "g4"),
+			groups: []string{"Support"},
+		},
+		{
+			name:  "roles from captures are checked and lower-cased",
+			cfg:   Config{Roles: []RoleRule{{Selector: Selector{Match: "^role-(.+)$"}, Role: "$1"}}},
+			user:  user("u1", "ann", "ann@x.com", "g5"),
+			roles: []string{"owner"},
+		},
+		{
+			name:  "default roles when no rule matches",
+			cfg:   Config{Roles: []RoleRule{{Selector: Selector{Group: "skill-French"}, Roles: []string{"Supervisor"}}}, DefaultRoles: []string{"agent", "reporter"}},
+			user:  user("u1", "ann", "ann@x.com"),
+			roles: []string{"agent", "reporter"},
+		},
+		{
+			name:  "login_users false: no roles at all",
+			cfg:   Config{LoginUsers: boolp(false), Roles: []RoleRule{{Selector: Selector{Group: "skill-French"}, Roles: []string{"supervisor"}}}},
+			user:  user("u1", "ann", "ann@x.com", "g1"),
+			roles: []string{},
+		},
+		{
+			name: "attribute rule",
+			cfg:  Config{Skills: []SkillRule{{Selector: Selector{Attribute: "languages", Match: "^(..)$", Lowercase: true}, Tag: "lang-$1"}}},
+			user: func() directory.User {
+				u := user("u1", "ann", "ann@x.com")
+				u.Attributes = map[string][]string{"languages": {"DE", "EN", "klingon"}}
+				return u
+			}(),
+			tags: []string{"lang-de", "lang-en"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.AgentSource = "test"
+			r := mustCompile(t, tt.cfg)
+			d := Desire(snap([]directory.User{tt.user}, slices.Clone(groups)), r)
+			if len(d.Agents) != 1 {
+				t.Fatalf("agents %+v skipped %+v", d.Agents, d.Skipped)
+			}
+			a := d.Agents[0]
+			if tt.tags == nil {
+				tt.tags = []string{}
+			}
+			if tt.groups == nil {
+				tt.groups = []string{}
+			}
+			if tt.roles == nil {
+				tt.roles = []string{"agent"}
+			}
+			if !reflect.DeepEqual(a.Tags, tt.tags) && !(len(a.Tags) == 0 && len(tt.tags) == 0) {
+				t.Errorf("tags %q, want %q", a.Tags, tt.tags)
+			}
+			if !reflect.DeepEqual(a.AgentGroups, tt.groups) {
+				t.Errorf("agent groups %q, want %q", a.AgentGroups, tt.groups)
+			}
+			if !reflect.DeepEqual(a.Roles, tt.roles) {
+				t.Errorf("roles %q, want %q", a.Roles, tt.roles)
+			}
+			for _, p := range tt.problems {
+				if !contains(d.Problems, p) {
+					t.Errorf("missing problem %q in %q", p, d.Problems)
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEmailCollisionNamesEveryOther(t *testing.T) {
+	s := snap([]directory.User{
+		user("u1", "ann", "Team@x.com"),
+		user("u2", "bob", "team@X.com"),
+		user("u3", "carl", "TEAM@x.com"),
+		user("u4", "dora", "dora@x.com"),
+	}, nil)
+	d := Desire(s, mustCompile(t, Config{AgentSource: "t"}))
+	if len(d.Agents) != 1 || d.Agents[0].SourceID != "u4" {
+		t.Fatalf("agents %+v", d.Agents)
+	}
+	want := map[string]string{
+		"u1": "e-mail team@x.com is also the e-mail of bob (id u2), carl (id u3)",
+		"u2": "e-mail team@x.com is also the e-mail of ann (id u1), carl (id u3)",
+		"u3": "e-mail team@x.com is also the e-mail of ann (id u1), bob (id u2)",
+	}
+	if len(d.Skipped) != 3 {
+		t.Fatalf("skipped %+v", d.Skipped)
+	}
+	for _, sk := range d.Skipped {
+		if sk.Reason != ReasonInvalid || !strings.HasPrefix(sk.Detail, want[sk.UserID]) {
+			t.Errorf("%s: %s %q, want %q", sk.UserID, sk.Reason, sk.Detail, want[sk.UserID])
+		}
+	}
+	if got := d.Skipped[0].String(); !strings.HasPrefix(got, "ann (id u1): e-mail team@x.com") {
+		t.Errorf("Skip.String() = %q", got)
+	}
+}
+
+func TestDuplicateUserIDs(t *testing.T) {
+	s := &directory.Snapshot{Users: []directory.User{user("u1", "ann", "ann@x.com"), user("u1", "bob", "bob@x.com"), user("", "nobody", "n@x.com")}}
+	d := Desire(s, mustCompile(t, Config{AgentSource: "t"}))
+	if len(d.Agents) != 0 || len(d.Skipped) != 3 {
+		t.Fatalf("agents %+v skipped %+v", d.Agents, d.Skipped)
+	}
+	for _, sk := range d.Skipped {
+		if sk.Reason != ReasonInvalid {
+			t.Errorf("%+v", sk)
+		}
+	}
+}
+
+func TestUnresolvedSnapshotUsesDirectGroups(t *testing.T) {
+	s := &directory.Snapshot{
+		Users:  []directory.User{user("u1", "ann", "ann@x.com", "g1")},
+		Groups: []directory.Group{{ID: "g1", Name: "agents"}},
+	}
+	d := Desire(s, mustCompile(t, Config{AgentSource: "t", Scope: ScopeConfig{IncludeGroups: []string{"agents"}}}))
+	if len(d.Agents) != 1 {
+		t.Fatalf("agents %+v skipped %+v", d.Agents, d.Skipped)
+	}
+}
+
+func TestFindUser(t *testing.T) {
+	s := loadSnapshot(t, "snapshot.json")
+	s.Users = append(s.Users, directory.User{ID: "u99", UserName: "Bob@Example.com"})
+	for _, q := range []string{"u01", "U01", "ANN", "ann.example@example.com", "ann@old.example.com", "UID=ann, ou=people,dc=example,dc=com"} {
+		u, err := FindUser(s, q)
+		if err != nil || u.ID != "u01" {
+			t.Errorf("FindUser(%q) = %v, %v", q, u, err)
+		}
+	}
+	_, err := FindUser(s, "bob@example.com")
+	if !errors.Is(err, ErrAmbiguousUser) || !strings.Contains(err.Error(), "bob (id u02) <bob@example.com>") || !strings.Contains(err.Error(), "Bob@Example.com (id u99)") {
+		t.Errorf("ambiguous: %v", err)
+	}
+	_, err = FindUser(s, "zed")
+	if !errors.Is(err, ErrNoUser) || err.Error() != `no user matches "zed" (compared with id, userName, e-mail and DN)` {
+		t.Errorf("none: %v", err)
+	}
+	if _, err := FindUser(s, "  "); !errors.Is(err, ErrNoUser) {
+		t.Errorf("empty: %v", err)
+	}
+}
+
+func TestExplainUnknownUser(t *testing.T) {
+	s := loadSnapshot(t, "snapshot.json")
+	e := Explain(s, mustCompile(t, Config{AgentSource: "t"}), "nope")
+	if e.Found || len(e.Problems) != 1 || !strings.Contains(e.Text(), `the directory has no user with id "nope"`) {
+		t.Errorf("%+v\n%s", e, e.Text())
+	}
+}
+
+func TestDesireDeterministicParallelAndPure(t *testing.T) {
+	r := mustCompile(t, realisticConfig())
+	s := bigSnapshot(3000, 300, 7)
+	before, _ := json.Marshal(s)
+	d1 := Desire(s, r)
+	after, _ := json.Marshal(s)
+	if !bytes.Equal(before, after) {
+		t.Fatal("Desire modified the snapshot")
+	}
+	if len(d1.Agents) < 1000 || len(d1.Skipped) == 0 || len(d1.Tags) < 10 {
+		t.Fatalf("unrealistic result: %d agents, %d skipped, %d tags", len(d1.Agents), len(d1.Skipped), len(d1.Tags))
+	}
+
+	// same directory read in another order, one worker: same result
+	s2 := bigSnapshot(3000, 300, 7)
+	for i, j := 0, len(s2.Users)-1; i < j; i, j = i+1, j-1 {
+		s2.Users[i], s2.Users[j] = s2.Users[j], s2.Users[i]
+	}
+	s2.Resolve()
+	prev := runtime.GOMAXPROCS(1)
+	d2 := Desire(s2, r)
+	runtime.GOMAXPROCS(prev)
+	j1, _ := json.Marshal(d1)
+	j2, _ := json.Marshal(d2)
+	if !bytes.Equal(j1, j2) {
+		t.Fatal("Desire is not deterministic")
+	}
+
+	// Rules are safe for concurrent use
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			j, _ := json.Marshal(Desire(s, r))
+			if !bytes.Equal(j, j1) {
+				t.Error("concurrent Desire differs")
+			}
+		})
+	}
+	wg.Wait()
+
+	// every agent sorted, unique tags, e-mails lower-case, numbers E.164
+	for i, a := range d1.Agents {
+		if i > 0 && d1.Agents[i-1].SourceID >= a.SourceID {
+			t.Fatalf("agents not sorted at %d", i)
+		}
+		if a.Email != strings.ToLower(a.Email) || !strings.HasPrefix(a.Number, "+49") {
+			t.Fatalf("agent %+v", a)
+		}
+		for k := 1; k < len(a.Tags); k++ {
+			if a.Tags[k-1] >= a.Tags[k] {
+				t.Fatalf("tags not sorted/unique: %q", a.Tags)
+			}
+		}
+	}
+}
+
+func TestCheckEmail(t *testing.T) {
+	for _, ok := range []string{"ann@example.com", "ann.o'neil+cc@sub.example.co.uk", "x@localhost"} {
+		if p := checkEmail(ok); p != "" {
+			t.Errorf("checkEmail(%q) = %q", ok, p)
+		}
+	}
+	for _, bad := range []string{"ann", "@example.com", "ann@", "ann@@x.com", "a b@x.com", "ann@x..com", ".ann@x.com", "ann@x.com.", "<ann@x.com>", "ann@x.com, bob@x.com"} {
+		if p := checkEmail(bad); p == "" {
+			t.Errorf("checkEmail(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCollapseSpace(t *testing.T) {
+	for in, want := range map[string]string{"": "", "Ann": "Ann", " Ann  Example ": "Ann Example", "Ann\tExample": "Ann Example", "Zoë  Ä": "Zoë Ä", "a b": "a b"} {
+		if got := collapseSpace(in); got != want {
+			t.Errorf("collapseSpace(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
