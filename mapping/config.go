@@ -130,11 +130,12 @@ type PhoneConfig struct {
 	// RegionAttribute names a user attribute holding the user's own region (e.g. LDAP "c");
 	// when it holds a known region it wins over DefaultRegion.
 	RegionAttribute string `yaml:"region_attribute" json:"region_attribute,omitempty"`
-	// Required skips users without a number (Reason "invalid").
+	// Required skips active users without a number (Reason "invalid").
 	Required bool `yaml:"required" json:"required,omitempty"`
 	// Invalid says what an invalid number does: "skip" (default) skips the user with Reason
 	// "invalid"; "omit" maps the user without a number and lists the problem in
-	// Desired.Warnings.
+	// Desired.Warnings. Inactive users are always mapped without the number (with a
+	// warning), so that a bad number never keeps a leaver's agent enabled.
 	Invalid string `yaml:"invalid" json:"invalid,omitempty"`
 }
 

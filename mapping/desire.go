@@ -631,7 +631,8 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	}
 	var number string
 	if rawNumber == "" {
-		if r.phoneRequired {
+		// an inactive user is mapped to disable its agent: a missing number must not stop that.
+		if r.phoneRequired && u.Active {
 			d := "has no phone number and phone.required is true"
 			field("number", numberRule, "", "", d)
 			return skip(ReasonInvalid, d)
@@ -654,8 +655,11 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 				numberRule += ", region " + region
 			}
 			field("number", numberRule, number, rawNumber, "")
-		case r.omitInvalid:
+		case r.omitInvalid || !u.Active:
 			d := problem + "; mapped without a number (phone.invalid: omit)"
+			if !r.omitInvalid {
+				d = problem + "; mapped without a number because the user is inactive"
+			}
 			field("number", numberRule, "", rawNumber, d)
 			warnings = append(warnings, Skip{UserID: u.ID, UserName: u.UserName, Reason: ReasonInvalid, Detail: d})
 		default:
@@ -861,7 +865,7 @@ func normalizePhone(raw, region string) (string, string) {
 		if region == "" && !strings.HasPrefix(trimmed, "+") && !strings.HasPrefix(trimmed, "00") {
 			return "", fmt.Sprintf("number %q has no country code and phone.default_region is not set", raw)
 		}
-		if region == "" {
+		if region == "" || strings.HasPrefix(trimmed, "+") {
 			return "", fmt.Sprintf("number %q is not a valid phone number", raw)
 		}
 		return "", fmt.Sprintf("number %q is not a valid phone number for region %s", raw, region)
