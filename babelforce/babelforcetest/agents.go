@@ -29,11 +29,33 @@ type groupRec struct {
 // ---- rendering (callers hold s.mu) ----
 
 func (s *Server) agentJSONLocked(a *agentRec) babelforce.Agent {
+	return s.agentJSONIdx(a, nil)
+}
+
+// groupIndexLocked maps agent ids to their groups (in group creation order), for rendering
+// many agents at once.
+func (s *Server) groupIndexLocked() map[string][]babelforce.GroupRef {
+	idx := map[string][]babelforce.GroupRef{}
+	for _, gid := range s.groupOrder {
+		g := s.groups[gid]
+		for _, id := range g.members {
+			idx[id] = append(idx[id], babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
+		}
+	}
+	return idx
+}
+
+// agentJSONIdx renders a; idx (from groupIndexLocked) may be nil.
+func (s *Server) agentJSONIdx(a *agentRec, idx map[string][]babelforce.GroupRef) babelforce.Agent {
 	en := a.enabled
 	out := babelforce.Agent{
 		ID: a.id, Name: a.name, Email: a.email, Number: a.number, Enabled: &en,
 		Tags: slices.Clone(a.tags), SourceID: a.sourceID, AgentSource: a.agentSource,
 		DateCreated: a.created, LastUpdated: a.updated,
+	}
+	if idx != nil {
+		out.Groups = slices.Clone(idx[a.id])
+		return out
 	}
 	for _, gid := range s.groupOrder {
 		g := s.groups[gid]
@@ -250,7 +272,9 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ params) {
 	name := strings.ToLower(q.Get("name"))
 
 	s.mu.Lock()
-	var items []babelforce.Agent
+	defer s.mu.Unlock()
+	idx := s.groupIndexLocked()
+	var hits []*agentRec
 	for _, id := range s.agentOrder {
 		a := s.agents[id]
 		if v := q.Get("sourceId"); v != "" && a.sourceID != v {
@@ -271,27 +295,35 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ params) {
 		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(a.tags, t) }) {
 			continue
 		}
-		ag := s.agentJSONLocked(a)
-		if len(groupIDs) > 0 && !slices.ContainsFunc(ag.Groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupIDs, g.ID) }) {
+		groups := idx[a.id]
+		if len(groupIDs) > 0 && !slices.ContainsFunc(groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupIDs, g.ID) }) {
 			continue
 		}
-		if len(groupNames) > 0 && !slices.ContainsFunc(ag.Groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupNames, g.Name) }) {
+		if len(groupNames) > 0 && !slices.ContainsFunc(groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupNames, g.Name) }) {
 			continue
 		}
-		if search != "" {
-			hay := []string{a.name, a.email, a.number, a.sourceID}
-			for _, g := range ag.Groups {
-				hay = append(hay, g.Name)
-			}
-			if !slices.ContainsFunc(hay, func(h string) bool { return strings.Contains(strings.ToLower(h), search) }) {
-				continue
-			}
+		if search != "" && !matchesQ(a, groups, search) {
+			continue
 		}
-		items = append(items, ag)
+		hits = append(hits, a)
 	}
-	s.mu.Unlock()
-	from, to, p := paginate(r, len(items), page, size)
-	writeJSON(w, http.StatusOK, map[string]any{"items": nonNil(items[from:to]), "pagination": p})
+	from, to, p := paginate(r, len(hits), page, size)
+	items := make([]babelforce.Agent, 0, to-from)
+	for _, a := range hits[from:to] {
+		items = append(items, s.agentJSONIdx(a, idx))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "pagination": p})
+}
+
+// matchesQ is the q filter: a case-insensitive substring of name, email, number, sourceId or
+// a group name (search is lower-case).
+func matchesQ(a *agentRec, groups []babelforce.GroupRef, search string) bool {
+	for _, h := range []string{a.name, a.email, a.number, a.sourceID} {
+		if strings.Contains(strings.ToLower(h), search) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(groups, func(g babelforce.GroupRef) bool { return strings.Contains(strings.ToLower(g.Name), search) })
 }
 
 func nonNil[T any](v []T) []T {
@@ -558,8 +590,9 @@ func (s *Server) listGroupMembers(w http.ResponseWriter, r *http.Request, p para
 		return
 	}
 	items := make([]babelforce.Agent, 0, len(g.members))
+	idx := s.groupIndexLocked()
 	for _, id := range g.members {
-		items = append(items, s.agentJSONLocked(s.agents[id]))
+		items = append(items, s.agentJSONIdx(s.agents[id], idx))
 	}
 	s.mu.Unlock()
 	from, to, pg := paginate(r, len(items), page, size)

@@ -63,6 +63,9 @@
 // .familyName, .formatted), emails, phoneNumbers, roles (value filters such as
 // roles[value eq "agent"] work), and replace without a path; active accepts booleans and the
 // strings "true"/"false". Every SCIM failure is a SCIM error body (application/scim+json).
+// SCIM active:false disables the login (enabled:false in the Manager API); babelforce's help
+// centre says deactivation "removes the user from the account", which the simulator models
+// as disabled, keeping the record so it can be re-activated (DELETE removes it).
 // When features.roles is off, incoming roles are ignored and new users get defaultRoles;
 // when features.scim is off, /Users answers 403. /Groups always answers 501 (with
 // features.groups off: "groups are disabled"; on: "not implemented in the simulator").

@@ -81,8 +81,9 @@ func (s *Server) Agents() []babelforce.Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]babelforce.Agent, 0, len(s.agentOrder))
+	idx := s.groupIndexLocked()
 	for _, id := range s.agentOrder {
-		out = append(out, s.agentJSONLocked(s.agents[id]))
+		out = append(out, s.agentJSONIdx(s.agents[id], idx))
 	}
 	return out
 }

@@ -652,7 +652,8 @@ func (s *Server) patchAttr(u *userRec, kind, attr string, v any, rolesOn bool) *
 			u.emails = mergeValues(u.emails, vals)
 		}
 		return nil
-	case kind == "add" && lower == "name":
+	case (kind == "add" || kind == "replace") && lower == "name" && v != nil:
+		// RFC 7644 §3.5.2.3: sub-attributes not in value are left unchanged.
 		m, ok := v.(map[string]any)
 		if !ok {
 			return scimBad("invalidValue", "name must be an object")

@@ -138,10 +138,10 @@ type tokenInfo struct {
 }
 
 // Server is a running (or, from NewServer, not yet started) simulator. Its exported fields
-// are set at construction and must not be changed.
+// are set at construction and must not be changed while it serves.
 type Server struct {
-	// URL is the base URL (empty for NewServer until served; answers then use the
-	// request's host).
+	// URL is the base URL. New sets it; after NewServer it is empty (answers then use the
+	// request's Host) unless the caller sets it before serving.
 	URL string
 	// Username, Password are the password-grant credentials; SCIMToken the static token.
 	Username, Password, SCIMToken string
