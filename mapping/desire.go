@@ -26,6 +26,9 @@ const (
 // Memberships come from s.Memberships (transitive, filled by Snapshot.Resolve); a snapshot
 // that was never resolved (nil Memberships) falls back to each user's direct groups.
 func Desire(s *directory.Snapshot, r *Rules) *Desired {
+	if s == nil {
+		s = &directory.Snapshot{}
+	}
 	p := prepare(s, r)
 	results := make([]userResult, len(s.Users))
 

@@ -123,42 +123,44 @@ func TestCompileDefaults(t *testing.T) {
 	}
 }
 
-// TestConfigExampleCompiles decodes the YAML example of Config's doc comment, so that it
-// cannot drift from the code.
+// TestConfigExampleCompiles decodes the YAML examples of the doc comments (Config's and the
+// package's), so that they cannot drift from the code.
 func TestConfigExampleCompiles(t *testing.T) {
-	src, err := os.ReadFile("config.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var yml []string
-	in := false
-	for _, line := range strings.Split(string(src), "\n") {
-		switch {
-		case strings.HasPrefix(line, "//\tmapping:"):
-			in = true
-		case in && !strings.HasPrefix(line, "//\t"):
-			in = false
+	for _, file := range []string{"config.go", "desired.go"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if in {
-			yml = append(yml, strings.TrimPrefix(line, "//\t"))
+		var yml []string
+		in := false
+		for _, line := range strings.Split(string(src), "\n") {
+			switch {
+			case strings.HasPrefix(line, "//\tmapping:"):
+				in = true
+			case in && !strings.HasPrefix(line, "//\t"):
+				in = false
+			}
+			if in {
+				yml = append(yml, strings.TrimPrefix(line, "//\t"))
+			}
 		}
-	}
-	if len(yml) < 10 {
-		t.Fatalf("no YAML example found in config.go's doc comment")
-	}
-	var doc struct {
-		Mapping Config `yaml:"mapping"`
-	}
-	dec := yaml.NewDecoder(strings.NewReader(strings.Join(yml, "\n")))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatalf("example does not decode: %v", err)
-	}
-	if _, err := Compile(doc.Mapping); err != nil {
-		t.Fatalf("example does not compile: %v", err)
-	}
-	if len(doc.Mapping.Skills) != 3 || doc.Mapping.Skills[1].Match != "^skill-(.+)$" || !doc.Mapping.Skills[1].Lowercase {
-		t.Errorf("inline selector fields not decoded: %+v", doc.Mapping.Skills)
+		if len(yml) < 5 {
+			t.Fatalf("no YAML example found in %s's doc comment", file)
+		}
+		var doc struct {
+			Mapping Config `yaml:"mapping"`
+		}
+		dec := yaml.NewDecoder(strings.NewReader(strings.Join(yml, "\n")))
+		dec.KnownFields(true)
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatalf("%s: example does not decode: %v", file, err)
+		}
+		if _, err := Compile(doc.Mapping); err != nil {
+			t.Fatalf("%s: example does not compile: %v", file, err)
+		}
+		if file == "config.go" && (len(doc.Mapping.Skills) != 3 || doc.Mapping.Skills[1].Match != "^skill-(.+)$" || !doc.Mapping.Skills[1].Lowercase) {
+			t.Errorf("inline selector fields not decoded: %+v", doc.Mapping.Skills)
+		}
 	}
 }
 
@@ -494,6 +496,17 @@ func TestCollapseSpace(t *testing.T) {
 	for in, want := range map[string]string{"": "", "Ann": "Ann", " Ann  Example ": "Ann Example", "Ann\tExample": "Ann Example", "Zoë  Ä": "Zoë Ä", "a b": "a b"} {
 		if got := collapseSpace(in); got != want {
 			t.Errorf("collapseSpace(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDesireEmpty(t *testing.T) {
+	r := mustCompile(t, Config{AgentSource: "t"})
+	for _, s := range []*directory.Snapshot{nil, {}} {
+		d := Desire(s, r)
+		j, _ := json.Marshal(d)
+		if string(j) != `{"agents":[],"agentGroups":[],"tags":[]}` {
+			t.Errorf("empty snapshot: %s", j)
 		}
 	}
 }
