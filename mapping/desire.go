@@ -596,9 +596,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	field("email", emailRule, email, rawEmail, "")
 
 	// name
-	var name, nameRule string
+	var name, nameRule, rawName string
 	if r.name != nil {
 		v, err := x.run(r.name, u, view)
+		rawName = v
 		if err != nil {
 			field("name", "agent.name "+quote(r.name.text), "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
@@ -610,14 +611,14 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 			return skip(ReasonInvalid, d)
 		}
 	} else {
-		name, nameRule = defaultName(u)
+		name, nameRule, rawName = defaultName(u)
 		if name == "" {
 			d := "no name: displayName, givenName, familyName and userName are all empty"
 			field("name", nameRule, "", "", d)
 			return skip(ReasonInvalid, d)
 		}
 	}
-	field("name", nameRule, name, "", "")
+	field("name", nameRule, name, rawName, "")
 
 	// number
 	var warnings []Skip
@@ -769,14 +770,15 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
 // defaultName is displayName, else "givenName familyName", else userName.
-func defaultName(u *directory.User) (string, string) {
+// It returns the name, the rule and the raw value.
+func defaultName(u *directory.User) (string, string, string) {
 	if n := collapseSpace(u.DisplayName); n != "" {
-		return n, "default: displayName"
+		return n, "default: displayName", u.DisplayName
 	}
 	if n := collapseSpace(u.GivenName + " " + u.FamilyName); n != "" {
-		return n, "default: givenName familyName"
+		return n, "default: givenName familyName", strings.TrimSpace(u.GivenName + " " + u.FamilyName)
 	}
-	return strings.TrimSpace(u.UserName), "default: userName"
+	return strings.TrimSpace(u.UserName), "default: userName", u.UserName
 }
 
 // collapseSpace trims s and collapses inner runs of white space to one space, without
