@@ -76,23 +76,37 @@ type externalID struct {
 // groupSel names a group by name, DN or id.
 type groupSel struct {
 	raw  string
+	id   string // raw, trimmed
 	name string // lower-cased
 	dn   string // normalised, "" when raw is not a DN
 }
 
 func newGroupSel(raw string) groupSel {
-	s := groupSel{raw: raw, name: strings.ToLower(strings.TrimSpace(raw))}
+	s := groupSel{raw: raw, id: strings.TrimSpace(raw), name: strings.ToLower(strings.TrimSpace(raw))}
 	if strings.Contains(raw, "=") {
 		s.dn = normDN(raw)
 	}
 	return s
 }
 
-func (s groupSel) matches(g *directory.Group) bool {
-	if strings.ToLower(g.Name) == s.name || g.ID == strings.TrimSpace(s.raw) {
+// groupKey is a group as selectors compare it, computed once per group.
+type groupKey struct {
+	id, name, dn string
+}
+
+func keyOf(g *directory.Group) groupKey {
+	k := groupKey{id: g.ID, name: strings.ToLower(strings.TrimSpace(g.Name))}
+	if g.DN != "" {
+		k.dn = normDN(g.DN)
+	}
+	return k
+}
+
+func (s groupSel) matches(g groupKey) bool {
+	if g.name == s.name || g.id == s.id {
 		return true
 	}
-	return s.dn != "" && g.DN != "" && normDN(g.DN) == s.dn
+	return s.dn != "" && g.dn == s.dn
 }
 
 // normDN lower-cases a DN and removes the spaces around its separators, so that

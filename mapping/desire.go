@@ -25,6 +25,9 @@ const (
 //
 // Memberships come from s.Memberships (transitive, filled by Snapshot.Resolve); a snapshot
 // that was never resolved (nil Memberships) falls back to each user's direct groups.
+//
+// Rules are evaluated once per group, not per user; users are mapped on up to GOMAXPROCS
+// goroutines (the result does not depend on how many).
 func Desire(s *directory.Snapshot, r *Rules) *Desired {
 	if s == nil {
 		s = &directory.Snapshot{}
@@ -74,7 +77,7 @@ func Desire(s *directory.Snapshot, r *Rules) *Desired {
 		}
 		d.Warnings = append(d.Warnings, res.warnings...)
 	}
-	d.Agents, d.Skipped = rejectCollisions(d.Agents, d.Skipped, s)
+	d.Agents, d.Skipped = rejectCollisions(d.Agents, d.Skipped)
 
 	tags := map[string]struct{}{}
 	groups := map[string]struct{}{}
@@ -112,7 +115,7 @@ func sortedKeys(m map[string]struct{}) []string {
 // rejectCollisions skips every agent whose e-mail another agent also has, and every agent
 // whose SourceID another agent also has, naming the others. It returns agents sorted by
 // SourceID.
-func rejectCollisions(agents []Agent, skipped []Skip, s *directory.Snapshot) ([]Agent, []Skip) {
+func rejectCollisions(agents []Agent, skipped []Skip) ([]Agent, []Skip) {
 	slices.SortFunc(agents, func(a, b Agent) int {
 		return cmp.Or(strings.Compare(a.SourceID, b.SourceID), strings.Compare(a.Email, b.Email))
 	})
@@ -207,13 +210,14 @@ func prepare(s *directory.Snapshot, r *Rules) *prepared {
 		p.idx[g.ID] = i
 		gi := &p.groups[i]
 		gi.name = groupLabel(g)
+		gk := keyOf(g)
 		for j, sel := range r.include {
-			if sel.matches(g) {
+			if sel.matches(gk) {
 				gi.include, includeHit[j] = true, true
 			}
 		}
 		for j, sel := range r.exclude {
-			if sel.matches(g) {
+			if sel.matches(gk) {
 				gi.exclude, excludeHit[j] = true, true
 			}
 		}
@@ -274,6 +278,7 @@ type hit struct {
 // groupHits applies every group and match rule to one group.
 func groupHits(r *Rules, g *directory.Group) []hit {
 	var hits []hit
+	var gk *groupKey
 	for _, rules := range [][]*rule{r.skills, r.agentGroups, r.roles} {
 		for _, ru := range rules {
 			if ru.attr != "" {
@@ -281,7 +286,11 @@ func groupHits(r *Rules, g *directory.Group) []hit {
 			}
 			label := groupLabel(g)
 			if ru.sel != nil {
-				if ru.sel.matches(g) {
+				if gk == nil {
+					k := keyOf(g)
+					gk = &k
+				}
+				if ru.sel.matches(*gk) {
 					hits = append(hits, hit{rule: ru, input: label, values: ru.outputs})
 				}
 				continue
