@@ -11,6 +11,7 @@ import (
 	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/babelforce/bridge/directory/store"
@@ -18,9 +19,11 @@ import (
 
 // resourceHandler connects the library to the store for one resource type.
 type resourceHandler struct {
-	s    *server
-	kind store.Kind
-	idx  *schemaIndex
+	s          *server
+	kind       store.Kind
+	idx        *schemaIndex
+	coreSchema schema.Schema
+	extSchemas []schema.Schema
 }
 
 var _ scim.ResourceHandler = (*resourceHandler)(nil)
@@ -159,27 +162,15 @@ func (h *resourceHandler) Get(r *http.Request, id string) (scim.Resource, error)
 // GetAll implements scim.ResourceHandler.
 func (h *resourceHandler) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {
 	q := store.Query{StartIndex: params.StartIndex, Count: params.Count}
-	if params.FilterValidator != nil {
-		conds, complete := pushdown(params.FilterValidator.GetFilter(), h.kind)
+	if raw := strings.TrimSpace(filterFrom(r.Context())); raw != "" {
+		cf, err := h.compileFilter(raw)
+		if err != nil {
+			return scim.Page{}, err
+		}
+		conds, complete := pushdown(cf.expr, h.kind)
 		q.Eq = conds
 		if !complete {
-			v := *params.FilterValidator
-			q.Match = func(res store.Resource) bool {
-				doc := make(map[string]any, len(res.Attributes)+3)
-				for k, a := range res.Attributes {
-					doc[k] = a
-				}
-				doc["id"] = res.ID
-				if res.ExternalID != "" {
-					doc["externalId"] = res.ExternalID
-				}
-				doc["meta"] = map[string]any{
-					"created":      res.Created.UTC().Format("2006-01-02T15:04:05Z"),
-					"lastModified": res.LastModified.UTC().Format("2006-01-02T15:04:05Z"),
-					"version":      res.ETag(),
-				}
-				return passes(v, doc)
-			}
+			q.Match = func(res store.Resource) bool { return passes(cf.validator, h.matchDoc(res)) }
 		}
 	}
 	page, err := h.s.st.List(r.Context(), h.kind, q)

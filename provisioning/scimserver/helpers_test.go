@@ -211,3 +211,11 @@ func assertSCIMError(t *testing.T, res response, status int, scimType string) {
 		t.Fatalf("Content-Type = %q", ct)
 	}
 }
+
+func jsonNumber(n int) json.Number { return json.Number(strconv.Itoa(n)) }
+
+func jsonDecode(raw []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	return d.Decode(v)
+}

@@ -145,7 +145,8 @@ func New(st *store.Store, cfg Config, opts Options) (http.Handler, error) {
 				SchemaExtensions: []scim.SchemaExtension{
 					{Schema: enterprise},
 				},
-				Handler: &resourceHandler{s: s, kind: store.KindUser, idx: s.userIndex},
+				Handler: &resourceHandler{s: s, kind: store.KindUser, idx: s.userIndex,
+					coreSchema: userSchema, extSchemas: []schema.Schema{enterprise}},
 			},
 			{
 				ID:          optional.NewString("Group"),
@@ -153,7 +154,7 @@ func New(st *store.Store, cfg Config, opts Options) (http.Handler, error) {
 				Endpoint:    "/Groups",
 				Description: optional.NewString("Group"),
 				Schema:      groupSchema,
-				Handler:     &resourceHandler{s: s, kind: store.KindGroup, idx: s.groupIdx},
+				Handler:     &resourceHandler{s: s, kind: store.KindGroup, idx: s.groupIdx, coreSchema: groupSchema},
 			},
 		},
 	}, srvOpts...)
@@ -222,6 +223,15 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = path
 	r2.URL.RawPath = ""
+	if r.Method == http.MethodGet && (path == "/Users" || path == "/Groups") {
+		// The handler evaluates filters itself (see filter.go); the library must not see them.
+		q := r2.URL.Query()
+		if f := q.Get("filter"); f != "" {
+			q.Del("filter")
+			r2.URL.RawQuery = q.Encode()
+			r2 = r2.WithContext(withFilter(r2.Context(), f))
+		}
+	}
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		body, status, detail := s.readBody(r)
