@@ -62,6 +62,7 @@ func (r *Rules) Config() Config { return r.cfg }
 type fieldTemplate struct {
 	key  string // YAML path, e.g. "agent.name"
 	text string
+	desc string // key and quoted text, for Explain
 	t    *template.Template
 }
 

@@ -574,10 +574,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if r.email != nil {
 		v, err := x.run(r.email, u, view)
 		if err != nil {
-			field("email", "agent.email "+quote(r.email.text), "", "", err.Error())
+			field("email", r.email.desc, "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		email, emailRule = v, "agent.email "+quote(r.email.text)
+		email, emailRule = v, r.email.desc
 	} else {
 		email, emailRule = strings.TrimSpace(u.PrimaryEmail()), "default: primary e-mail"
 	}
@@ -610,10 +610,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 		v, err := x.run(r.name, u, view)
 		rawName = v
 		if err != nil {
-			field("name", "agent.name "+quote(r.name.text), "", "", err.Error())
+			field("name", r.name.desc, "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		name, nameRule = collapseSpace(v), "agent.name "+quote(r.name.text)
+		name, nameRule = collapseSpace(v), r.name.desc
 		if name == "" {
 			d := "the agent.name template gave an empty name"
 			field("name", nameRule, "", v, d)
@@ -635,10 +635,10 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if r.number != nil {
 		v, err := x.run(r.number, u, view)
 		if err != nil {
-			field("number", "agent.number "+quote(r.number.text), "", "", err.Error())
+			field("number", r.number.desc, "", "", err.Error())
 			return skip(ReasonInvalid, err.Error())
 		}
-		rawNumber, numberRule = v, "agent.number "+quote(r.number.text)
+		rawNumber, numberRule = v, r.number.desc
 	} else {
 		rawNumber, numberRule = strings.TrimSpace(u.PrimaryPhone()), "default: primary phone"
 	}
@@ -688,7 +688,7 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 		if e.tmpl != nil {
 			var err error
 			if tr != nil {
-				rule = fmt.Sprintf("%s %s", e.tmpl.key, quote(e.tmpl.text))
+				rule = e.tmpl.desc
 			}
 			v, err = x.run(e.tmpl, u, view)
 			if err != nil {

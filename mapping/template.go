@@ -137,7 +137,7 @@ func compileTemplate(key, text string) (*fieldTemplate, error) {
 	if err := t.Execute(&b, newView(empty)); err != nil {
 		return nil, fmt.Errorf("%s: invalid template %q: %s", key, text, templateError(key, err))
 	}
-	return &fieldTemplate{key: key, text: text, t: t}, nil
+	return &fieldTemplate{key: key, text: text, desc: key + " " + quote(text), t: t}, nil
 }
 
 // templateError strips text/template's "template: NAME:1:2: " prefixes.
