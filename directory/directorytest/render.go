@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"github.com/google/uuid"
+
+	"github.com/babelforce/bridge/directory"
 )
 
 // OpenLDAPDisabled is the attribute setting that makes an LDAP or LDIF source read the
@@ -383,4 +386,42 @@ func safeString(v string) bool {
 		}
 	}
 	return true
+}
+
+// Snapshot returns the directory as a resolved directory.Snapshot, as a perfect source would
+// read it (ids from UUID, phones and e-mails typed like the renderings, attributes "title",
+// "department" and "employeenumber"). Handy as input for tests of code downstream of sources.
+func (d *Directory) Snapshot() *directory.Snapshot {
+	snap := &directory.Snapshot{Source: "directorytest", ReadAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for _, u := range d.Users {
+		du := directory.User{
+			ID: UUID("user", u.UserName).String(), UserName: u.UserName, DisplayName: u.DisplayName,
+			GivenName: u.GivenName, FamilyName: u.FamilyName, Active: !u.Inactive,
+			Attributes: map[string][]string{},
+		}
+		for i, e := range u.Emails {
+			du.Emails = append(du.Emails, directory.Email{Value: e, Type: "work", Primary: i == 0})
+		}
+		for _, p := range u.Phones {
+			du.Phones = append(du.Phones, directory.Phone{Value: p.Value, Type: p.Type})
+		}
+		for _, a := range []string{"title", "department", "employeeNumber"} {
+			if v := u.Attr(a); v != "" {
+				du.Attributes[strings.ToLower(a)] = []string{v}
+			}
+		}
+		snap.Users = append(snap.Users, du)
+	}
+	for _, g := range d.Groups {
+		dg := directory.Group{ID: UUID("group", g.Name).String(), Name: g.Name}
+		for _, m := range g.Users {
+			dg.MemberUsers = append(dg.MemberUsers, UUID("user", m).String())
+		}
+		for _, c := range g.Groups {
+			dg.MemberGroups = append(dg.MemberGroups, UUID("group", c).String())
+		}
+		snap.Groups = append(snap.Groups, dg)
+	}
+	snap.Resolve()
+	return snap
 }
