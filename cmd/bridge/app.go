@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/directory/store"
+	"github.com/babelforce/bridge/mapping"
+	"github.com/babelforce/bridge/provisioning"
+)
+
+// app is everything one command needs, built from the configuration.
+type app struct {
+	cfg     *Config
+	logger  *slog.Logger
+	client  *babelforce.Client
+	source  provisioning.Source
+	store   *store.Store // set when the inbound SCIM endpoint or scim_push is configured
+	rules   *mapping.Rules
+	rec     *provisioning.Reconciler
+	sso     *provisioning.SSOTask
+	metrics *metrics
+	closers []func() error
+}
+
+type appOptions struct {
+	metrics   *metrics
+	openStore bool // open the store even if the source is not scim_push (serve with inbound SCIM)
+	audit     func(provisioning.AuditRecord)
+	// wrapSource, when set, replaces the source built from the configuration.
+	wrapSource func(provisioning.Source, *store.Store) provisioning.Source
+}
+
+// newLogger builds the logger of the configuration, writing to w.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(c.Format, "text") {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// newApp wires the packages together from cfg.
+func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions) (*app, error) {
+	a := &app{cfg: cfg, logger: logger, metrics: o.metrics}
+	clientOpts := []babelforce.Option{babelforce.WithLogger(logger.With("component", "babelforce"))}
+	if o.metrics != nil {
+		clientOpts = append(clientOpts, babelforce.WithCallObserver(o.metrics.observeCall))
+	}
+	client, err := babelforce.New(cfg.Babelforce, clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("babelforce client: %w", err)
+	}
+	a.client = client
+
+	if cfg.Directory.Type == directory.TypeSCIMPush || o.openStore {
+		path := cfg.Store.Path
+		if path == "" {
+			path = "bridge.db"
+		}
+		st, err := store.Open(ctx, path, logger.With("component", "store"))
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		a.store = st
+		a.closers = append(a.closers, st.Close)
+	}
+	if cfg.Directory.Type == directory.TypeSCIMPush {
+		a.source = a.store
+	} else {
+		src, err := directory.Open(cfg.Directory, logger.With("component", "directory"))
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("directory: %w", err)
+		}
+		a.source = src
+	}
+
+	if o.wrapSource != nil {
+		a.source = o.wrapSource(a.source, a.store)
+	}
+
+	rules, err := mapping.Compile(cfg.Mapping)
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	a.rules = rules
+
+	var tasks []provisioning.SideTask
+	if cfg.SSO.Enabled {
+		t, err := provisioning.NewSSOTask(cfg.SSO, client, provisioning.WithSSOLogger(logger.With("component", "sso")))
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("sso: %w", err)
+		}
+		a.sso = t
+		tasks = append(tasks, t)
+	}
+	if cfg.SCIMConfig.Manage {
+		t, err := provisioning.NewSCIMConfigTask(cfg.SCIMConfig, client, provisioning.WithSCIMConfigLogger(logger.With("component", "scim_configuration")))
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("scim_configuration: %w", err)
+		}
+		tasks = append(tasks, t)
+	}
+	opts := []provisioning.Option{
+		provisioning.WithLogger(logger.With("component", "provisioning")),
+		provisioning.WithSideTasks(tasks...),
+	}
+	if o.audit != nil {
+		opts = append(opts, provisioning.WithAudit(o.audit))
+	}
+	a.rec = provisioning.NewReconciler(a.source, client, rules, cfg.Sync, opts...)
+	return a, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.logger.Warn("close", "err", err)
+		}
+	}
+	a.closers = nil
+}
+
+// commonFlags are the flags every configured command takes.
+type commonFlags struct {
+	config string
+	output string
+}
+
+func newFlagSet(name string, env *cliEnv, cf *commonFlags, withOutput bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.StringVar(&cf.config, "config", env.getenv("BRIDGE_CONFIG"), "configuration file (or $BRIDGE_CONFIG)")
+	if withOutput {
+		fs.StringVar(&cf.output, "output", "text", "output format: text or json")
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// (bridge provision --config f ann and bridge provision ann --config f both work).
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func checkOutput(o string) error {
+	if o != "text" && o != "json" {
+		return usageError{fmt.Sprintf("--output must be text or json, got %q", o)}
+	}
+	return nil
+}
+
+// setup loads the configuration and builds the app for a one-shot command. Logs go to
+// stderr in text form unless the configuration says otherwise.
+func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app, error) {
+	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Log.Format == "" {
+		cfg.Log.Format = "text"
+	}
+	if cfg.Log.Level == "" {
+		cfg.Log.Level = "warn"
+	}
+	logger := newLogger(cfg.Log, env.stderr)
+	return newApp(ctx, cfg, logger, o)
+}
+
+// exitFor maps a run's error to an exit code.
+func exitFor(env *cliEnv, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, provisioning.ErrGuardRefused) {
+		fmt.Fprintf(env.stderr, "bridge: %v\n", err)
+		return exitRefused
+	}
+	return fail(env, err)
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/mapping"
+	"github.com/babelforce/bridge/oidc"
+	"github.com/babelforce/bridge/provisioning"
+	"github.com/babelforce/bridge/provisioning/scimserver"
+)
+
+// Config is bridge's whole configuration file (config.example.yaml documents every key).
+// Values come from YAML; environment variables override them (BRIDGE_<SECTION>_<KEY>); secrets
+// come only from the environment or from files named by *_file keys.
+type Config struct {
+	Babelforce  babelforce.Config             `yaml:"babelforce"`
+	Directory   directory.Config              `yaml:"directory"`
+	Mapping     mapping.Config                `yaml:"mapping"`
+	Sync        provisioning.Config           `yaml:"sync"`
+	SSO         oidc.Config                   `yaml:"sso"`
+	SCIMConfig  provisioning.SCIMConfigConfig `yaml:"scim_configuration"`
+	InboundSCIM scimserver.Config             `yaml:"inbound_scim"`
+	Store       StoreConfig                   `yaml:"store"`
+	Server      ServerConfig                  `yaml:"server"`
+	Log         LogConfig                     `yaml:"log"`
+}
+
+// StoreConfig says where what IdPs push is kept.
+type StoreConfig struct {
+	// Path of the SQLite file (created on first start). ":memory:" keeps nothing across restarts.
+	Path string `yaml:"path" env:"PATH, overwrite"`
+}
+
+// ServerConfig configures `bridge serve`.
+type ServerConfig struct {
+	Listen string `yaml:"listen" env:"LISTEN, overwrite"`
+	// AdminToken guards /api/v1 and /metrics. Only from env (BRIDGE_SERVER_ADMIN_TOKEN) or a file.
+	AdminToken      string        `yaml:"-" env:"ADMIN_TOKEN, overwrite"`
+	AdminTokenFile  string        `yaml:"admin_token_file" env:"ADMIN_TOKEN_FILE, overwrite"`
+	MetricsPublic   bool          `yaml:"metrics_public" env:"METRICS_PUBLIC, overwrite"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT, overwrite"`
+	ReadTimeout     time.Duration `yaml:"read_timeout" env:"READ_TIMEOUT, overwrite"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `yaml:"level" env:"LEVEL, overwrite"`   // debug, info, warn, error
+	Format string `yaml:"format" env:"FORMAT, overwrite"` // json or text
+}
+
+func (c *ServerConfig) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+}
+
+func (c *ServerConfig) validate() error {
+	var errs []error
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: must not be negative"))
+	}
+	if c.ReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read_timeout: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *LogConfig) validate() error {
+	var errs []error
+	switch strings.ToLower(c.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("level: must be debug, info, warn or error, got %q", c.Level))
+	}
+	switch strings.ToLower(c.Format) {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("format: must be json or text, got %q", c.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// loadConfig reads the YAML file, applies environment overrides, reads secret files and
+// validates everything, returning every problem at once.
+func loadConfig(ctx context.Context, path string, lookup func(string) (string, bool)) (*Config, error) {
+	if path == "" {
+		return nil, usageError{"--config FILE is required (see config.example.yaml)"}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseConfig(ctx, raw, path, lookup)
+}
+
+func parseConfig(ctx context.Context, raw []byte, name string, lookup func(string) (string, bool)) (*Config, error) {
+	cfg := Config{Sync: provisioning.DefaultConfig()}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", name, yamlProblem(err))
+	}
+	if err := applyEnv(ctx, &cfg, lookup); err != nil {
+		return nil, fmt.Errorf("config %s: environment: %w", name, err)
+	}
+	if err := cfg.loadSecrets(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, &ConfigError{File: name, Err: err}
+	}
+	return &cfg, nil
+}
+
+// ConfigError lists every problem of a configuration.
+type ConfigError struct {
+	File string
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	probs := flatten(e.Err)
+	fmt.Fprintf(&b, "config %s has %d problem(s):", e.File, len(probs))
+	for _, p := range probs {
+		fmt.Fprintf(&b, "\n  - %s", p)
+	}
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// flatten turns nested errors.Join trees into one line per problem.
+func flatten(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// prefixed prefixes each problem in err with a YAML key path.
+func prefixed(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, p := range flatten(err) {
+		if strings.HasPrefix(p, prefix+".") {
+			out = append(out, errors.New(p)) // the package named its section already
+			continue
+		}
+		out = append(out, fmt.Errorf("%s.%s", prefix, p))
+	}
+	return errors.Join(out...)
+}
+
+// yamlProblem makes yaml's type errors say what to fix.
+func yamlProblem(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%s", strings.Join(te.Errors, "; "))
+	}
+	return err
+}
+
+// applyEnv applies BRIDGE_<SECTION>_<KEY> overrides section by section.
+func applyEnv(ctx context.Context, cfg *Config, lookup func(string) (string, bool)) error {
+	base := envconfig.LookuperFunc(lookup)
+	sections := []struct {
+		prefix string
+		target any
+	}{
+		{"BRIDGE_BABELFORCE_", &cfg.Babelforce},
+		{"BRIDGE_SYNC_", &cfg.Sync},
+		{"BRIDGE_SSO_", &cfg.SSO},
+		{"BRIDGE_INBOUND_SCIM_", &cfg.InboundSCIM},
+		{"BRIDGE_STORE_", &cfg.Store},
+		{"BRIDGE_SERVER_", &cfg.Server},
+		{"BRIDGE_LOG_", &cfg.Log},
+	}
+	if v, ok := lookup("BRIDGE_DIRECTORY_TYPE"); ok {
+		cfg.Directory.Type = v
+	}
+	if cfg.Directory.LDAP != nil || cfg.Directory.Type == "ldap" {
+		if cfg.Directory.LDAP == nil {
+			cfg.Directory.LDAP = &directory.LDAPConfig{}
+		}
+		sections = append(sections, struct {
+			prefix string
+			target any
+		}{"BRIDGE_LDAP_", cfg.Directory.LDAP})
+	}
+	if cfg.Directory.SCIM != nil || cfg.Directory.Type == "scim" {
+		if cfg.Directory.SCIM == nil {
+			cfg.Directory.SCIM = &directory.SCIMSourceConfig{}
+		}
+		sections = append(sections, struct {
+			prefix string
+			target any
+		}{"BRIDGE_SCIM_SOURCE_", cfg.Directory.SCIM})
+	}
+	if cfg.Directory.LDIF != nil || cfg.Directory.Type == "ldif" {
+		if cfg.Directory.LDIF == nil {
+			cfg.Directory.LDIF = &directory.LDIFConfig{}
+		}
+		sections = append(sections, struct {
+			prefix string
+			target any
+		}{"BRIDGE_LDIF_", cfg.Directory.LDIF})
+	}
+	var errs []error
+	for _, s := range sections {
+		err := envconfig.ProcessWith(ctx, &envconfig.Config{
+			Target:   s.target,
+			Lookuper: envconfig.PrefixLookuper(s.prefix, base),
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s*: %w", s.prefix, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) loadSecrets() error {
+	var errs []error
+	add := func(prefix string, err error) {
+		if err != nil {
+			errs = append(errs, prefixed(prefix, err))
+		}
+	}
+	add("babelforce", c.Babelforce.LoadSecrets())
+	add("directory", c.Directory.LoadSecrets())
+	add("sso", c.SSO.LoadSecrets())
+	add("inbound_scim", c.InboundSCIM.LoadSecrets())
+	if c.Server.AdminToken == "" && c.Server.AdminTokenFile != "" {
+		b, err := os.ReadFile(c.Server.AdminTokenFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("server.admin_token_file: %w", err))
+		} else {
+			c.Server.AdminToken = strings.TrimSpace(string(b))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks every section and returns every problem at once, each naming its key.
+func (c *Config) Validate() error {
+	c.Server.setDefaults()
+	var errs []error
+	add := func(prefix string, err error) {
+		if err != nil {
+			errs = append(errs, prefixed(prefix, err))
+		}
+	}
+	add("babelforce", c.Babelforce.Validate())
+	add("directory", c.Directory.Validate())
+	add("mapping", c.Mapping.Validate())
+	add("sync", c.Sync.Validate())
+	if c.SSO.Enabled {
+		add("sso", c.SSO.Validate())
+	}
+	add("scim_configuration", c.SCIMConfig.Validate())
+	if c.InboundSCIM.Enabled || c.Directory.Type == "scim_push" {
+		add("inbound_scim", c.InboundSCIM.Validate())
+	}
+	add("server", c.Server.validate())
+	add("log", c.Log.validate())
+	return errors.Join(errs...)
+}

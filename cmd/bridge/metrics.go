@@ -1,0 +1,103 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/provisioning"
+)
+
+// metrics are bridge's Prometheus metrics, registered on their own registry.
+type metrics struct {
+	reg            *prometheus.Registry
+	runs           *prometheus.CounterVec
+	runDuration    *prometheus.HistogramVec
+	changes        *prometheus.CounterVec
+	guardRefusals  *prometheus.CounterVec
+	babelforceCall *prometheus.CounterVec
+	babelforceDur  *prometheus.HistogramVec
+	retries        *prometheus.CounterVec
+	scimRequests   *prometheus.CounterVec
+	lastSuccess    prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_runs_total", Help: "Reconcile runs by trigger and result (ok, error, refused, dry_run).",
+		}, []string{"trigger", "result"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "bridge_run_duration_seconds", Help: "Duration of reconcile runs.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}, []string{"trigger"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_changes_total", Help: "Changes to babelforce by kind and status (applied, failed, skipped).",
+		}, []string{"kind", "status"}),
+		guardRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_guard_refusals_total", Help: "Runs whose destructive changes a guard refused.",
+		}, []string{"trigger"}),
+		babelforceCall: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_babelforce_requests_total", Help: "HTTP requests to babelforce by endpoint and status (0 = no answer).",
+		}, []string{"endpoint", "status"}),
+		babelforceDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "bridge_babelforce_request_duration_seconds", Help: "Duration of babelforce requests.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"endpoint"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_babelforce_retries_total", Help: "Retried babelforce requests by endpoint.",
+		}, []string{"endpoint"}),
+		scimRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_scim_requests_total", Help: "Inbound SCIM requests by method and status.",
+		}, []string{"method", "status"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_last_successful_run_timestamp_seconds", Help: "Unix time of the last run that applied without errors.",
+		}),
+	}
+	m.reg.MustRegister(m.runs, m.runDuration, m.changes, m.guardRefusals, m.babelforceCall,
+		m.babelforceDur, m.retries, m.scimRequests, m.lastSuccess,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observeCall is the babelforce client's call observer.
+func (m *metrics) observeCall(ci babelforce.CallInfo) {
+	m.babelforceCall.WithLabelValues(ci.Endpoint, strconv.Itoa(ci.Status)).Inc()
+	m.babelforceDur.WithLabelValues(ci.Endpoint).Observe(ci.Duration.Seconds())
+	if ci.Attempt > 1 {
+		m.retries.WithLabelValues(ci.Endpoint).Inc()
+	}
+}
+
+// observeSCIM counts one inbound SCIM request.
+func (m *metrics) observeSCIM(method string, status int) {
+	m.scimRequests.WithLabelValues(method, strconv.Itoa(status)).Inc()
+}
+
+// observeRun records one finished reconcile run.
+func (m *metrics) observeRun(r *provisioning.Report) {
+	if r == nil {
+		return
+	}
+	result := "ok"
+	switch {
+	case len(r.Refused) > 0:
+		result = "refused"
+		m.guardRefusals.WithLabelValues(r.Trigger).Inc()
+	case len(r.Errors) > 0:
+		result = "error"
+	case r.DryRun:
+		result = "dry_run"
+	}
+	m.runs.WithLabelValues(r.Trigger, result).Inc()
+	m.runDuration.WithLabelValues(r.Trigger).Observe(r.Duration.Seconds())
+	for _, res := range r.Results {
+		m.changes.WithLabelValues(string(res.Change.Kind), res.Status).Inc()
+	}
+	if result == "ok" {
+		m.lastSuccess.Set(float64(r.Finished.Unix()))
+	}
+}

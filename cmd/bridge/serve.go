@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/directory/store"
+	"github.com/babelforce/bridge/oidc"
+	"github.com/babelforce/bridge/provisioning"
+	"github.com/babelforce/bridge/provisioning/scimserver"
+)
+
+// service is `bridge serve`: the HTTP endpoints and the scheduler around one app.
+type service struct {
+	app      *app
+	logger   *slog.Logger
+	metrics  *metrics
+	adminSum [32]byte // SHA-256 of the admin token; zero when none is configured
+	hasAdmin bool
+	// pushProvisions: a write to the inbound SCIM endpoint provisions the affected users at once
+	// (the source includes the store).
+	pushProvisions bool
+	ready          func(ctx context.Context) error
+}
+
+func runServe(ctx context.Context, env *cliEnv, args []string) int {
+	var cf commonFlags
+	fs := newFlagSet("serve", env, &cf, false)
+	if _, err := parseFlags(fs, args); err != nil {
+		return fail(env, err)
+	}
+	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv)
+	if err != nil {
+		return fail(env, err)
+	}
+	logger := newLogger(cfg.Log, env.stderr)
+	svc, err := newService(ctx, cfg, logger, nil)
+	if err != nil {
+		return fail(env, err)
+	}
+	defer svc.app.close()
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fail(env, fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err))
+	}
+	if err := svc.serve(ctx, ln, true); err != nil {
+		return fail(env, err)
+	}
+	return exitOK
+}
+
+// newService builds the app with metrics and audit logging, for serve and demo.
+// wrapSource, when not nil, replaces the configured source (the demo merges it with the store);
+// pushes to the inbound SCIM endpoint are then provisioned at once.
+func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSource func(provisioning.Source, *store.Store) provisioning.Source) (*service, error) {
+	m := newMetrics()
+	audit := logger.With("log", "audit")
+	a, err := newApp(ctx, cfg, logger, appOptions{
+		metrics:    m,
+		openStore:  cfg.InboundSCIM.Enabled,
+		wrapSource: wrapSource,
+		audit: func(r provisioning.AuditRecord) {
+			audit.Info("babelforce write", "trigger", r.Trigger, "kind", string(r.Kind), "subject", r.Subject,
+				"source_id", r.SourceID, "agent_id", r.AgentID, "before", r.Before, "after", r.After,
+				"result", r.Result, "error", r.Error)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &service{app: a, logger: logger, metrics: m, pushProvisions: wrapSource != nil || cfg.Directory.Type == directory.TypeSCIMPush}
+	if cfg.Server.AdminToken != "" {
+		s.adminSum = sha256.Sum256([]byte(cfg.Server.AdminToken))
+		s.hasAdmin = true
+		cfg.Server.AdminToken = "" // keep only the hash
+	} else {
+		logger.Warn("no admin token configured (BRIDGE_SERVER_ADMIN_TOKEN or server.admin_token_file): /api/v1 answers 401 to everyone")
+	}
+	s.ready = s.readiness
+	return s, nil
+}
+
+// handler builds the routes.
+func (s *service) handler(ctx context.Context) (http.Handler, error) {
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		rctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+		defer cancel()
+		if err := s.ready(rctx); err != nil {
+			writeAPIError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ready\n"))
+	}).Methods(http.MethodGet, http.MethodHead)
+
+	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	if s.app.cfg.Server.MetricsPublic {
+		r.Handle("/metrics", metricsHandler).Methods(http.MethodGet)
+	} else {
+		r.Handle("/metrics", s.requireAdmin(metricsHandler)).Methods(http.MethodGet)
+	}
+
+	api := r.PathPrefix("/api/v1").Subrouter()
+	api.Use(s.requireAdmin)
+	api.HandleFunc("/sync", s.handleSync).Methods(http.MethodPost)
+	api.HandleFunc("/provision/{user}", s.handleProvision).Methods(http.MethodPost)
+	api.HandleFunc("/status", s.handleStatus).Methods(http.MethodGet)
+
+	if s.app.store != nil && s.app.cfg.InboundSCIM.Enabled {
+		opts := scimserver.Options{
+			Logger:    s.logger.With("component", "scim"),
+			OnRequest: s.metrics.observeSCIM,
+		}
+		if s.pushProvisions {
+			opts.OnChange = func(ctx context.Context, trigger string, userIDs []string) error {
+				_, err := s.app.rec.ProvisionUsers(ctx, provisioning.TriggerSCIMPush, userIDs...)
+				return err
+			}
+		} else {
+			s.logger.Warn("inbound_scim is enabled but directory.type is not scim_push: pushed users are stored, not provisioned")
+		}
+		if oc := s.app.cfg.InboundSCIM.OIDC; oc.Enabled() {
+			v, err := oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: oc.Issuer, Audience: oc.Audience,
+				AllowInsecureHTTP: s.app.cfg.SSO.AllowInsecureHTTP})
+			if err != nil {
+				return nil, fmt.Errorf("inbound_scim.oidc: %w", err)
+			}
+			opts.Verifier = v
+		}
+		h, err := scimserver.New(s.app.store, s.app.cfg.InboundSCIM, opts)
+		if err != nil {
+			return nil, fmt.Errorf("inbound scim: %w", err)
+		}
+		r.PathPrefix("/scim/v2").Handler(http.StripPrefix("/scim/v2", h))
+	}
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeAPIError(w, http.StatusNotFound, "no such endpoint")
+	})
+	return r, nil
+}
+
+// serve runs the HTTP server and the scheduler until ctx is cancelled, then shuts down
+// gracefully: the scheduler finishes its run, the server its requests.
+func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) error {
+	h, err := s.handler(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := s.app.cfg.Server
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.ReadTimeout}
+	var wg sync.WaitGroup
+	if schedule {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.app.rec.Schedule(ctx)
+		}()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info("bridge serving", "addr", ln.Addr().String(), "version", version,
+		"directory", s.app.cfg.Directory.Type, "inbound_scim", s.app.cfg.InboundSCIM.Enabled,
+		"interval", s.app.cfg.Sync.Interval.String())
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down: finishing the run and the requests in flight")
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	serr := srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	s.logger.Info("stopped")
+	return serr
+}
+
+// readiness: the store answers, a babelforce token can be had, the source can be read.
+func (s *service) readiness(ctx context.Context) error {
+	var errs []error
+	if s.app.store != nil {
+		if err := s.app.store.Ping(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	if err := s.app.client.CheckAuth(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("babelforce: %w", err))
+	}
+	if c, ok := s.app.source.(interface{ Check(context.Context) error }); ok {
+		if err := c.Check(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("directory: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// requireAdmin lets through requests with the admin bearer token (compared in constant time).
+func (s *service) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok || !s.hasAdmin {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bridge admin"`)
+			writeAPIError(w, http.StatusUnauthorized, "missing or invalid admin bearer token")
+			return
+		}
+		sum := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bridge admin", error="invalid_token"`)
+			writeAPIError(w, http.StatusUnauthorized, "missing or invalid admin bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+func (s *service) handleSync(w http.ResponseWriter, r *http.Request) {
+	dry, err := boolParam(r, "dry_run")
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	force, err := boolParam(r, "force")
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rep, err := s.app.rec.Run(r.Context(), provisioning.RunOptions{Trigger: provisioning.TriggerManual, DryRun: dry, Force: force})
+	s.respondRun(w, rep, err)
+}
+
+func (s *service) handleProvision(w http.ResponseWriter, r *http.Request) {
+	user := mux.Vars(r)["user"]
+	rep, err := s.app.rec.ProvisionUsers(r.Context(), provisioning.TriggerManual, user)
+	s.respondRun(w, rep, err)
+}
+
+func (s *service) respondRun(w http.ResponseWriter, rep *provisioning.Report, err error) {
+	status := http.StatusOK
+	switch {
+	case errors.Is(err, provisioning.ErrGuardRefused):
+		status = http.StatusConflict
+	case errors.Is(err, provisioning.ErrUnknownUser):
+		status = http.StatusNotFound
+	case err != nil:
+		status = http.StatusInternalServerError
+	}
+	body := map[string]any{"report": rep}
+	if err != nil {
+		body["error"] = err.Error()
+	}
+	writeJSONResponse(w, status, body)
+}
+
+func (s *service) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	runs := s.app.rec.Status()
+	writeJSONResponse(w, http.StatusOK, map[string]any{"version": version, "runs": runs})
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("query parameter %s must be true or false, got %q", name, v)
+	}
+	return b, nil
+}
+
+func writeJSONResponse(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeAPIError(w http.ResponseWriter, status int, msg string) {
+	writeJSONResponse(w, status, map[string]any{"error": msg, "status": status})
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/babelforce/bridge/babelforce/babelforcetest"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// runSimulate serves the in-memory babelforce simulator until interrupted.
+func runSimulate(ctx context.Context, env *cliEnv, args []string) int {
+	var cf commonFlags
+	fs := newFlagSet("simulate", env, &cf, false)
+	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on")
+	user := fs.String("username", babelforcetest.DefaultUsername, "user name the token endpoint accepts")
+	pass := fs.String("password", babelforcetest.DefaultPassword, "password the token endpoint accepts")
+	rate := fs.Float64("fault-rate", 0, "share of API requests (0-1) answered 429 with Retry-After or 5xx, half each")
+	if _, err := parseFlags(fs, args); err != nil {
+		return fail(env, err)
+	}
+	if *rate < 0 || *rate > 1 {
+		return fail(env, usageError{fmt.Sprintf("--fault-rate must be between 0 and 1, got %v", *rate)})
+	}
+	sim := babelforcetest.NewServer(babelforcetest.Options{
+		Username: *user, Password: *pass,
+		Seed:   time.Now().UnixNano(),
+		Faults: babelforcetest.Faults{Rate429: *rate / 2, Rate5xx: *rate / 2, RetryAfter: time.Second},
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fail(env, fmt.Errorf("listen on %s: %w", *listen, err))
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(env.stdout, `babelforce simulator listening on %s
+  token:      curl -s -d grant_type=password -d client_id=manager -d username=%s -d password=%s %s/oauth/token
+  agents:     curl -s -H "Authorization: Bearer TOKEN" %s/api/v2/agents
+  SCIM token: %s (static bearer token, accepted on every endpoint)
+  stats:      curl -s %s/_simulator/stats
+  faults:     curl -s -H "Authorization: Bearer TOKEN" -d '{"rate429":0.2,"retryAfter":"1s"}' %s/_simulator/faults
+`, base, *user, *pass, base, base, sim.SCIMToken, base, base)
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		return exitOK
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return exitOK
+		}
+		return fail(env, err)
+	}
+}
