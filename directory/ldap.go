@@ -71,7 +71,11 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
 	if a.Member == "-" {
 		l.userAttrs = attrList(append(l.userAttrs, a.MemberOf)...)
 	}
-	l.groupAttrs = attrList(a.ID, a.GroupName, a.Member)
+	member := a.Member
+	if cfg.RangeSize > 0 && member != "-" {
+		member = fmt.Sprintf("%s;range=0-%d", member, cfg.RangeSize-1)
+	}
+	l.groupAttrs = attrList(a.ID, a.GroupName, member)
 	return l, nil
 }
 
@@ -520,9 +524,16 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 			return r.fail("range", e.dn, next, err)
 		}
 		desc := fmt.Sprintf("%s;range=%d-*", attr, next)
+		if n := r.l.cfg.RangeSize; n > 0 {
+			desc = fmt.Sprintf("%s;range=%d-%d", attr, next, next+n-1)
+		}
 		req := ldap.NewSearchRequest(e.dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0,
 			int(r.l.cfg.SearchTimeout/time.Second), false, "(objectClass=*)", []string{desc}, nil)
 		res, err := r.conn.Search(req)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: the entry disappeared during the read; the next read will retry",
+				r.url, attr, e.dn, ErrIncomplete)
+		}
 		if err != nil {
 			return r.fail("ranged "+attr, e.dn, next, err)
 		}
@@ -543,6 +554,12 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 				return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: asked from value %d, got %s", r.url, attr, e.dn, ErrIncomplete, next, a.Name)
 			}
 			found = true
+			if len(a.ByteValues) == 0 {
+				// The previous range said more values follow; an empty rest means the list
+				// shrank while we read it, so values may have shifted past us.
+				return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: the attribute changed during the read (no values from %d on); the next read will retry",
+					r.url, attr, e.dn, ErrIncomplete, next)
+			}
 			e.attrs[attr] = append(e.attrs[attr], a.ByteValues...)
 			if last {
 				return nil

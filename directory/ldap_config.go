@@ -77,6 +77,12 @@ type LDAPConfig struct {
 	SearchTimeout time.Duration `yaml:"search_timeout" env:"SEARCH_TIMEOUT, overwrite"`
 	DialTimeout   time.Duration `yaml:"dial_timeout" env:"DIAL_TIMEOUT, overwrite"`
 
+	// RangeSize is how many values of the member attribute to ask for per read on Active
+	// Directory ("member;range=0-1499", then the next range…). Default 1500 (AD's MaxValRange)
+	// for the active_directory preset, 0 for openldap (which knows no ranges). With 0 the
+	// whole attribute is asked for, and ranges the server imposes are still followed.
+	RangeSize int `yaml:"range_size" env:"RANGE_SIZE, overwrite"`
+
 	// Attributes override the preset's attribute names one by one.
 	Attributes LDAPAttributes `yaml:"attributes" env:", prefix=ATTR_"`
 	// ExtraAttributes are fetched too and land in User.Attributes for mapping templates.
@@ -119,6 +125,7 @@ type LDAPAttributes struct {
 
 type ldapPreset struct {
 	userFilter, groupFilter string
+	rangeSize               int
 	attrs                   LDAPAttributes
 	extra                   []string
 }
@@ -146,6 +153,7 @@ var ldapPresets = map[string]ldapPreset{
 		// objectCategory=person leaves out computers (which are objectClass=user too).
 		userFilter:  "(&(objectCategory=person)(objectClass=user))",
 		groupFilter: "(objectClass=group)",
+		rangeSize:   1500,
 		attrs: LDAPAttributes{
 			ID:           "objectGUID",
 			IDFormat:     "guid",
@@ -221,6 +229,9 @@ func (c *LDAPConfig) SetDefaults() {
 		if !containsFold(c.ExtraAttributes, e) {
 			c.ExtraAttributes = append(c.ExtraAttributes, e)
 		}
+	}
+	if c.RangeSize == 0 {
+		c.RangeSize = p.rangeSize
 	}
 	if c.PageSize == 0 {
 		c.PageSize = DefaultLDAPPageSize
@@ -322,6 +333,9 @@ func (c *LDAPConfig) Validate() error {
 	}
 	if c.PageSize > 100000 {
 		bad("page_size", "%d is too large (servers cap it; 500 to 1000 is usual)", c.PageSize)
+	}
+	if c.RangeSize < 0 {
+		bad("range_size", "must not be negative")
 	}
 	if c.SearchTimeout < 0 {
 		bad("search_timeout", "must not be negative")

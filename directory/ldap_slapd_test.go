@@ -457,3 +457,13 @@ func TestLDAPDisabledFlagAndMemberOfMode(t *testing.T) {
 		t.Errorf("user0001 via memberOf: %v", got)
 	}
 }
+
+func TestLDAPReferralIsIncomplete(t *testing.T) {
+	seed := testenv.OpenLDAPSeed("dc=example,dc=com", testenv.OrgSeed{Users: 30}) +
+		"dn: ou=remote,ou=people,dc=example,dc=com\nobjectClass: referral\nobjectClass: extensibleObject\nou: remote\nref: ldap://other.example.com/ou=remote,ou=people,dc=example,dc=com\n\n"
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: seed})
+	snap, err := newTestLDAP(t, slapdConfig(s)).Read(context.Background())
+	if snap != nil || !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "ldap://other.example.com/") {
+		t.Fatalf("snap = %v, err = %v; want ErrIncomplete naming the referral", snap != nil, err)
+	}
+}
