@@ -391,35 +391,8 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 		changes = append(changes, c)
 	}
 	// tags: bridge's tags follow the directory, hand-set ones stay.
-	have := setOf(a.Tags)
-	want := setOf(d.Tags)
-	var adds, removes []string
-	for _, t := range d.Tags {
-		if !have[t] {
-			adds = append(adds, t)
-		}
-	}
-	for t := range have {
-		if in.managedTags[t] && !want[t] {
-			removes = append(removes, t)
-		}
-	}
-	if len(adds)+len(removes) > 0 {
-		slices.Sort(removes)
-		var next []string
-		for t := range have {
-			if !in.managedTags[t] || want[t] {
-				next = append(next, t)
-			}
-		}
-		next = union(next, d.Tags)
-		u.Tags = &next
-		for _, t := range adds {
-			changes = append(changes, Change{Kind: AddTag, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: t})
-		}
-		for _, t := range removes {
-			changes = append(changes, Change{Kind: RemoveTag, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: t})
-		}
+	if !sameSet(a.Tags, d.Tags) {
+		in.tagOps(d, a, subject, &u, &changes)
 	}
 	if len(changes) > 0 {
 		call := callUpdateAgent
@@ -429,30 +402,8 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 		ops = append(ops, &op{call: call, subject: subject, key: k, agentID: a.ID, update: u, changes: changes})
 	}
 	// agent groups
-	inGroup := map[string]string{}    // lower-cased name -> id
-	groupNames := map[string]string{} // lower-cased name -> name
-	for _, g := range a.Groups {
-		id := babelforce.NormalizeID(g.ID)
-		name := in.actual.groupName[id]
-		if name == "" {
-			name = g.Name
-		}
-		inGroup[strings.ToLower(name)] = id
-		groupNames[strings.ToLower(name)] = name
-	}
-	for _, g := range d.AgentGroups {
-		if _, ok := inGroup[strings.ToLower(g)]; !ok {
-			ops = append(ops, &op{call: callJoin, subject: subject, key: k, agentID: a.ID, group: g, groupID: in.actual.groupID[strings.ToLower(g)],
-				changes: []Change{{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: g}}})
-		}
-	}
-	wantGroup := setOf(lowerAll(d.AgentGroups))
-	for _, lname := range slices.Sorted(maps.Keys(inGroup)) {
-		if in.managedGroups[lname] && !wantGroup[lname] {
-			name := groupNames[lname]
-			ops = append(ops, &op{call: callLeave, subject: subject, key: k, agentID: a.ID, group: name, groupID: inGroup[lname],
-				changes: []Change{{Kind: LeaveAgentGroup, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: name}}})
-		}
+	if !in.sameGroups(a, d.AgentGroups) {
+		ops = append(ops, in.groupOps(d, a, subject)...)
 	}
 	// enabled
 	if d.Enabled != a.IsEnabled() {
@@ -486,6 +437,113 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 		}
 	}
 	return ops
+}
+
+// sameGroups reports whether a is in exactly the groups named want (case-insensitively).
+func (in *differ) sameGroups(a *babelforce.Agent, want []string) bool {
+	if len(a.Groups) != len(want) {
+		return false
+	}
+	for _, g := range a.Groups {
+		name := in.actual.groupName[babelforce.NormalizeID(g.ID)]
+		if name == "" {
+			name = g.Name
+		}
+		if !slices.ContainsFunc(want, func(w string) bool { return strings.EqualFold(w, name) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// groupOps joins a to the groups of d it is not in and takes it out of the groups bridge
+// manages that d does not name.
+func (in *differ) groupOps(d *mapping.Agent, a *babelforce.Agent, subject string) []*op {
+	k := key(d.SourceID)
+	var ops []*op
+	inGroup := map[string]string{}    // lower-cased name -> id
+	groupNames := map[string]string{} // lower-cased name -> name
+	for _, g := range a.Groups {
+		id := babelforce.NormalizeID(g.ID)
+		name := in.actual.groupName[id]
+		if name == "" {
+			name = g.Name
+		}
+		inGroup[strings.ToLower(name)] = id
+		groupNames[strings.ToLower(name)] = name
+	}
+	for _, g := range d.AgentGroups {
+		if _, ok := inGroup[strings.ToLower(g)]; !ok {
+			ops = append(ops, &op{call: callJoin, subject: subject, key: k, agentID: a.ID, group: g, groupID: in.actual.groupID[strings.ToLower(g)],
+				changes: []Change{{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: g}}})
+		}
+	}
+	wantGroup := setOf(lowerAll(d.AgentGroups))
+	for _, lname := range slices.Sorted(maps.Keys(inGroup)) {
+		if in.managedGroups[lname] && !wantGroup[lname] {
+			name := groupNames[lname]
+			ops = append(ops, &op{call: callLeave, subject: subject, key: k, agentID: a.ID, group: name, groupID: inGroup[lname],
+				changes: []Change{{Kind: LeaveAgentGroup, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: name}}})
+		}
+	}
+	return ops
+}
+
+// tagOps adds the tag changes of a to d: tags bridge manages follow the directory, others
+// stay; the whole new list goes into u.
+func (in *differ) tagOps(d *mapping.Agent, a *babelforce.Agent, subject string, u *babelforce.AgentUpdate, changes *[]Change) {
+	have := setOf(a.Tags)
+	want := setOf(d.Tags)
+	var adds, removes []string
+	for _, t := range d.Tags {
+		if !have[t] {
+			adds = append(adds, t)
+		}
+	}
+	for t := range have {
+		if in.managedTags[t] && !want[t] {
+			removes = append(removes, t)
+		}
+	}
+	if len(adds)+len(removes) == 0 {
+		return
+	}
+	slices.Sort(adds)
+	slices.Sort(removes)
+	var next []string
+	for t := range have {
+		if !in.managedTags[t] || want[t] {
+			next = append(next, t)
+		}
+	}
+	next = union(next, d.Tags)
+	u.Tags = &next
+	for _, t := range adds {
+		*changes = append(*changes, Change{Kind: AddTag, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: t})
+	}
+	for _, t := range removes {
+		*changes = append(*changes, Change{Kind: RemoveTag, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Value: t})
+	}
+}
+
+// sameSet reports whether have (any order, maybe duplicated) holds exactly want (sorted,
+// unique), without allocating in the common small case.
+func sameSet(have, want []string) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i, t := range have {
+		if (i < len(want) && want[i] == t) || slices.Contains(want, t) {
+			continue
+		}
+		return false
+	}
+	for _, t := range want {
+		if !slices.Contains(have, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // loginOps manages the login user of d through babelforce's SCIM API: bridge's login users

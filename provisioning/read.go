@@ -127,9 +127,13 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 			return nil, err
 		}
 		act.ownedTotal = len(all)
-		for _, a := range all {
-			if inScope == nil || inScope[key(a.SourceID)] {
-				act.owned = append(act.owned, a)
+		if inScope == nil {
+			act.owned = all
+		} else {
+			for _, a := range all {
+				if inScope[key(a.SourceID)] {
+					act.owned = append(act.owned, a)
+				}
 			}
 		}
 	}
