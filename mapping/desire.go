@@ -784,8 +784,10 @@ func defaultName(u *directory.User) (string, string, string) {
 	if n := collapseSpace(u.DisplayName); n != "" {
 		return n, "default: displayName", u.DisplayName
 	}
-	if n := collapseSpace(u.GivenName + " " + u.FamilyName); n != "" {
-		return n, "default: givenName familyName", strings.TrimSpace(u.GivenName + " " + u.FamilyName)
+	if gf := u.GivenName + " " + u.FamilyName; gf != " " {
+		if n := collapseSpace(gf); n != "" {
+			return n, "default: givenName familyName", strings.TrimSpace(gf)
+		}
 	}
 	return strings.TrimSpace(u.UserName), "default: userName", u.UserName
 }
