@@ -510,3 +510,43 @@ func TestDesireEmpty(t *testing.T) {
 		}
 	}
 }
+
+func TestConditions(t *testing.T) {
+	u := user("u1", "ann", "ann@example.com")
+	u.Attributes = map[string][]string{
+		"employeetype": {"Employee"},
+		"memberof":     {"cn=a", "cn=b"},
+		"blank":        {" "},
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": {"Support"},
+	}
+	tests := []struct {
+		cond Condition
+		want bool
+	}{
+		{Condition{Attribute: "employeeType", Equals: "employee"}, true},
+		{Condition{Attribute: "EMPLOYEETYPE", Equals: "contractor"}, false},
+		{Condition{Attribute: "employeeType", NotEquals: "contractor"}, true},
+		{Condition{Attribute: "employeeType", NotEquals: "EMPLOYEE"}, false},
+		{Condition{Attribute: "missing", NotEquals: "x"}, true},
+		{Condition{Attribute: "employeeType", OneOf: []string{"staff", "employee"}}, true},
+		{Condition{Attribute: "employeeType", OneOf: []string{"staff"}}, false},
+		{Condition{Attribute: "memberOf", Matches: "^cn=b$"}, true},
+		{Condition{Attribute: "memberOf", Matches: "^cn=c$"}, false},
+		{Condition{Attribute: "memberOf", Present: boolp(true)}, true},
+		{Condition{Attribute: "blank", Present: boolp(true)}, false},
+		{Condition{Attribute: "missing", Present: boolp(false)}, true},
+		{Condition{Attribute: "userName", Equals: "ANN"}, true},
+		{Condition{Attribute: "email", Matches: `@example\.com$`}, true},
+		{Condition{Attribute: "active", Equals: "true"}, true},
+		{Condition{Attribute: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", Equals: "support"}, true},
+	}
+	for _, tt := range tests {
+		c, err := compileCondition("c", tt.cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.eval(attrValues(&u, c.attrKey)); got != tt.want {
+			t.Errorf("%s: got %v, want %v", c.text, got, tt.want)
+		}
+	}
+}
