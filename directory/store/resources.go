@@ -510,14 +510,14 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
 		delete(attrs, "password") // never kept
 		userName := strings.TrimSpace(stringAttr(attrs, "userName"))
 		if userName == "" {
-			return fmt.Errorf("%s: %w: userName is required", what, ErrInvalid)
+			return fmt.Errorf("%w: userName is required", ErrInvalid)
 		}
 		var other string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM scim_users WHERE user_name_key = ? AND id <> ?`,
 			foldKey(userName), r.ID).Scan(&other)
 		switch {
 		case err == nil:
-			return fmt.Errorf("%s: userName %q: %w (user %s)", what, userName, ErrConflict, other)
+			return fmt.Errorf("userName %q: %w by user %s (userName is compared case-insensitively)", userName, ErrConflict, other)
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("%s: check userName: %w", what, err)
 		}
@@ -548,11 +548,11 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
 	case KindGroup:
 		name := strings.TrimSpace(stringAttr(attrs, "displayName"))
 		if name == "" {
-			return fmt.Errorf("%s: %w: displayName is required", what, ErrInvalid)
+			return fmt.Errorf("%w: displayName is required", ErrInvalid)
 		}
 		members, err := s.resolveMembers(ctx, tx, r.ID, membersOf(attrs))
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return err
 		}
 		delete(attrs, "members")
 		data, err := encodeAttributes(attrs)

@@ -221,7 +221,8 @@ func TestOnRequestObservesEveryStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != 200 || spc["patch"].(map[string]any)["supported"] != true ||
-		spc["filter"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != false {
+		spc["filter"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != false ||
+		spc["etag"].(map[string]any)["supported"] != true {
 		t.Fatalf("ServiceProviderConfig %d: %v", resp.StatusCode, spc)
 	}
 }

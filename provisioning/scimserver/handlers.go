@@ -105,9 +105,9 @@ func (h *resourceHandler) storeError(r *http.Request, id string, err error) erro
 	case errors.Is(err, store.ErrNotFound):
 		return scimerrors.ScimErrorResourceNotFound(id)
 	case errors.Is(err, store.ErrConflict):
-		return scimError(scimerrors.ScimErrorUniqueness, trimStorePrefix(err))
+		return scimError(scimerrors.ScimErrorUniqueness, err.Error())
 	case errors.Is(err, store.ErrInvalidMember), errors.Is(err, store.ErrInvalid):
-		return scimError(scimerrors.ScimErrorInvalidValue, trimStorePrefix(err))
+		return scimError(scimerrors.ScimErrorInvalidValue, err.Error())
 	case errors.Is(err, errPrecondition):
 		return scimerrors.ScimError{Status: http.StatusPreconditionFailed,
 			Detail: "If-Match does not match the current version (meta.version) of the resource"}
@@ -115,8 +115,6 @@ func (h *resourceHandler) storeError(r *http.Request, id string, err error) erro
 	h.s.log.Error("scim request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	return scimerrors.ScimError{Status: http.StatusInternalServerError, Detail: "internal error"}
 }
-
-func trimStorePrefix(err error) string { return err.Error() }
 
 var errPrecondition = errors.New("precondition failed")
 

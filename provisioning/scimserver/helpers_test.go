@@ -47,7 +47,7 @@ func (r *recorder) take() []change {
 }
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	st       *store.Store
 	h        http.Handler
 	rec      *recorder
@@ -55,7 +55,7 @@ type fixture struct {
 	mu       sync.Mutex
 }
 
-func newFixture(t *testing.T, cfg Config, opts Options) *fixture {
+func newFixture(t testing.TB, cfg Config, opts Options) *fixture {
 	t.Helper()
 	st, err := store.Open(context.Background(), ":memory:", nil)
 	if err != nil {

@@ -127,7 +127,7 @@ func (x *schemaIndex) applyOp(doc map[string]any, op string, path *filter.Path, 
 					if err != nil {
 						return scimError(scimerrors.ScimErrorInvalidPath, fmt.Sprintf("invalid attribute %q", k2))
 					}
-					if err := x.applyPath(doc, op, p, v2, true); err != nil {
+					if err := x.applyPath(doc, op, p, v2); err != nil {
 						return err
 					}
 				}
@@ -137,18 +137,17 @@ func (x *schemaIndex) applyOp(doc map[string]any, op string, path *filter.Path, 
 			if err != nil {
 				return scimError(scimerrors.ScimErrorInvalidPath, fmt.Sprintf("invalid attribute %q", key))
 			}
-			if err := x.applyPath(doc, op, p, v, true); err != nil {
+			if err := x.applyPath(doc, op, p, v); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return x.applyPath(doc, op, *path, value, false)
+	return x.applyPath(doc, op, *path, value)
 }
 
-// applyPath applies one operation to one path. merged says the value came from a value
-// object without path (multi-valued values are then always lists).
-func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, value any, merged bool) error {
+// applyPath applies one operation to one attribute path.
+func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, value any) error {
 	create := op != scim.PatchOperationRemove
 	container, info, err := x.lookup(doc, p.AttributePath, create)
 	if err != nil {

@@ -86,6 +86,12 @@ func New(st *store.Store, cfg Config, opts Options) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("scimserver: invalid config: %w", err)
 	}
+	if cfg.TokensFile != "" && len(cfg.hashes) == 0 {
+		// the caller did not load secrets: do it on this copy
+		if err := cfg.LoadSecrets(); err != nil {
+			return nil, fmt.Errorf("scimserver: %w", err)
+		}
+	}
 	if cfg.OIDC.Enabled() && opts.Verifier == nil {
 		return nil, errors.New("scimserver: oidc.issuer is set but no token verifier was given")
 	}
@@ -256,7 +262,27 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		r2.Body = io.NopCloser(bytes.NewReader(raw))
 		r2.ContentLength = int64(len(raw))
 	}
+	if path == "/ServiceProviderConfig" {
+		s.serviceProviderConfig(w, r2)
+		return
+	}
 	s.scim.ServeHTTP(w, r2)
+}
+
+// serviceProviderConfig serves the library's document, corrected: ETags are supported.
+func (s *server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
+	rec := &bufferWriter{header: http.Header{}, status: http.StatusOK}
+	s.scim.ServeHTTP(rec, r)
+	var doc map[string]any
+	if rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &doc) != nil {
+		writeError(w, http.StatusInternalServerError, "", "cannot build the service provider configuration")
+		return
+	}
+	doc["etag"] = map[string]any{"supported": true}
+	doc["meta"] = map[string]any{"resourceType": "ServiceProviderConfig", "location": "ServiceProviderConfig"}
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // readBody reads and parses the JSON body within the size limit.
@@ -447,3 +473,14 @@ func (s *server) notifyChange(ctx context.Context, trigger string, userIDs []str
 			"trigger", trigger, "users", len(userIDs), "error", err)
 	}
 }
+
+// bufferWriter keeps a response in memory.
+type bufferWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) WriteHeader(status int)      { b.status = status }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
