@@ -562,6 +562,9 @@ func (in *differ) loginOps(d *mapping.Agent, subject, agentID string) *op {
 					Reason: "not owned by bridge: login user " + lowerEmail(other.UserName) + " exists and is not managed by bridge; set sync.adopt: true to let bridge take it over"})
 				return nil
 			}
+			if !d.Enabled {
+				return nil // nothing to take over for someone inactive
+			}
 			u, adopting = other, true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,7 +377,7 @@ func TestOneFailingItemDoesNotStopTheRest(t *testing.T) {
 	}
 	var b bytes.Buffer
 	rep.WriteText(&b)
-	if !strings.Contains(b.String(), "Failed:\n  + create agent carol@example.com") {
+	if !strings.Contains(b.String(), "Failed:\n  + create agent carol@example.com") || strings.Contains(b.String(), "Errors:") {
 		t.Errorf("report:\n%s", b.String())
 	}
 	// the next run catches up
@@ -429,8 +430,21 @@ func TestConcurrencyBound(t *testing.T) {
 	}
 	e := newEnv(t, people, func(c *Config) { c.Concurrency = 3 })
 	ct := &hookTarget{Target: e.client, gate: 3}
-	e.rec = e.newReconciler(ct)
-	e.run(RunOptions{})
+	var mu sync.Mutex
+	var last, calls, total int
+	e.rec = e.newReconciler(ct, WithProgress(func(done, all int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done < last {
+			t.Errorf("progress went back from %d to %d", last, done)
+		}
+		last, total = done, all
+		calls++
+	}))
+	rep := e.run(RunOptions{})
+	if last != total || total != len(rep.Results) || calls == 0 {
+		t.Errorf("progress: last %d/%d after %d calls, %d results", last, total, calls, len(rep.Results))
+	}
 	if ct.max.Load() != 3 {
 		t.Errorf("max writes in flight = %d, want 3", ct.max.Load())
 	}

@@ -225,9 +225,21 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %s\n", x)
 		}
 	}
-	if len(r.Errors) > 0 && len(failed) == 0 && len(r.Refused) == 0 {
+	// errors that are neither a failed change nor the guard's refusal (a failed read, a side
+	// task that could not plan, the state file)
+	known := map[string]bool{(&GuardError{Reasons: r.Refused}).Error(): true}
+	for _, res := range failed {
+		known[fmt.Sprintf("%s %s: %s", strings.ReplaceAll(string(res.Change.Kind), "_", " "), res.Change.Subject, res.Error)] = true
+	}
+	var other []string
+	for _, e := range r.Errors {
+		if !known[e] {
+			other = append(other, e)
+		}
+	}
+	if len(other) > 0 {
 		b.WriteString("Errors:\n")
-		for _, e := range r.Errors {
+		for _, e := range other {
 			fmt.Fprintf(&b, "  %s\n", e)
 		}
 	}
