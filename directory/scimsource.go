@@ -458,9 +458,7 @@ func (s *SCIMSource) try(ctx context.Context, rawURL, what string, into any) (re
 	req.Header.Set("Accept", "application/scim+json, application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		var ne net.Error
-		transient := errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
-		return transient, 0, fmt.Errorf("scim source: %s: %w", what, err)
+		return scimTransient(err), 0, fmt.Errorf("scim source: %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -487,6 +485,25 @@ func (s *SCIMSource) try(ctx context.Context, rawURL, what string, into any) (re
 		return false, 0, fmt.Errorf("scim source: %s: the response is not a SCIM ListResponse (%s): %w", what, scimSnippet(body), err)
 	}
 	return false, 0, nil
+}
+
+// scimTransient tells network trouble worth another attempt (refused or reset connections,
+// timeouts, cut-off responses) from errors that will not go away by retrying (certificates).
+func scimTransient(err error) bool {
+	var (
+		certErr     *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+		recordErr   tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalidErr),
+		errors.As(err, &recordErr): // e.g. https:// against a plain HTTP port
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // scimErrorDetail renders a SCIM error body (RFC 7644 section 3.12) or a snippet of any other.

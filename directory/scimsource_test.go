@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -590,4 +591,62 @@ func TestSCIMSourceTokenFile(t *testing.T) {
 	if _, err := NewSCIMSource(SCIMSourceConfig{BaseURL: "https://x/scim/v2", Token: "t", CAFile: p}, nil, nil); err == nil || !strings.Contains(err.Error(), "no PEM") {
 		t.Errorf("bad ca_file: %v", err)
 	}
+}
+
+func TestSCIMSourceTLS(t *testing.T) {
+	f := &fakeSCIM{users: makeUsers(2), token: "good-token"}
+	srv := httptest.NewTLSServer(f)
+	t.Cleanup(srv.Close)
+	base := srv.URL + "/scim/v2"
+
+	// An unknown certificate authority fails at once, saying so (no retries).
+	s, err := NewSCIMSource(SCIMSourceConfig{BaseURL: base, Token: "good-token"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sleep = func(context.Context, time.Duration) error { t.Error("retried a certificate error"); return nil }
+	if _, err := s.Read(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("err = %v, want a certificate error", err)
+	}
+
+	// ca_file makes it work.
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pemCert(srv.Certificate().Raw), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = NewSCIMSource(SCIMSourceConfig{BaseURL: base, Token: "good-token", CAFile: caFile}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := s.Read(context.Background()); err != nil || len(snap.Users) != 2 {
+		t.Fatalf("with ca_file: %v", err)
+	}
+	// insecure_skip_verify too.
+	s, err = NewSCIMSource(SCIMSourceConfig{BaseURL: base, Token: "good-token", InsecureSkipVerify: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(context.Background()); err != nil {
+		t.Fatalf("insecure_skip_verify: %v", err)
+	}
+}
+
+func TestSCIMSourceConnectionRefusedIsRetried(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL + "/scim/v2"
+	srv.Close() // nothing listens there any more
+	s, err := NewSCIMSource(SCIMSourceConfig{BaseURL: base, Token: "t"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := 1
+	s.sleep = func(context.Context, time.Duration) error { attempts++; return nil }
+	_, err = s.Read(context.Background())
+	if err == nil || attempts != scimMaxAttempts || !strings.Contains(err.Error(), "gave up after") {
+		t.Fatalf("err = %v after %d attempts", err, attempts)
+	}
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
