@@ -141,15 +141,8 @@ func (c *Config) Validate() error {
 	case !hasPassword:
 		bad("password", "is required for username %q: set it via the environment or password_file", c.Username)
 	}
-	if c.Password != "" && c.PasswordFile != "" {
-		bad("password_file", "set either the password or password_file, not both")
-	}
-	if c.Token != "" && c.TokenFile != "" {
-		bad("token_file", "set either the token or token_file, not both")
-	}
-	if c.SCIMToken != "" && c.SCIMTokenFile != "" {
-		bad("scim_token_file", "set either the SCIM token or scim_token_file, not both")
-	}
+	// A secret set in the environment wins over its *_file (LoadSecrets reads the file only
+	// when the secret is empty), so having both is not an error.
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative, got %s", c.Timeout)
 	}
