@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -75,6 +76,15 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		dsn = "file:" + path + "?" + q.Encode()
+	}
+	if !memory {
+		// What IdPs push is personal data: create the file readable by its owner only
+		// (SQLite gives the -wal and -shm files the same permissions).
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open store %q: %w", path, err)
+		}
+		_ = f.Close()
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

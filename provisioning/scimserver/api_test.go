@@ -397,9 +397,20 @@ func TestStoreWrittenBeforeOnChange(t *testing.T) {
 	}
 }
 
-func TestPanicsBecomeSCIMErrors(t *testing.T) {
-	f := newFixture(t, Config{}, Options{OnChange: func(context.Context, string, []string) error { panic("boom") }})
-	assertSCIMError(t, f.do(http.MethodPost, "/Users", userBody("p@example.com", nil)), http.StatusInternalServerError, "")
+type panickyVerifier struct{}
+
+func (panickyVerifier) Verify(context.Context, string) error { panic("boom") }
+
+func TestPanics(t *testing.T) {
+	// a panic in the request path becomes a SCIM 500
+	f := newFixture(t, Config{Tokens: []string{testToken}}, Options{Verifier: panickyVerifier{}})
+	res := f.do(http.MethodGet, "/Users", nil, "Authorization", "Bearer a.b.c")
+	assertSCIMError(t, res, http.StatusInternalServerError, "")
+	// a panic in OnChange does not fail the stored write
+	f = newFixture(t, Config{}, Options{OnChange: func(context.Context, string, []string) error { panic("boom") }})
+	if res := f.do(http.MethodPost, "/Users", userBody("p@example.com", nil)); res.status != http.StatusCreated {
+		t.Fatalf("write failed by a panicking OnChange: %d %s", res.status, res.raw)
+	}
 }
 
 func TestCanonicalPath(t *testing.T) {

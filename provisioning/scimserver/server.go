@@ -468,6 +468,12 @@ func (s *server) notifyChange(ctx context.Context, trigger string, userIDs []str
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.OnChangeTimeout)
 	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("on-demand provisioning after SCIM write panicked; the periodic run will retry",
+				"trigger", trigger, "users", len(userIDs), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
 	if err := s.opts.OnChange(ctx, trigger, userIDs); err != nil {
 		s.log.Warn("on-demand provisioning after SCIM write failed; the periodic run will retry",
 			"trigger", trigger, "users", len(userIDs), "error", err)
