@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/directory"
 	"github.com/babelforce/bridge/mapping"
 )
@@ -195,9 +196,16 @@ type Report struct {
 	Counts  map[string]int `json:"counts"`
 	Errors  []string       `json:"errors,omitempty"`
 	Refused []string       `json:"refused,omitempty"`
+	// Summary is the plan's summary line in numbers (nil when the run stopped before
+	// planning).
+	Summary *Summary `json:"summary,omitempty"`
 }
 
-// Status returns the reports of the last runs, newest first.
+// statusFailures is how many failed changes a report in Status keeps.
+const statusFailures = 100
+
+// Status returns the reports of the last runs, newest first, compact: without the plan, and
+// with only the first failed changes as results (the full report is what Run returned).
 func (r *Reconciler) Status() []Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -207,7 +215,15 @@ func (r *Reconciler) Status() []Report {
 func (r *Reconciler) remember(rep *Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.history = append([]Report{*rep}, r.history...)
+	c := *rep
+	c.Plan = nil
+	c.Results = nil
+	for _, res := range rep.Results {
+		if res.Status == StatusFailed && len(c.Results) < statusFailures {
+			c.Results = append(c.Results, res)
+		}
+	}
+	r.history = append([]Report{c}, r.history...)
 	if len(r.history) > r.keep {
 		r.history = r.history[:r.keep]
 	}
@@ -312,13 +328,24 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 		}
 	}
 	if len(missing) > 0 {
-		// gone from the directory? look for bridge's agent.
-		agents, err := r.listOwned(ctx, "")
-		if err != nil {
-			return nil, err
-		}
+		// gone from the directory? look for bridge's agent by sourceId, else by e-mail.
 		var unknown []string
 		for _, q := range missing {
+			agents, err := r.listOwned(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			if len(agents) == 0 && strings.Contains(q, "@") {
+				all, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{Source: r.rules.AgentSource(), Q: q})
+				if err != nil {
+					return nil, fmt.Errorf("look for agents with e-mail %s: %w", q, err)
+				}
+				for _, a := range all {
+					if r.owns(&a) {
+						agents = append(agents, a)
+					}
+				}
+			}
 			found := false
 			for _, a := range agents {
 				if key(a.SourceID) == key(q) || strings.EqualFold(a.Email, q) {
@@ -349,6 +376,9 @@ func (r *Reconciler) newReport(opts RunOptions) *Report {
 func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
 	if r.rules == nil {
 		return nil, errors.New("reconcile: no mapping rules configured")
+	}
+	if r.rules.AgentSource() == "" {
+		return nil, errors.New("reconcile: mapping.agent_source is empty; bridge cannot tell its agents from others without it")
 	}
 	snap, err := r.src.Read(ctx)
 	if err != nil {
@@ -400,6 +430,10 @@ func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory
 func (r *Reconciler) finish(rep *Report, err error) (*Report, error) {
 	rep.Finished = r.now()
 	rep.Duration = rep.Finished.Sub(rep.Started)
+	if rep.Plan != nil {
+		s := rep.Plan.Summary()
+		rep.Summary = &s
+	}
 	if err != nil {
 		for _, e := range unjoin(err) {
 			rep.Errors = append(rep.Errors, e.Error())

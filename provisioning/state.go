@@ -80,6 +80,9 @@ func (s *stateStore) save(st *state) error {
 		return fmt.Errorf("encode state: %w", err)
 	}
 	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
 	f, err := os.CreateTemp(dir, ".bridge-state-*")
 	if err != nil {
 		return fmt.Errorf("write state file: %w", err)
