@@ -857,9 +857,10 @@ func (r *Rules) normalizePhone(raw, region string) (string, string) {
 	}
 	res.number, res.problem = normalizePhone(raw, region)
 	r.phoneMu.Lock()
-	if len(r.phoneCache) < maxPhoneCache {
-		r.phoneCache[k] = res
+	if len(r.phoneCache) >= maxPhoneCache {
+		clear(r.phoneCache) // numbers of long-gone users must not crowd out today's
 	}
+	r.phoneCache[k] = res
 	r.phoneMu.Unlock()
 	return res.number, res.problem
 }
