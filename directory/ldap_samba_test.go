@@ -136,6 +136,22 @@ func TestLDAPSambaAD(t *testing.T) {
 		}
 	})
 
+	t.Run("lookup of one user", func(t *testing.T) {
+		for _, name := range []string{"user0010", "pobrien", "USER0002"} {
+			one, err := l.LookupUser(context.Background(), sambaPrefix+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(one.Users) != 1 {
+				t.Fatalf("LookupUser(%s) = %d users", name, len(one.Users))
+			}
+			id := one.Users[0].ID
+			if got, want := namesOf(one, one.Memberships[id]), namesOf(snap, snap.Memberships[id]); !slices.Equal(got, want) {
+				t.Errorf("LookupUser(%s) groups %v, full read %v", name, got, want)
+			}
+		}
+	})
+
 	t.Run("nested groups agree with AD's in-chain rule", func(t *testing.T) {
 		conn, err := o.dc.Dial()
 		if err != nil {

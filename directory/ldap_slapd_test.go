@@ -467,3 +467,39 @@ func TestLDAPReferralIsIncomplete(t *testing.T) {
 		t.Fatalf("snap = %v, err = %v; want ErrIncomplete naming the referral", snap != nil, err)
 	}
 }
+
+func TestLDAPLookupUser(t *testing.T) {
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: testenv.OpenLDAPSeed("dc=example,dc=com", testenv.OrgSeed{Users: 30})})
+	l := newTestLDAP(t, slapdConfig(s))
+	full, err := l.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"USER0000", "pobrien", "user0010", "user0012", "user0020", "user0029"} {
+		one, err := l.LookupUser(context.Background(), name)
+		if err != nil {
+			t.Fatalf("LookupUser(%s): %v", name, err)
+		}
+		if len(one.Users) != 1 || !strings.EqualFold(one.Users[0].UserName, name) {
+			t.Fatalf("LookupUser(%s) = %d users", name, len(one.Users))
+		}
+		u := one.Users[0]
+		want := full.User(u.ID)
+		if want == nil || u.DisplayName != want.DisplayName || u.PrimaryEmail() != want.PrimaryEmail() {
+			t.Errorf("LookupUser(%s) = %+v, full read has %+v", name, u, want)
+		}
+		if got, all := namesOf(one, one.Memberships[u.ID]), namesOf(full, full.Memberships[u.ID]); !slices.Equal(got, all) || len(got) == 0 {
+			t.Errorf("LookupUser(%s) groups %v, full read %v", name, got, all)
+		}
+		if !slices.Equal(u.Groups, full.User(u.ID).Groups) {
+			t.Errorf("LookupUser(%s) direct groups %v, full read %v", name, u.Groups, full.User(u.ID).Groups)
+		}
+	}
+	// Input is escaped: a wildcard or a filter fragment matches nobody.
+	for _, name := range []string{"*", "user00*", "user0001)(uid=*", "nobody"} {
+		one, err := l.LookupUser(context.Background(), name)
+		if err != nil || len(one.Users) != 0 || len(one.Groups) != 0 {
+			t.Errorf("LookupUser(%q) = %v users, err %v; want none", name, one, err)
+		}
+	}
+}
