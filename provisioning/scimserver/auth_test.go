@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/sethvargo/go-envconfig"
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -224,5 +226,52 @@ func TestOnRequestObservesEveryStatus(t *testing.T) {
 		spc["filter"].(map[string]any)["supported"] != true || spc["bulk"].(map[string]any)["supported"] != false ||
 		spc["etag"].(map[string]any)["supported"] != true {
 		t.Fatalf("ServiceProviderConfig %d: %v", resp.StatusCode, spc)
+	}
+}
+
+func TestConfigFromYAMLAndEnv(t *testing.T) {
+	var cfg Config
+	raw := `
+enabled: true
+tokens_file: ""
+token_sha256: ["` + strings.Repeat("ab", 32) + `"]
+oidc:
+  issuer: https://idp.example.test/tenant
+  audience: from-yaml
+max_body_bytes: 4096
+`
+	dec := yaml.NewDecoder(strings.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	err := envconfig.ProcessWith(context.Background(), &envconfig.Config{
+		Target: &cfg,
+		Lookuper: envconfig.PrefixLookuper("BRIDGE_INBOUND_SCIM_", envconfig.MapLookuper(map[string]string{
+			"BRIDGE_INBOUND_SCIM_TOKENS":        "env-token-aaaaaaaaaaaaaaaa,env-token-bbbbbbbbbbbbbbbb",
+			"BRIDGE_INBOUND_SCIM_OIDC_AUDIENCE": "from-env",
+		})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Tokens) != 2 || cfg.OIDC.Audience != "from-env" || cfg.OIDC.Issuer != "https://idp.example.test/tenant" ||
+		cfg.MaxBodyBytes != 4096 || len(cfg.TokenSHA256) != 1 || !cfg.Enabled {
+		t.Fatalf("config = %+v", cfg)
+	}
+	if err := cfg.LoadSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.tokenHashes()) != 3 || cfg.Tokens != nil {
+		t.Fatalf("hashes %d, tokens %v", len(cfg.tokenHashes()), cfg.Tokens)
+	}
+	var strict Config
+	dec = yaml.NewDecoder(strings.NewReader("tokens: [plain-in-yaml-not-allowed]"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&strict); err == nil {
+		t.Fatal("plain tokens must not be accepted from YAML")
 	}
 }

@@ -28,8 +28,6 @@ type resourceHandler struct {
 
 var _ scim.ResourceHandler = (*resourceHandler)(nil)
 
-func (h *resourceHandler) noun() string { return strings.ToLower(string(h.kind)) }
-
 // toStore turns validated attributes into a store resource.
 func (h *resourceHandler) toStore(attrs scim.ResourceAttributes) store.Resource {
 	r := store.Resource{Kind: h.kind, Attributes: map[string]any{}}

@@ -331,12 +331,12 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if s.verifier != nil && strings.Count(token, ".") == 2 {
-		if err := s.verifier.Verify(r.Context(), token); err == nil {
+		err := s.verifier.Verify(r.Context(), token)
+		if err == nil {
 			return true
-		} else {
-			s.unauthorized(w, r, "bearer token rejected", err.Error())
-			return false
 		}
+		s.unauthorized(w, r, "bearer token rejected", err.Error())
+		return false
 	}
 	s.unauthorized(w, r, "bearer token rejected", "unknown token")
 	return false
