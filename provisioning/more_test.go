@@ -329,3 +329,53 @@ func TestStateFileIsWrittenAtomically(t *testing.T) {
 		t.Errorf("corrupt state: %v", err)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	e := newEnv(t, standardPeople(), nil)
+	e.run(RunOptions{})
+	e.dir.edit("u-bob", func(p *person) { p.phone = "+49 40 222222" })
+	e.dir.remove("u-carol")
+	e.sim.ResetCalls()
+
+	x, err := e.rec.Explain(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x.Owned || x.Agent == nil || x.LoginUser == nil || len(x.Changes) != 1 || x.Changes[0].Kind != UpdateAgent ||
+		!slices.Equal(x.Groups, []string{"Sales"}) || !x.Mapping.InScope {
+		t.Errorf("explanation %+v", x)
+	}
+	var b bytes.Buffer
+	if err := x.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"owned by bridge", "login user bob@example.com: roles agent, supervisor, active true, managed by bridge",
+		`~ update agent bob@example.com  number: "+49307654321" → "+4940222222"`, "agent groups: Sales"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("explanation lacks %q:\n%s", want, b.String())
+		}
+	}
+	// a person gone from the directory
+	x, err = e.rec.Explain(context.Background(), "carol@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Mapping.Found || len(x.Changes) != 2 || x.Changes[0].Kind != DisableAgent {
+		t.Errorf("carol: %+v", x.Changes)
+	}
+	// someone with a hand-made agent
+	e.dir.put(person{id: "u-hank", userName: "hank", name: "Hank", email: "hank@example.com", active: true, groups: []string{"agents"}})
+	e.sim.PutAgent(babelforce.Agent{Name: "Hank by hand", Email: "hank@example.com"})
+	x, err = e.rec.Explain(context.Background(), "hank@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	x.WriteText(&b)
+	if x.Owned || x.Agent == nil || !strings.Contains(b.String(), "NOT owned by bridge") || !strings.Contains(b.String(), "set sync.adopt: true") {
+		t.Errorf("hank:\n%s", b.String())
+	}
+	if e.sim.WriteCalls() != 0 {
+		t.Errorf("explain wrote: %v", e.writes())
+	}
+}
