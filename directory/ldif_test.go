@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -386,6 +387,37 @@ func TestNormalizeDN(t *testing.T) {
 	} {
 		if got := ldifNormalizeDN(tc[0]); got != tc[1] {
 			t.Errorf("ldifNormalizeDN(%q) = %q, want %q", tc[0], got, tc[1])
+		}
+	}
+}
+
+// BenchmarkLDIFSource10k reads an export of 10,000 users in 50 groups.
+func BenchmarkLDIFSource10k(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&sb, "dn: uid=user%05d,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: user%05d\ncn: User %d\nsn: %d\n"+
+			"mail: user%05d@example.com\ntelephoneNumber: +49 30 %07d\nentryUUID: 00000000-0000-4000-8000-%012d\n\n", i, i, i, i, i, i, i)
+	}
+	for g := 0; g < 50; g++ {
+		fmt.Fprintf(&sb, "dn: cn=group%02d,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: group%02d\n", g, g)
+		for i := g; i < 10000; i += 50 {
+			fmt.Fprintf(&sb, "member: uid=user%05d,ou=people,dc=example,dc=com\n", i)
+		}
+		sb.WriteString("\n")
+	}
+	p := filepath.Join(b.TempDir(), "big.ldif")
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewLDIF(LDIFConfig{Path: p}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		snap, err := s.Read(context.Background())
+		if err != nil || len(snap.Users) != 10000 {
+			b.Fatalf("%v", err)
 		}
 	}
 }

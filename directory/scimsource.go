@@ -354,6 +354,8 @@ func (s *SCIMSource) listOnce(ctx context.Context, endpoint, filter string) ([]j
 		total = -1 // unknown until the first page
 		start = 1
 		pages int
+		// warnedStart: the server's startIndex echo differed once already
+		warnedStart bool
 	)
 	for {
 		q := url.Values{}
@@ -369,8 +371,11 @@ func (s *SCIMSource) listOnce(ctx context.Context, endpoint, filter string) ([]j
 		pages++
 		got := len(page.Resources)
 		where := fmt.Sprintf("scim source: GET /%s startIndex=%d", endpoint, start)
-		if page.StartIndex != nil && *page.StartIndex != start && got > 0 {
-			return nil, fmt.Errorf("%s: the server answered with startIndex=%d; it does not page as asked: %w", where, *page.StartIndex, ErrIncomplete)
+		if page.StartIndex != nil && *page.StartIndex != start && got > 0 && !warnedStart {
+			// Only a hint: some servers echo it wrongly but page correctly. A server that
+			// really ignores startIndex repeats resources, which fails below.
+			warnedStart = true
+			s.logger.Warn("scim server echoed another startIndex than asked", "endpoint", endpoint, "asked", start, "echoed", *page.StartIndex)
 		}
 		if page.TotalResults != nil {
 			n := *page.TotalResults
@@ -391,7 +396,7 @@ func (s *SCIMSource) listOnce(ctx context.Context, endpoint, filter string) ([]j
 			}
 			if head.ID != "" {
 				if seen[head.ID] {
-					return nil, fmt.Errorf("%s: resource %q returned twice; the server's paging is inconsistent: %w", where, head.ID, ErrIncomplete)
+					return nil, fmt.Errorf("%s: resource %q returned twice: the server ignores startIndex or its paging is inconsistent: %w", where, head.ID, ErrIncomplete)
 				}
 				seen[head.ID] = true
 			}

@@ -260,7 +260,7 @@ func TestSCIMSourceIgnoredStartIndex(t *testing.T) {
 	}}
 	s, _ := newFakeSource(t, f, SCIMSourceConfig{PageSize: 5})
 	_, err := s.Read(context.Background())
-	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "does not page") {
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "ignores startIndex") {
 		t.Fatalf("err = %v, want ErrIncomplete about paging", err)
 	}
 	// Without startIndex in the answer the repeated ids give it away.
@@ -274,6 +274,28 @@ func TestSCIMSourceIgnoredStartIndex(t *testing.T) {
 	_, err = s.Read(context.Background())
 	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "returned twice") {
 		t.Fatalf("err = %v, want ErrIncomplete about a repeated id", err)
+	}
+}
+
+func TestSCIMSourceWrongStartIndexEcho(t *testing.T) {
+	// A server that pages correctly but always echoes startIndex 1 is read completely.
+	f := &fakeSCIM{users: makeUsers(12), lie: func(_ string, _ int, resp map[string]any) map[string]any {
+		resp["startIndex"] = 1
+		return resp
+	}}
+	s, _ := newFakeSource(t, f, SCIMSourceConfig{PageSize: 5})
+	snap, err := s.Read(context.Background())
+	if err != nil || len(snap.Users) != 12 {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSCIMSourceEmptyDirectory(t *testing.T) {
+	f := &fakeSCIM{}
+	s, _ := newFakeSource(t, f, SCIMSourceConfig{})
+	snap, err := s.Read(context.Background())
+	if err != nil || len(snap.Users) != 0 || len(snap.Groups) != 0 {
+		t.Fatalf("snap %+v, err %v", snap, err)
 	}
 }
 
