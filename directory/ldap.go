@@ -181,12 +181,14 @@ func (l *LDAP) connect(ctx context.Context) (*ldap.Conn, string, error) {
 		}
 		if err := l.bind(conn, raw); err != nil {
 			conn.Close()
-			if ldap.IsErrorAnyOf(err, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable) {
+			if ldap.IsErrorAnyOf(err, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.ErrorNetwork, ldap.LDAPResultTimeout) {
+				l.logger.Warn("ldap server unusable, trying the next", "url", raw, "error", err.Error())
 				tried = append(tried, fmt.Sprintf("%s: %v", raw, err))
 				continue
 			}
 			return nil, "", err
 		}
+		conn.SetTimeout(l.cfg.SearchTimeout)
 		return conn, raw, nil
 	}
 	return nil, "", fmt.Errorf("ldap: could not connect to any server (tried %d): %s", len(tried), strings.Join(tried, "; "))
@@ -214,7 +216,8 @@ func (l *LDAP) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
 	if err != nil {
 		return nil, tlsHint(err)
 	}
-	conn.SetTimeout(l.cfg.SearchTimeout)
+	// Until bound, a silent server counts as unreachable after dial_timeout.
+	conn.SetTimeout(timeout)
 	if l.cfg.StartTLS && u.Scheme == "ldap" {
 		if err := conn.StartTLS(tc); err != nil {
 			conn.Close()
@@ -482,7 +485,7 @@ func (r *ldapRead) fail(kind, base string, got int, err error) error {
 		case ldap.LDAPResultAdminLimitExceeded:
 			return fmt.Errorf("%s: %w: administrative limit exceeded (11): lower page_size or narrow the filter", prefix, ErrIncomplete)
 		case ldap.LDAPResultReferral:
-			return fmt.Errorf("%s: %w: referral (10) not followed: point urls at a server holding %s: %v", prefix, ErrIncomplete, base, le.Err)
+			return fmt.Errorf("%s: %w: referral (10) not followed: point urls at a server holding %s: %w", prefix, ErrIncomplete, base, err)
 		case ldap.LDAPResultNoSuchObject:
 			return fmt.Errorf("%s: the base DN does not exist (32): check user_base_dn / group_base_dn: %w", prefix, err)
 		case ldap.LDAPResultInsufficientAccessRights:

@@ -333,6 +333,40 @@ func TestLDAPBindAndReachabilityErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("failover past a silent server", func(t *testing.T) {
+		// Accepts TCP connections and never answers.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
+		silent := "ldap://" + ln.Addr().String()
+		cfg := slapdConfig(s)
+		cfg.URLs = []string{silent, s.URL}
+		cfg.DialTimeout = 300 * time.Millisecond
+		snap, err := newTestLDAP(t, cfg).Read(context.Background())
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if snap.Source != s.URL {
+			t.Fatalf("read from %s", snap.Source)
+		}
+		cfg.URLs = []string{silent}
+		err = newTestLDAP(t, cfg).Check(context.Background())
+		if err == nil || !strings.Contains(err.Error(), silent) || !strings.Contains(err.Error(), "timed out") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
 	t.Run("no such base", func(t *testing.T) {
 		cfg := slapdConfig(s)
 		cfg.UserBaseDN = "ou=nobody,dc=example,dc=com"

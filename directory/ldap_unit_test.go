@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -247,5 +248,40 @@ func TestLDAPConfigLoadSecrets(t *testing.T) {
 	c = LDAPConfig{BindPasswordFile: filepath.Join(t.TempDir(), "missing")}
 	if err := c.LoadSecrets(); err == nil || !strings.HasPrefix(err.Error(), "bind_password_file:") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestLDAPSearchErrorsClassified(t *testing.T) {
+	l, err := NewLDAP(LDAPConfig{URLs: []string{"ldap://x"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &ldapRead{l: l, url: "ldap://x", parent: context.Background(), ctx: context.Background()}
+	cases := []struct {
+		err        error
+		incomplete bool
+		says       string
+	}{
+		{ldap.NewError(ldap.LDAPResultSizeLimitExceeded, errors.New("server said so")), true, "size limit exceeded (4)"},
+		{ldap.NewError(ldap.LDAPResultTimeLimitExceeded, errors.New("server said so")), true, "time limit exceeded (3): raise search_timeout"},
+		{ldap.NewError(ldap.LDAPResultReferral, errors.New("server said so")), true, "referral (10) not followed"},
+		{ldap.NewError(ldap.LDAPResultAdminLimitExceeded, errors.New("server said so")), true, "administrative limit exceeded (11)"},
+		{ldap.NewError(ldap.ErrorNetwork, errors.New("server said so")), true, "Network Error"},
+		{ldap.NewError(ldap.LDAPResultBusy, errors.New("server said so")), true, "Busy"},
+		{ldap.NewError(ldap.LDAPResultNoSuchObject, errors.New("server said so")), false, "does not exist (32)"},
+		{ldap.NewError(ldap.LDAPResultInsufficientAccessRights, errors.New("server said so")), false, "insufficient access (50)"},
+		{ldap.NewError(ldap.LDAPResultUnavailableCriticalExtension, errors.New("server said so")), false, "page_size: -1"},
+	}
+	for _, c := range cases {
+		got := r.fail("users", "dc=x", 7, c.err)
+		if errors.Is(got, ErrIncomplete) != c.incomplete || !strings.Contains(got.Error(), c.says) || !strings.Contains(got.Error(), "after 7 entries") {
+			t.Errorf("fail(%v) = %v (incomplete %v), want incomplete=%v and %q", c.err, got, errors.Is(got, ErrIncomplete), c.incomplete, c.says)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.ctx, r.parent = ctx, ctx
+	if got := r.fail("users", "dc=x", 0, errors.New("closed")); !errors.Is(got, ErrIncomplete) || !errors.Is(got, context.Canceled) {
+		t.Errorf("cancelled: %v", got)
 	}
 }
