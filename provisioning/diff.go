@@ -165,6 +165,8 @@ type differ struct {
 	diffInput
 	p                                         *Plan
 	managedTags, managedGroups, managedIntegs map[string]bool
+	// relinked holds the old source keys of bridge's agents taken over by a new directory id.
+	relinked map[string]bool
 }
 
 // diff computes the ops that bring actual to desired. It is pure apart from in.state.
@@ -174,6 +176,7 @@ func diff(in diffInput) (*Plan, []*op) {
 		managedTags:   setOf(union(in.desired.Tags, in.state.Tags)),
 		managedGroups: setOf(lowerAll(union(in.desired.AgentGroups, in.state.Groups))),
 		managedIntegs: setOf(in.integs),
+		relinked:      map[string]bool{},
 	}
 	var ops []*op
 	add := func(o *op) { ops = append(ops, o) }
@@ -209,7 +212,16 @@ func diff(in diffInput) (*Plan, []*op) {
 	for _, d := range in.desired.Agents {
 		desiredKeys[key(d.SourceID)] = true
 	}
-	claimed := map[string]bool{} // unowned agent ids adopted in this plan
+	claimed := map[string]bool{} // agent ids adopted or relinked in this plan
+	// bridge's agents whose person is gone, by e-mail: a directory user with a new id (an
+	// account deleted and created again) takes over the agent of the old one.
+	leaversByEmail := map[string][]*babelforce.Agent{}
+	for i := range ownedSorted {
+		a := &ownedSorted[i]
+		if k := key(a.SourceID); owned[k] == a && !desiredKeys[k] && a.Email != "" {
+			leaversByEmail[lowerEmail(a.Email)] = append(leaversByEmail[lowerEmail(a.Email)], a)
+		}
+	}
 
 	for i := range in.agents {
 		d := &in.agents[i]
@@ -219,7 +231,12 @@ func diff(in diffInput) (*Plan, []*op) {
 			subject = d.UserName
 		}
 		a := owned[k]
-		adopting := false
+		adopt := ""
+		if l := leaversByEmail[lowerEmail(d.Email)]; a == nil && len(l) == 1 && !claimed[l[0].ID] {
+			a, adopt = l[0], "the directory id of this person changed (was "+l[0].SourceID+")"
+			claimed[a.ID] = true
+			df.relinked[key(a.SourceID)] = true
+		}
 		if a == nil {
 			// not bridge's yet: is there an agent with this e-mail?
 			var match []babelforce.Agent
@@ -243,7 +260,7 @@ func diff(in diffInput) (*Plan, []*op) {
 				m := match[0]
 				claimed[m.ID] = true
 				a = &m
-				adopting = true
+				adopt = "adopt existing agent with the same e-mail"
 			default:
 				ops = append(ops, df.createOps(d, subject)...)
 				continue
@@ -251,8 +268,8 @@ func diff(in diffInput) (*Plan, []*op) {
 		}
 		delete(in.state.Disabled, a.ID)
 		n := len(ops)
-		ops = append(ops, df.updateOps(d, a, subject, adopting)...)
-		if len(ops) == n && !adopting {
+		ops = append(ops, df.updateOps(d, a, subject, adopt)...)
+		if len(ops) == n {
 			p.Unchanged++
 		}
 	}
@@ -264,7 +281,7 @@ func diff(in diffInput) (*Plan, []*op) {
 	}
 	for _, a := range ownedSorted {
 		k := key(a.SourceID)
-		if owned[k] == nil || owned[k].ID != a.ID || desiredKeys[k] || (in.scope != nil && !in.scope[k]) {
+		if owned[k] == nil || owned[k].ID != a.ID || desiredKeys[k] || claimed[a.ID] || (in.scope != nil && !in.scope[k]) {
 			continue
 		}
 		subject := subjectOf(&a)
@@ -358,17 +375,20 @@ func (in *differ) createOps(d *mapping.Agent, subject string) []*op {
 	return ops
 }
 
-// updateOps brings an existing (or adopted) agent to d.
-func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject string, adopting bool) []*op {
+// updateOps brings an existing agent to d; adopt (the reason) is set when the agent becomes
+// d's in this run: sourceId and agentSource are set in the same update.
+func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject string, adopt string) []*op {
 	k := key(d.SourceID)
 	var ops []*op
 	var u babelforce.AgentUpdate
 	var fields []FieldChange
-	if adopting {
-		src := cmp.Or(d.AgentSource, in.source)
-		u.SourceID, u.AgentSource = &d.SourceID, &src
-		fields = append(fields, FieldChange{Field: "sourceId", Before: a.SourceID, After: d.SourceID},
-			FieldChange{Field: "agentSource", Before: a.AgentSource, After: src})
+	if adopt != "" {
+		u.SourceID = &d.SourceID
+		fields = append(fields, FieldChange{Field: "sourceId", Before: a.SourceID, After: d.SourceID})
+		if src := cmp.Or(d.AgentSource, in.source); a.AgentSource != src {
+			u.AgentSource = &src
+			fields = append(fields, FieldChange{Field: "agentSource", Before: a.AgentSource, After: src})
+		}
 	}
 	if d.Name != "" && d.Name != a.Name {
 		u.Name = &d.Name
@@ -384,10 +404,7 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 	}
 	var changes []Change
 	if len(fields) > 0 {
-		c := Change{Kind: UpdateAgent, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Fields: fields}
-		if adopting {
-			c.Reason = "adopt existing agent with the same e-mail"
-		}
+		c := Change{Kind: UpdateAgent, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Fields: fields, Reason: adopt}
 		changes = append(changes, c)
 	}
 	// tags: bridge's tags follow the directory, hand-set ones stay.
@@ -396,7 +413,7 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 	}
 	if len(changes) > 0 {
 		call := callUpdateAgent
-		if adopting {
+		if adopt != "" {
 			call = callCreateAgent
 		}
 		ops = append(ops, &op{call: call, subject: subject, key: k, agentID: a.ID, update: u, changes: changes})
@@ -557,7 +574,8 @@ func (in *differ) loginOps(d *mapping.Agent, subject, agentID string) *op {
 	adopting := false
 	if u == nil {
 		if other := in.actual.scimByName[lowerEmail(d.Email)]; other != nil {
-			if !in.cfg.Adopt {
+			relink := other.ExternalID != "" && in.relinked[key(other.ExternalID)]
+			if !in.cfg.Adopt && !relink {
 				in.p.Skipped = append(in.p.Skipped, Skipped{Subject: subject, SourceID: d.SourceID,
 					Reason: "not owned by bridge: login user " + lowerEmail(other.UserName) + " exists and is not managed by bridge; set sync.adopt: true to let bridge take it over"})
 				return nil

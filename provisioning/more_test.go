@@ -379,3 +379,45 @@ func TestExplain(t *testing.T) {
 		t.Errorf("explain wrote: %v", e.writes())
 	}
 }
+
+func TestNewDirectoryIDTakesOverTheAgent(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		t.Run(map[bool]string{false: "full run", true: "provision one user"}[scoped], func(t *testing.T) {
+			e := newEnv(t, standardPeople(), nil)
+			e.run(RunOptions{})
+			ann := e.agentByEmail("ann@example.com")
+			// the account is deleted and created again: same person, new id
+			p := standardPeople()[0]
+			p.id = "u-ann-2"
+			e.dir.remove("u-ann")
+			e.dir.put(p)
+			e.sim.ResetCalls()
+			var rep *Report
+			var err error
+			if scoped {
+				rep, err = e.rec.ProvisionUsers(context.Background(), TriggerManual, "u-ann-2")
+			} else {
+				rep, err = e.rec.Run(context.Background(), RunOptions{Trigger: TriggerManual})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			equalCounts(t, e.writes(), map[string]int{"PUT /api/v2/agents/{id}": 1, "PUT /auth/scim/v2/Users/{id}": 1})
+			got, _ := e.sim.Agent(ann.ID)
+			if got.SourceID != "u-ann-2" || !got.IsEnabled() || len(e.sim.Agents()) != 4 {
+				t.Errorf("agent %+v", got)
+			}
+			if u := e.scimUser("ann@example.com"); u == nil || u.ExternalID != "u-ann-2" {
+				t.Errorf("login user %+v", u)
+			}
+			if !strings.Contains(planText(rep.Plan), "the directory id of this person changed (was u-ann)") {
+				t.Errorf("plan:\n%s", planText(rep.Plan))
+			}
+			e.sim.ResetCalls()
+			e.run(RunOptions{})
+			if e.sim.WriteCalls() != 0 {
+				t.Errorf("writes after the takeover: %v", e.writes())
+			}
+		})
+	}
+}

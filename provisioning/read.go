@@ -173,6 +173,13 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 					return nil, fmt.Errorf("look for agents with e-mail %s: %w", d.Email, err)
 				}
 				addUnowned(as, d.Email)
+				// bridge's agent of someone gone with this e-mail: the person's id changed
+				for _, a := range as {
+					k := key(a.SourceID)
+					if r.owns(&a) && strings.EqualFold(a.Email, d.Email) && !desiredKeys[k] && ownedKeys[k] == nil {
+						act.owned = append(act.owned, a)
+					}
+				}
 			}
 		} else {
 			as, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{})
