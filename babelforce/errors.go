@@ -140,6 +140,10 @@ func parseAPIError(method, path string, status int, body []byte) *APIError {
 			}
 		}
 	}
+	if e.Code == "" && errText != "" && errText != e.Message && isOAuthCode(errText) {
+		// {"success": false, "error": "invalid_token", "message": "..."}
+		e.Code = errText
+	}
 	if e.Code == "" && eb.SCIMType != "" {
 		e.Code = eb.SCIMType
 	}
