@@ -15,12 +15,16 @@ import (
 // bulkChunk is the most agent ids one bulk enable/disable call carries.
 const bulkChunk = 100
 
+// maxJoined is the most failures the error of a run names one by one.
+const maxJoined = 20
+
 // applier applies one plan.
 type applier struct {
 	r       *Reconciler
 	trigger string
 	st      *state
 
+	auditMu  sync.Mutex // the audit hook is called by one goroutine at a time
 	mu       sync.Mutex
 	agentIDs map[string]string // source key -> agent id created (or adopted) in this run
 	groupIDs map[string]string // lower-cased group name -> id of a group created in this run
@@ -94,10 +98,14 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 		rep.Counts[string(res.Change.Kind)+"/"+res.Status]++
 		rep.Counts[res.Status]++
 	}
-	if err := ctx.Err(); err != nil {
-		a.errs = append(a.errs, fmt.Errorf("apply: %w", err))
+	errs := a.errs
+	if len(errs) > maxJoined {
+		errs = append(errs[:maxJoined:maxJoined], fmt.Errorf("and %d more failed changes (see the report)", len(a.errs)-maxJoined))
 	}
-	return errors.Join(a.errs...)
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("apply: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // unit returns the work of one op.
@@ -316,9 +324,11 @@ func (a *applier) finish(o *op, err error) {
 		a.r.log.Warn("change failed", "kind", o.changes[0].Kind, "subject", o.changes[0].Subject, "error", err)
 	}
 	if a.r.audit != nil && status != StatusSkipped {
+		a.auditMu.Lock()
 		for _, r := range res {
 			a.r.audit(auditOf(a.r.now(), a.trigger, r))
 		}
+		a.auditMu.Unlock()
 	}
 }
 

@@ -88,7 +88,8 @@ func WithSideTasks(tasks ...SideTask) Option {
 // WithProgress sets a callback told after each applied change how far the run is.
 func WithProgress(f func(done, total int)) Option { return func(r *Reconciler) { r.progress = f } }
 
-// WithAudit sets the hook that receives one AuditRecord per write.
+// WithAudit sets the hook that receives one AuditRecord per change written (applied or
+// failed); it is called by one goroutine at a time, while the run goes on.
 func WithAudit(f func(AuditRecord)) Option { return func(r *Reconciler) { r.audit = f } }
 
 // WithAfter replaces time.After for the scheduler (tests fire the channel themselves).
@@ -104,6 +105,42 @@ func WithHistory(n int) Option { return func(r *Reconciler) { r.keep = n } }
 
 // Reconciler plans and applies changes to babelforce; every trigger goes through it. It runs
 // one plan/apply at a time.
+//
+// A run reads the whole directory (any error, directory.ErrIncomplete included, stops it
+// before anything is written), maps it (mapping.Desire) and reads only what the diff needs
+// from babelforce: bridge's agents (list filtered by agentSource), every agent only when a
+// desired agent has none of bridge's yet (to find e-mail collisions), agent groups, SCIM
+// users, and external ids only of agents that have or should have some. A no-op run is
+// those paged list reads and nothing else.
+//
+// Ownership: an agent is bridge's when its agentSource is mapping.agent_source and its
+// sourceId is set; a login user when its SCIM externalId is the person's directory id.
+// Nothing else is ever written to. An agent or login user with a desired person's e-mail
+// that is not bridge's is reported as skipped, or taken over (one update setting sourceId
+// and agentSource, or externalId) when sync.adopt is true. bridge's own agent of someone who
+// left is taken over by a directory user with a new id and the same e-mail (an account
+// deleted and created again).
+//
+// Changes per agent: create in one call; name, e-mail and number (a desired "" number
+// leaves the number alone) in one update together with the tag list; tags and agent groups
+// bridge manages (every tag and group the mapping ever produced, remembered in the state
+// file) follow the directory, others an admin set by hand stay; agent groups are created
+// before anyone joins them; enable and disable use the bulk endpoint for more than one
+// agent. A person who left or went out of scope is disabled (their login user deactivated
+// when login_users.deactivate_on_leave) and, with delete.enabled, deleted once bridge has
+// seen the agent disabled for delete.grace_period; an inactive person is disabled, never
+// deleted. A user the mapping cannot map (Reason "invalid") is left as it is.
+//
+// Guards hold back every destructive change (disable, delete, deactivate) of a run, unless
+// forced, when the directory read has no users or fewer than guard.min_source_users, or
+// when the destructive changes concern more people than both guard.max_destructive and
+// guard.max_destructive_percent of bridge's agents; the rest of the plan is applied and Run
+// returns a *GuardError.
+//
+// Apply runs phase by phase (side tasks, new groups, creates and take-overs, updates and
+// login users and external ids, joins and leaves, enables, disables and deactivations,
+// deletes), each with at most sync.concurrency calls in flight; a failing change is
+// reported and the others go on.
 type Reconciler struct {
 	src   Source
 	tgt   Target
