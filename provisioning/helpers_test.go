@@ -197,12 +197,7 @@ func (e *env) advance(d time.Duration) {
 
 func simClient(t testing.TB, sim *babelforcetest.Server) *babelforce.Client {
 	t.Helper()
-	c, err := babelforce.New(babelforce.Config{BaseURL: sim.URL, Username: sim.Username, Password: sim.Password,
-		SCIMToken: sim.SCIMToken, MaxAttempts: 3, MaxRetryTime: 5 * time.Second, MaxConcurrency: 16})
-	if err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	return c
+	return sim.Client(t)
 }
 
 // run runs a reconcile and fails the test on an unexpected error.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/babelforce/babelforcetest"
 	"github.com/babelforce/bridge/mapping"
 )
 
@@ -419,5 +420,23 @@ func TestNewDirectoryIDTakesOverTheAgent(t *testing.T) {
 				t.Errorf("writes after the takeover: %v", e.writes())
 			}
 		})
+	}
+}
+
+func TestConvergesThroughRateLimits(t *testing.T) {
+	e := newEnv(t, standardPeople(), nil)
+	if err := e.sim.SetFaults(babelforcetest.Faults{Rate429: 0.3, RetryAfter: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rec.Run(context.Background(), RunOptions{Trigger: TriggerManual}); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	e.sim.ResetCalls()
+	e.run(RunOptions{})
+	if n := e.sim.WriteCalls(); n != 0 {
+		t.Errorf("second run wrote %d times: %v", n, e.writes())
+	}
+	if len(e.sim.Agents()) != 4 || len(e.sim.SCIMUsers()) != 4 {
+		t.Errorf("%d agents, %d login users", len(e.sim.Agents()), len(e.sim.SCIMUsers()))
 	}
 }
