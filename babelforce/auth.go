@@ -27,7 +27,14 @@ type tokenSource struct {
 	// guarded by lock:
 	token   string
 	renewAt time.Time
+	// rejected remembers rejected credentials until rejectedUntil, so that concurrent and
+	// following callers do not repeat failed logins (which may lock the account).
+	rejected      error
+	rejectedUntil time.Time
 }
+
+// rejectedBackoff is how long rejected credentials are not tried again.
+const rejectedBackoff = time.Minute
 
 // tokenAnswer is the token endpoint's answer.
 type tokenAnswer struct {
@@ -65,10 +72,18 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 	if ts.token != "" && now.Before(ts.renewAt) {
 		return ts.token, nil
 	}
+	if ts.rejected != nil && now.Before(ts.rejectedUntil) {
+		return "", ts.rejected
+	}
 	tok, lifetime, err := ts.fetch(ctx)
 	if err != nil {
+		var ae *authError
+		if errors.As(err, &ae) {
+			ts.rejected, ts.rejectedUntil = err, ts.c.now().Add(rejectedBackoff)
+		}
 		return "", err
 	}
+	ts.rejected = nil
 	margin := min(maxRenewMargin, lifetime/10)
 	ts.token, ts.renewAt = tok, ts.c.now().Add(lifetime-margin)
 	return tok, nil

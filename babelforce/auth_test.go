@@ -187,7 +187,9 @@ func TestRejectedCredentialsClearError(t *testing.T) {
 	var logs bytes.Buffer
 	api := &bearerEcho{}
 	e := newEnv(t, api, nil, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	e.tok.mu.Lock()
 	e.tok.reject = true
+	e.tok.mu.Unlock()
 	_, err := e.c.ListAgents(context.Background(), AgentFilter{})
 	if err == nil {
 		t.Fatal("no error")
@@ -210,6 +212,19 @@ func TestRejectedCredentialsClearError(t *testing.T) {
 	}
 	if e.tok.Calls() != 1 {
 		t.Errorf("rejected token request retried: %d calls", e.tok.Calls())
+	}
+	// Rejected credentials are not tried again for a minute (failed logins may lock the
+	// account), then they are.
+	_, err2 := e.c.ListAgents(context.Background(), AgentFilter{})
+	if !errors.Is(err2, ErrUnauthorized) || e.tok.Calls() != 1 {
+		t.Errorf("within a minute: %v after %d token calls", err2, e.tok.Calls())
+	}
+	e.clock.Advance(61 * time.Second)
+	e.tok.mu.Lock()
+	e.tok.reject = false
+	e.tok.mu.Unlock()
+	if _, err := e.c.ListAgents(context.Background(), AgentFilter{}); err != nil || e.tok.Calls() != 2 {
+		t.Errorf("after a minute: %v after %d token calls", err, e.tok.Calls())
 	}
 }
 

@@ -334,6 +334,9 @@ func (c *Client) execute(ctx context.Context, r *request) (*response, error) {
 				return nil, err
 			}
 			lastErr = fmt.Errorf("babelforce: %s %s: %w", r.method, r.path, err)
+			if isTLSError(err) {
+				return nil, lastErr
+			}
 			if !r.idempotent && wrote {
 				return nil, fmt.Errorf("babelforce: %s %s: the connection failed after the request was sent, so it may have been applied; not retrying: %w", r.method, r.path, err)
 			}
