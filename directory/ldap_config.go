@@ -305,8 +305,8 @@ func (c *LDAPConfig) Validate() error {
 		}
 	}
 	if c.BindDN != "" {
-		if _, err := ldap.ParseDN(c.BindDN); err != nil && !strings.Contains(c.BindDN, "@") {
-			bad("bind_dn", "%q is not a DN (or an AD user@domain name): %v", c.BindDN, err)
+		if _, err := ldap.ParseDN(c.BindDN); err != nil && !strings.ContainsAny(c.BindDN, "@\\") {
+			bad("bind_dn", "%q is not a DN (nor an AD user@domain or DOMAIN\\user name): %v", c.BindDN, err)
 		}
 		if c.BindPassword == "" && c.BindPasswordFile == "" {
 			bad("bind_password_file", "bind_dn is set but no password: set BRIDGE_LDAP_BIND_PASSWORD or bind_password_file")
