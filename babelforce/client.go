@@ -326,8 +326,12 @@ func (c *Client) execute(ctx context.Context, r *request) (*response, error) {
 				return nil, fmt.Errorf("babelforce: %s %s: %w", r.method, r.path, ctxErr)
 			}
 			var ae *authError
+			var le *limitError
 			if errors.As(err, &ae) {
 				return nil, err
+			}
+			if errors.As(err, &le) {
+				return nil, fmt.Errorf("babelforce: %s %s: %w", r.method, r.path, err)
 			}
 			if r.auth != authNone && token == "" {
 				// The token fetch failed (and did its own retries).
@@ -477,7 +481,7 @@ func (c *Client) attempt(ctx context.Context, r *request, attempt int) (resp *re
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			<-c.sem
-			return nil, 0, token, false, err
+			return nil, 0, token, false, &limitError{err}
 		}
 	}
 	began := c.now()
@@ -502,6 +506,12 @@ func (c *Client) attempt(ctx context.Context, r *request, attempt int) (resp *re
 	c.record(ctx, r, status, took, attempt, err)
 	return resp, status, token, w, err
 }
+
+// limitError is the client-side rate limiter refusing to wait (the context ends first).
+type limitError struct{ err error }
+
+func (e *limitError) Error() string { return "client-side rate limit (rate_limit): " + e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
 
 // record counts, observes and logs one attempt.
 func (c *Client) record(ctx context.Context, r *request, status int, took time.Duration, attempt int, err error) {

@@ -50,17 +50,23 @@ func (c *Client) CreateAgentGroup(ctx context.Context, g *AgentGroup) (*AgentGro
 	return out, nil
 }
 
-// UpdateAgentGroup replaces name and tags of agent group id.
+// UpdateAgentGroup replaces name and tags of agent group id (nil tags clear them).
 func (c *Client) UpdateAgentGroup(ctx context.Context, id string, g *AgentGroup) (*AgentGroup, error) {
 	p, err := pathID("agent group", id)
 	if err != nil {
 		return nil, err
 	}
-	if g == nil {
-		return nil, errors.New("babelforce: update agent group: no group given")
+	if g == nil || g.Name == "" {
+		return nil, errors.New("babelforce: update agent group: name is required")
 	}
-	body := *g
-	body.ID = ""
+	// Tags always goes out (an empty list clears them): the update replaces name and tags.
+	body := struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{g.Name, g.Tags}
+	if body.Tags == nil {
+		body.Tags = []string{}
+	}
 	out, err := c.groupCall(ctx, http.MethodPut, groupTmpl, groupsPath+"/"+p, &body)
 	if err != nil {
 		return nil, fmt.Errorf("update agent group %s: %w", NormalizeID(id), err)

@@ -147,6 +147,10 @@ func TestSimAgentGroupsAndTags(t *testing.T) {
 	if err != nil || upd.Name != "Berlin Sales" || len(upd.Tags) != 2 {
 		t.Fatalf("UpdateAgentGroup = %+v, %v", upd, err)
 	}
+	cleared, err := c.UpdateAgentGroup(ctx, g.ID, &babelforce.AgentGroup{Name: "Berlin Sales"})
+	if err != nil || len(cleared.Tags) != 0 || len(sim.AgentGroups()[0].Tags) != 0 {
+		t.Fatalf("clearing group tags: %+v, %v", cleared, err)
+	}
 	groups, err := c.ListAgentGroups(ctx)
 	if err != nil || len(groups) != 1 || groups[0].ID != g.ID {
 		t.Fatalf("ListAgentGroups = %+v, %v", groups, err)
@@ -602,5 +606,21 @@ func TestSimChaosReadsSucceed(t *testing.T) {
 	}
 	if retries == 0 {
 		t.Error("no retries counted under a 30% 429 rate")
+	}
+}
+
+// BenchmarkSimListAgents1000 reads 1,000 agents (10 pages) from the simulator.
+func BenchmarkSimListAgents1000(b *testing.B) {
+	sim := babelforcetest.New(b, babelforcetest.Options{})
+	for i := range 1000 {
+		sim.PutAgent(babelforce.Agent{Name: fmt.Sprintf("agent %04d", i), Tags: []string{"sales"}})
+	}
+	c := sim.Client(b)
+	ctx := context.Background()
+	for b.Loop() {
+		agents, err := c.ListAgents(ctx, babelforce.AgentFilter{})
+		if err != nil || len(agents) != 1000 {
+			b.Fatalf("%d, %v", len(agents), err)
+		}
 	}
 }
