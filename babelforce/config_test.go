@@ -1,12 +1,14 @@
 package babelforce
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -120,5 +122,27 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	_, err = New(Config{BaseURL: "https://x.example", Token: "t", CAFile: "/nonexistent/ca.pem"})
 	if err == nil || !strings.Contains(err.Error(), "ca_file:") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestConfigFromEnvironment(t *testing.T) {
+	c := Config{BaseURL: "https://from-yaml.example", Username: "yaml-user"}
+	err := envconfig.ProcessWith(context.Background(), &envconfig.Config{
+		Target: &c,
+		Lookuper: envconfig.PrefixLookuper("BRIDGE_BABELFORCE_", envconfig.MapLookuper(map[string]string{
+			"BRIDGE_BABELFORCE_BASE_URL":             "https://acme.babelforce.com",
+			"BRIDGE_BABELFORCE_PASSWORD":             "env-pw",
+			"BRIDGE_BABELFORCE_TIMEOUT":              "5s",
+			"BRIDGE_BABELFORCE_RATE_LIMIT":           "7.5",
+			"BRIDGE_BABELFORCE_INSECURE_SKIP_VERIFY": "true",
+			"BRIDGE_BABELFORCE_SCIM_TOKEN":           "scim-tok",
+		})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "https://acme.babelforce.com" || c.Username != "yaml-user" || c.Password != "env-pw" ||
+		c.Timeout != 5*time.Second || c.RateLimit != 7.5 || !c.InsecureSkipVerify || c.SCIMToken != "scim-tok" {
+		t.Errorf("got %+v", c)
 	}
 }
