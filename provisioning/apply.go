@@ -18,6 +18,30 @@ const bulkChunk = 100
 // maxJoined is the most failures the error of a run names one by one.
 const maxJoined = 20
 
+// writeGrace is how long writes in flight may go on after the run was cancelled.
+const writeGrace = 15 * time.Second
+
+// writeContext returns a context that is not cancelled with ctx but grace after it.
+func writeContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return wctx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
 // applier applies one plan.
 type applier struct {
 	r       *Reconciler
@@ -41,9 +65,13 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 	a := &applier{r: r, trigger: trigger, st: st,
 		agentIDs: map[string]string{}, groupIDs: map[string]string{}, results: map[*op][]Result{},
 		total: len(p.Changes)}
+	// ctx decides whether the next write starts; a write that has started runs on wctx, which
+	// outlives a cancelled ctx by writeGrace, so SIGTERM never cuts a request in half.
+	wctx, cancel := writeContext(ctx, writeGrace)
+	defer cancel()
 	var units []func(context.Context)
 	flush := func() {
-		forEach(ctx, r.cfg.Concurrency, len(units), func(i int) { units[i](ctx) })
+		forEach(ctx, r.cfg.Concurrency, len(units), func(i int) { units[i](wctx) })
 		units = units[:0]
 	}
 	phase := -1

@@ -261,6 +261,11 @@ func diff(in diffInput) (*Plan, []*op) {
 				claimed[m.ID] = true
 				a = &m
 				adopt = "adopt existing agent with the same e-mail"
+			case !d.Enabled:
+				// nothing to switch off: an agent is never created for someone inactive
+				p.Skipped = append(p.Skipped, Skipped{Subject: subject, SourceID: d.SourceID,
+					Reason: "inactive in directory: no agent is created for someone inactive"})
+				continue
 			default:
 				ops = append(ops, df.createOps(d, subject)...)
 				continue
@@ -315,6 +320,15 @@ func diff(in diffInput) (*Plan, []*op) {
 		}
 	}
 
+	for _, s := range in.desired.Warnings {
+		if in.scope != nil && !in.scope[key(s.UserID)] {
+			continue
+		}
+		p.Warnings = append(p.Warnings, Skipped{Subject: cmp.Or(s.UserName, s.UserID), SourceID: s.UserID, Reason: s.Detail})
+	}
+	if in.scope == nil {
+		p.Problems = slices.Clone(in.desired.Problems)
+	}
 	for _, s := range in.desired.Skipped {
 		if in.scope != nil && !in.scope[key(s.UserID)] {
 			continue

@@ -101,14 +101,14 @@ func TestDiffCases(t *testing.T) {
 			t.Errorf("ops %s skipped %s", kinds(ops), planSkips(p))
 		}
 	})
-	t.Run("an inactive new user gets a disabled agent in one call and no login user", func(t *testing.T) {
+	t.Run("an inactive new user gets no agent and no login user, and the plan says why", func(t *testing.T) {
 		off := ann
 		off.Enabled = false
 		act := newActual()
 		act.scimRead = true
-		_, ops := diffOf(t, &mapping.Desired{Agents: []mapping.Agent{off}}, act, nil)
-		if len(ops) != 1 || ops[0].call != callCreateAgent || ops[0].agent.IsEnabled() {
-			t.Errorf("ops %s", kinds(ops))
+		p, ops := diffOf(t, &mapping.Desired{Agents: []mapping.Agent{off}}, act, nil)
+		if len(ops) != 0 || len(p.Skipped) != 1 || !strings.Contains(p.Skipped[0].Reason, "inactive") {
+			t.Errorf("ops %s skipped %s", kinds(ops), planSkips(p))
 		}
 	})
 	t.Run("delete only after the grace period, counted from when bridge saw it disabled", func(t *testing.T) {

@@ -69,6 +69,11 @@ type Plan struct {
 	// Skipped lists what was deliberately left alone, with why (out of scope, not owned,
 	// invalid data).
 	Skipped []Skipped `json:"skipped,omitempty"`
+	// Warnings lists people mapped despite a problem (e.g. an invalid number left out).
+	Warnings []Skipped `json:"warnings,omitempty"`
+	// Problems are mismatches between the mapping rules and the directory (a rule naming a
+	// group that does not exist), each once.
+	Problems []string `json:"problems,omitempty"`
 	// Unchanged counts agents that already match.
 	Unchanged int `json:"unchanged"`
 	// Refused is set when a guard refused the destructive part of the plan.

@@ -310,6 +310,10 @@ func forEach(ctx context.Context, limit, n int, f func(i int)) {
 			break
 		}
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()

@@ -103,6 +103,9 @@ func WithRandom(f func() float64) Option { return func(r *Reconciler) { r.random
 // WithHistory sets how many reports Status keeps (default 20).
 func WithHistory(n int) Option { return func(r *Reconciler) { r.keep = n } }
 
+// WithReportHook is called with the full report of every finished run (metrics, notifications).
+func WithReportHook(f func(*Report)) Option { return func(r *Reconciler) { r.onReport = f } }
+
 // Reconciler plans and applies changes to babelforce; every trigger goes through it. It runs
 // one plan/apply at a time.
 //
@@ -152,6 +155,7 @@ type Reconciler struct {
 	tasks    []SideTask
 	progress func(done, total int)
 	audit    func(AuditRecord)
+	onReport func(*Report)
 	after    func(time.Duration) <-chan time.Time
 	random   func() float64
 	keep     int
@@ -477,6 +481,9 @@ func (r *Reconciler) finish(rep *Report, err error) (*Report, error) {
 		}
 	}
 	r.remember(rep)
+	if r.onReport != nil {
+		r.onReport(rep)
+	}
 	lvl := slog.LevelInfo
 	if err != nil {
 		lvl = slog.LevelWarn

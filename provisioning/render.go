@@ -92,6 +92,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, s := range p.Skipped {
 		fmt.Fprintf(&b, "! skipped %s: %s\n", s.Subject, s.Reason)
 	}
+	for _, s := range p.Warnings {
+		fmt.Fprintf(&b, "! warning %s: %s\n", s.Subject, s.Reason)
+	}
+	for _, pr := range p.Problems {
+		fmt.Fprintf(&b, "! config: %s\n", pr)
+	}
 	if len(p.Refused) > 0 {
 		b.WriteString("\nRefused by guard (these changes are NOT applied):\n")
 		for _, r := range p.Refused {

@@ -128,6 +128,9 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 	if o.audit != nil {
 		opts = append(opts, provisioning.WithAudit(o.audit))
 	}
+	if o.metrics != nil {
+		opts = append(opts, provisioning.WithReportHook(o.metrics.observeRun))
+	}
 	a.rec = provisioning.NewReconciler(a.source, client, rules, cfg.Sync, opts...)
 	return a, nil
 }

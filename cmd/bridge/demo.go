@@ -202,7 +202,9 @@ func printSimulator(w io.Writer, sim *babelforcetest.Server) {
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOGIN USER\tACTIVE\tROLES")
-	for _, u := range sim.SCIMUsers() {
+	users := sim.SCIMUsers()
+	slices.SortFunc(users, func(a, b babelforce.SCIMUser) int { return strings.Compare(a.UserName, b.UserName) })
+	for _, u := range users {
 		var roles []string
 		for _, r := range u.Roles {
 			roles = append(roles, r.Value)

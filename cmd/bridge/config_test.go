@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// exampleEnv supplies the secrets config.example.yaml expects from the environment.
+func exampleEnv(extra map[string]string) func(string) (string, bool) {
+	m := map[string]string{
+		"BRIDGE_BABELFORCE_PASSWORD": "pw",
+		"BRIDGE_LDAP_BIND_PASSWORD":  "ldap-pw",
+		"BRIDGE_SSO_CLIENT_SECRET":   "sso-secret",
+		"BRIDGE_INBOUND_SCIM_TOKENS": "token-one-0123456789,token-two-0123456789",
+		"BRIDGE_SERVER_ADMIN_TOKEN":  "admin",
+	}
+	m["BRIDGE_LDAP_CA_FILE"] = os.Getenv("BRIDGE_TEST_CA")
+	for k, v := range extra {
+		m[k] = v
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// tokensFile writes a tokens file for the example's inbound_scim.tokens_file.
+func tokensFile(t *testing.T) string {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "tokens")
+	require.NoError(t, os.WriteFile(p, []byte("# IdP tokens\nfile-token-0123456789abcdef\n"), 0o600))
+	ca := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(ca, []byte("not checked here"), 0o600))
+	t.Setenv("BRIDGE_TEST_CA", ca)
+	return p
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	raw, err := os.ReadFile("../../config.example.yaml")
+	require.NoError(t, err)
+	cfg, err := parseConfig(context.Background(), raw, "config.example.yaml", exampleEnv(map[string]string{
+		"BRIDGE_INBOUND_SCIM_TOKENS_FILE": tokensFile(t),
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "ldap", cfg.Directory.Type)
+	assert.Equal(t, 15*time.Minute, cfg.Sync.Interval)
+	assert.Equal(t, "pw", cfg.Babelforce.Password)
+	assert.Equal(t, "bridge:ldap", cfg.Mapping.AgentSource)
+}
+
+func TestEnvironmentOverridesYAML(t *testing.T) {
+	raw, err := os.ReadFile("../../config.example.yaml")
+	require.NoError(t, err)
+	cfg, err := parseConfig(context.Background(), raw, "x", exampleEnv(map[string]string{
+		"BRIDGE_SYNC_INTERVAL":              "5m",
+		"BRIDGE_BABELFORCE_BASE_URL":        "https://acme.babelforce.com",
+		"BRIDGE_LDAP_BIND_DN":               "cn=other",
+		"BRIDGE_SYNC_GUARD_MAX_DESTRUCTIVE": "3",
+		"BRIDGE_INBOUND_SCIM_TOKENS_FILE":   tokensFile(t),
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Minute, cfg.Sync.Interval)
+	assert.Equal(t, "https://acme.babelforce.com", cfg.Babelforce.BaseURL)
+	assert.Equal(t, "cn=other", cfg.Directory.LDAP.BindDN)
+	assert.Equal(t, 3, cfg.Sync.Guard.MaxDestructive)
+}
+
+func TestConfigListsEveryProblem(t *testing.T) {
+	raw := []byte(`
+babelforce:
+  base_url: "ftp://babelforce"
+  username: admin@example.com
+directory:
+  type: ldif
+  ldif: {path: /nonexistent.ldif}
+mapping:
+  agent_source: ""
+  skills:
+    - {match: "(", tag: "$1"}
+sync:
+  interval: 15m
+  concurrency: 0
+`)
+	_, err := parseConfig(context.Background(), raw, "bad.yaml", func(string) (string, bool) { return "", false })
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	msg := err.Error()
+	for _, want := range []string{
+		"babelforce.base_url", "babelforce.password", "mapping.agent_source", "mapping.skills[0].match", "sync.concurrency",
+	} {
+		assert.Contains(t, msg, want)
+	}
+	assert.GreaterOrEqual(t, len(flatten(ce.Err)), 5)
+}
+
+func TestSecretsAreNotAcceptedFromYAML(t *testing.T) {
+	raw := []byte("babelforce:\n  base_url: https://services.babelforce.com\n  username: a\n  password: hunter2\n")
+	_, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "password")
+	assert.NotContains(t, err.Error(), "hunter2")
+}
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("s3cret\n"), 0o600))
+	raw := []byte(`
+babelforce: {base_url: "https://services.babelforce.com", username: a, password_file: "` + pw + `"}
+directory: {type: ldif, ldif: {path: "` + pw + `"}}
+mapping: {agent_source: "bridge:test"}
+`)
+	cfg, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	assert.Equal(t, "s3cret", cfg.Babelforce.Password)
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	_, err := loadConfig(context.Background(), "/nonexistent/bridge.yaml", func(string) (string, bool) { return "", false })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "/nonexistent/bridge.yaml")
+	_, err = loadConfig(context.Background(), "", nil)
+	var ue usageError
+	assert.True(t, errors.As(err, &ue))
+}
