@@ -140,8 +140,9 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 			s.logger.Warn("inbound_scim is enabled but directory.type is not scim_push: pushed users are stored, not provisioned")
 		}
 		if oc := s.app.cfg.InboundSCIM.OIDC; oc.Enabled() {
+			// inbound_scim validation accepts plain http only for a loopback issuer.
 			v, err := oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: oc.Issuer, Audience: oc.Audience,
-				AllowInsecureHTTP: s.app.cfg.SSO.AllowInsecureHTTP})
+				AllowInsecureHTTP: strings.HasPrefix(oc.Issuer, "http://")})
 			if err != nil {
 				return nil, fmt.Errorf("inbound_scim.oidc: %w", err)
 			}
