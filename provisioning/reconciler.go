@@ -356,7 +356,7 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 	for _, q := range queries {
 		q = strings.TrimSpace(q)
 		if q == "" {
-			return nil, errors.New("provision: empty user query: give an id, userName or e-mail")
+			return nil, errors.New("empty user query: give an id, userName or e-mail")
 		}
 		u, err := mapping.FindUser(snap, q)
 		switch {
@@ -365,7 +365,7 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 		case errors.Is(err, mapping.ErrNoUser):
 			missing = append(missing, q)
 		default:
-			return nil, fmt.Errorf("provision: %w", err)
+			return nil, err
 		}
 	}
 	if len(missing) > 0 {
@@ -400,7 +400,7 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 			}
 		}
 		if len(unknown) > 0 {
-			return nil, fmt.Errorf("provision %s: %w: no directory user has this id, userName or e-mail and no agent of bridge has this sourceId or e-mail",
+			return nil, fmt.Errorf("user %s: %w: no directory user has this id, userName or e-mail and no agent of bridge has this sourceId or e-mail",
 				strings.Join(unknown, ", "), ErrUnknownUser)
 		}
 	}
