@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 
@@ -10,30 +12,76 @@ import (
 	"github.com/babelforce/bridge/provisioning"
 )
 
-func runPlan(ctx context.Context, env *cliEnv, args []string) int {
+// spec describes the command line of a subcommand that works on a configuration.
+type spec struct {
+	name   string
+	output bool   // takes --output text|json
+	arg    string // the one positional argument it requires ("" for none), for the error
+	flags  func(fs *flag.FlagSet)
+}
+
+// invocation is a parsed command line with the app built from its configuration.
+type invocation struct {
+	*app
+	config string
+	output string
+	arg    string
+}
+
+// open parses args for s, loads the configuration and builds the app. Call close when done.
+func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation, error) {
 	var cf commonFlags
-	fs := newFlagSet("plan", env, &cf, true)
-	if _, err := parseFlags(fs, args); err != nil {
-		return fail(env, err)
+	fs := newFlagSet(s.name, env, &cf, s.output)
+	if s.flags != nil {
+		s.flags(fs)
 	}
-	if err := checkOutput(cf.output); err != nil {
-		return fail(env, err)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	inv := &invocation{config: cf.config, output: cf.output}
+	switch {
+	case s.arg == "" && len(pos) > 0:
+		return nil, usageError{fmt.Sprintf("%s takes no arguments, got %q", s.name, pos)}
+	case s.arg != "" && len(pos) != 1:
+		return nil, usageError{fmt.Sprintf("%s takes exactly one %s", s.name, s.arg)}
+	case s.arg != "":
+		inv.arg = pos[0]
+	}
+	if s.output {
+		if err := checkOutput(cf.output); err != nil {
+			return nil, err
+		}
 	}
 	a, err := setup(ctx, env, cf, appOptions{})
 	if err != nil {
+		return nil, err
+	}
+	inv.app = a
+	return inv, nil
+}
+
+// write prints v as JSON or with its text form, as --output says.
+func (inv *invocation) write(w io.Writer, v any, text func(io.Writer) error) error {
+	if inv.output == "json" {
+		return writeJSON(w, v)
+	}
+	return text(w)
+}
+
+const userArg = "USER (directory id, user name or e-mail)"
+
+func runPlan(ctx context.Context, env *cliEnv, args []string) int {
+	inv, err := open(ctx, env, spec{name: "plan", output: true}, args)
+	if err != nil {
 		return fail(env, err)
 	}
-	defer a.close()
-	plan, err := a.rec.Plan(ctx, provisioning.Scope{})
+	defer inv.close()
+	plan, err := inv.rec.Plan(ctx, provisioning.Scope{})
 	if err != nil {
 		return exitFor(env, err)
 	}
-	if cf.output == "json" {
-		err = plan.WriteJSON(env.stdout)
-	} else {
-		err = plan.WriteText(env.stdout)
-	}
-	if err != nil {
+	if err := inv.write(env.stdout, plan, plan.WriteText); err != nil {
 		return fail(env, err)
 	}
 	if len(plan.Refused) > 0 {
@@ -43,100 +91,58 @@ func runPlan(ctx context.Context, env *cliEnv, args []string) int {
 }
 
 func runSync(ctx context.Context, env *cliEnv, args []string) int {
-	var cf commonFlags
-	fs := newFlagSet("sync", env, &cf, true)
-	dryRun := fs.Bool("dry-run", false, "plan and report, write nothing")
-	force := fs.Bool("force", false, "apply destructive changes a guard would refuse (never after a failed read)")
-	if _, err := parseFlags(fs, args); err != nil {
-		return fail(env, err)
-	}
-	if err := checkOutput(cf.output); err != nil {
-		return fail(env, err)
-	}
-	a, err := setup(ctx, env, cf, appOptions{})
+	var dryRun, force bool
+	inv, err := open(ctx, env, spec{name: "sync", output: true, flags: func(fs *flag.FlagSet) {
+		fs.BoolVar(&dryRun, "dry-run", false, "plan and report, write nothing")
+		fs.BoolVar(&force, "force", false, "apply destructive changes a guard would refuse (never after a failed read)")
+	}}, args)
 	if err != nil {
 		return fail(env, err)
 	}
-	defer a.close()
-	rep, err := a.rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerCLI, DryRun: *dryRun, Force: *force})
-	return writeReport(env, cf.output, rep, err)
+	defer inv.close()
+	rep, err := inv.rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerCLI, DryRun: dryRun, Force: force})
+	return inv.writeReport(env, rep, err)
 }
 
 func runProvision(ctx context.Context, env *cliEnv, args []string) int {
-	var cf commonFlags
-	fs := newFlagSet("provision", env, &cf, true)
-	pos, err := parseFlags(fs, args)
+	inv, err := open(ctx, env, spec{name: "provision", output: true, arg: userArg}, args)
 	if err != nil {
 		return fail(env, err)
 	}
-	if len(pos) != 1 {
-		return fail(env, usageError{"provision takes exactly one USER (directory id, user name or e-mail)"})
-	}
-	if err := checkOutput(cf.output); err != nil {
-		return fail(env, err)
-	}
-	a, err := setup(ctx, env, cf, appOptions{})
-	if err != nil {
-		return fail(env, err)
-	}
-	defer a.close()
-	rep, err := a.rec.ProvisionUsers(ctx, provisioning.TriggerCLI, pos[0])
-	return writeReport(env, cf.output, rep, err)
+	defer inv.close()
+	rep, err := inv.rec.ProvisionUsers(ctx, provisioning.TriggerCLI, inv.arg)
+	return inv.writeReport(env, rep, err)
 }
 
 // writeReport prints a run's report and returns the exit code it deserves.
-func writeReport(env *cliEnv, output string, rep *provisioning.Report, runErr error) int {
+func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr error) int {
 	if rep != nil {
-		var err error
-		if output == "json" {
-			err = rep.WriteJSON(env.stdout)
-		} else {
-			err = rep.WriteText(env.stdout)
-		}
-		if err != nil {
+		if err := inv.write(env.stdout, rep, rep.WriteText); err != nil {
 			return fail(env, err)
 		}
 	}
-	if runErr != nil {
+	switch {
+	case runErr != nil:
 		return exitFor(env, runErr)
-	}
-	if rep != nil && len(rep.Refused) > 0 {
+	case rep != nil && len(rep.Refused) > 0:
 		return exitRefused
-	}
-	if rep != nil && len(rep.Errors) > 0 {
+	case rep != nil && len(rep.Errors) > 0:
 		return exitError
 	}
 	return exitOK
 }
 
 func runExplain(ctx context.Context, env *cliEnv, args []string) int {
-	var cf commonFlags
-	fs := newFlagSet("explain", env, &cf, true)
-	pos, err := parseFlags(fs, args)
+	inv, err := open(ctx, env, spec{name: "explain", output: true, arg: userArg}, args)
 	if err != nil {
 		return fail(env, err)
 	}
-	if len(pos) != 1 {
-		return fail(env, usageError{"explain takes exactly one USER (directory id, user name or e-mail)"})
-	}
-	if err := checkOutput(cf.output); err != nil {
-		return fail(env, err)
-	}
-	a, err := setup(ctx, env, cf, appOptions{})
+	defer inv.close()
+	ex, err := inv.rec.Explain(ctx, inv.arg)
 	if err != nil {
 		return fail(env, err)
 	}
-	defer a.close()
-	ex, err := a.rec.Explain(ctx, pos[0])
-	if err != nil {
-		return fail(env, err)
-	}
-	if cf.output == "json" {
-		err = writeJSON(env.stdout, ex)
-	} else {
-		err = ex.WriteText(env.stdout)
-	}
-	if err != nil {
+	if err := inv.write(env.stdout, ex, ex.WriteText); err != nil {
 		return fail(env, err)
 	}
 	return exitOK
@@ -146,24 +152,16 @@ func runDirectory(ctx context.Context, env *cliEnv, args []string) int {
 	if len(args) == 0 || args[0] != "dump" {
 		return fail(env, usageError{"usage: bridge directory dump --config FILE [--output json|text]"})
 	}
-	var cf commonFlags
-	fs := newFlagSet("directory dump", env, &cf, true)
-	if _, err := parseFlags(fs, args[1:]); err != nil {
-		return fail(env, err)
-	}
-	if err := checkOutput(cf.output); err != nil {
-		return fail(env, err)
-	}
-	a, err := setup(ctx, env, cf, appOptions{})
+	inv, err := open(ctx, env, spec{name: "directory dump", output: true}, args[1:])
 	if err != nil {
 		return fail(env, err)
 	}
-	defer a.close()
-	snap, err := a.source.Read(ctx)
+	defer inv.close()
+	snap, err := inv.source.Read(ctx)
 	if err != nil {
 		return fail(env, fmt.Errorf("read directory: %w", err))
 	}
-	if err := directory.WriteDump(env.stdout, snap, cf.output); err != nil {
+	if err := directory.WriteDump(env.stdout, snap, inv.output); err != nil {
 		return fail(env, err)
 	}
 	return exitOK
@@ -199,34 +197,34 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 		return fail(env, usageError{"usage: bridge oidc check|apply --config FILE [--dry-run]"})
 	}
 	sub := args[0]
-	var cf commonFlags
-	fs := newFlagSet("oidc "+sub, env, &cf, false)
-	dryRun := fs.Bool("dry-run", false, "show the change, write nothing (apply only)")
-	if _, err := parseFlags(fs, args[1:]); err != nil {
-		return fail(env, err)
-	}
-	a, err := setup(ctx, env, cf, appOptions{})
+	var dryRun bool
+	inv, err := open(ctx, env, spec{name: "oidc " + sub, flags: func(fs *flag.FlagSet) {
+		if sub == "apply" {
+			fs.BoolVar(&dryRun, "dry-run", false, "show the change, write nothing")
+		}
+	}}, args[1:])
 	if err != nil {
 		return fail(env, err)
 	}
-	defer a.close()
-	if a.sso == nil {
-		return fail(env, fmt.Errorf("sso.enabled is false in %s: nothing to check or apply", cf.config))
+	defer inv.close()
+	if inv.sso == nil {
+		return fail(env, fmt.Errorf("sso.enabled is false in %s: nothing to check or apply", inv.config))
 	}
 	if sub == "check" {
-		rep, err := a.sso.Check(ctx)
+		rep, err := inv.sso.Check(ctx)
 		if rep != nil {
 			_ = rep.WriteText(env.stdout)
 		}
-		if err != nil || (rep != nil && !rep.OK()) {
-			if err != nil {
-				fmt.Fprintf(env.stderr, "bridge: %v\n", err)
-			}
+		if err != nil {
+			fmt.Fprintf(env.stderr, "bridge: %v\n", err)
+			return exitError
+		}
+		if rep != nil && !rep.OK() {
 			return exitError
 		}
 		return exitOK
 	}
-	changes, err := a.sso.Plan(ctx)
+	changes, err := inv.sso.Plan(ctx)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -234,9 +232,9 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 	if err := plan.WriteText(env.stdout); err != nil {
 		return fail(env, err)
 	}
-	if !*dryRun {
+	if !dryRun {
 		for _, c := range changes {
-			if err := a.sso.Apply(ctx, c); err != nil {
+			if err := inv.sso.Apply(ctx, c); err != nil {
 				return fail(env, fmt.Errorf("apply sso configuration: %w", err))
 			}
 		}
@@ -244,7 +242,7 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 			fmt.Fprintln(env.stdout, "applied")
 		}
 	}
-	if uris, err := a.sso.RedirectURIs(ctx); err == nil && len(uris) > 0 {
+	if uris, err := inv.sso.RedirectURIs(ctx); err == nil && len(uris) > 0 {
 		fmt.Fprintln(env.stdout, "Register these redirect URIs at your IdP:")
 		for _, app := range slices.Sorted(maps.Keys(uris)) {
 			fmt.Fprintf(env.stdout, "  %-8s %s\n", app, uris[app])
