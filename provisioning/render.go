@@ -107,7 +107,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  # %s\n", ChangeLine(c))
 		}
 	}
-	if len(p.Changes) == 0 {
+	if len(p.Changes) == 0 && len(p.Held) == 0 {
+		// (with changes held back by a guard, babelforce does not match the directory)
 		b.WriteString("No changes: babelforce matches the directory.\n")
 	}
 	b.WriteString(p.Summary().String())
