@@ -3,8 +3,6 @@ package babelforce
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +12,14 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/babelforce/bridge/internal/httpx"
 )
 
 const (
@@ -121,7 +119,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cfg:      cfg,
 		base:     strings.TrimRight(cfg.BaseURL, "/"),
 		now:      time.Now,
-		sleep:    sleepContext,
+		sleep:    httpx.Sleep,
 		jitter:   rand.Int64N,
 		log:      slog.New(slog.DiscardHandler),
 		maxPages: defaultMaxPages,
@@ -146,41 +144,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 }
 
 func newHTTPClient(cfg Config) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr, err := httpx.Transport(cfg.CAFile, cfg.InsecureSkipVerify)
+	if err != nil {
+		return nil, fmt.Errorf("babelforce config: %w", err)
+	}
 	tr.MaxIdleConnsPerHost = max(cfg.MaxConcurrency, 2)
-	if cfg.CAFile != "" || cfg.InsecureSkipVerify {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in, documented
-		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("babelforce config: ca_file: %w", err)
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("babelforce config: ca_file: no PEM certificate found in %s", cfg.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		tr.TLSClientConfig = tc
-	}
 	return &http.Client{Transport: tr, Timeout: cfg.Timeout}, nil
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Stats returns the request counts so far, sorted by endpoint and status.
@@ -338,7 +307,7 @@ func (c *Client) execute(ctx context.Context, r *request) (*response, error) {
 				return nil, err
 			}
 			lastErr = fmt.Errorf("babelforce: %s %s: %w", r.method, r.path, err)
-			if isTLSError(err) {
+			if httpx.IsTLSError(err) {
 				return nil, lastErr
 			}
 			if !r.idempotent && wrote {
@@ -374,7 +343,7 @@ func (c *Client) execute(ctx context.Context, r *request) (*response, error) {
 		}
 		wait, fromServer := time.Duration(0), false
 		if resp != nil {
-			wait, fromServer = retryAfter(resp.header, c.now())
+			wait, fromServer = httpx.RetryAfter(resp.header, c.now())
 		}
 		if !fromServer {
 			wait = c.backoff(tries)
@@ -412,21 +381,6 @@ func (c *Client) backoff(n int) time.Duration {
 		ceil = backoffCap
 	}
 	return time.Duration(c.jitter(int64(ceil) + 1))
-}
-
-// retryAfter reads a Retry-After header: delta seconds or an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // attempt sends r once. It returns the answer (any status), or err for a failure before an

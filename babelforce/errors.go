@@ -2,8 +2,6 @@ package babelforce
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/babelforce/bridge/internal/httpx"
 )
 
 // Sentinel errors; errors.Is matches them against an *APIError by its status.
@@ -94,7 +94,7 @@ func IsTransient(err error) bool {
 	if errors.As(err, &ae) {
 		return transientStatus(ae.Status)
 	}
-	if isTLSError(err) {
+	if httpx.IsTLSError(err) {
 		return false
 	}
 	var ne net.Error
@@ -104,20 +104,6 @@ func IsTransient(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE)
-}
-
-// isTLSError reports a certificate or TLS protocol failure: retrying cannot cure it.
-func isTLSError(err error) bool {
-	var (
-		cve *tls.CertificateVerificationError
-		ua  x509.UnknownAuthorityError
-		he  x509.HostnameError
-		ci  x509.CertificateInvalidError
-		rh  tls.RecordHeaderError
-		ae  tls.AlertError
-	)
-	return errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) ||
-		errors.As(err, &ci) || errors.As(err, &rh) || errors.As(err, &ae)
 }
 
 // errorBody is the union of babelforce's, OAuth's and SCIM's error bodies.

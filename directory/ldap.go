@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/babelforce/bridge/internal/httpx"
 )
 
 // LDAP reads users and groups from an LDAP directory: OpenLDAP, Active Directory or anything
@@ -56,14 +57,11 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
 	}
 	l := &LDAP{cfg: cfg, logger: logger, now: time.Now}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		roots, err := httpx.CertPool(cfg.CAFile, false)
 		if err != nil {
-			return nil, fmt.Errorf("ldap config: ca_file: %w", err)
+			return nil, fmt.Errorf("ldap config: %w", err)
 		}
-		l.roots = x509.NewCertPool()
-		if !l.roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldap config: ca_file: no PEM certificate in %s", cfg.CAFile)
-		}
+		l.roots = roots
 	}
 	a := cfg.Attributes
 	l.userAttrs = attrList(append([]string{a.ID, a.UserName, a.DisplayName, a.GivenName, a.FamilyName,

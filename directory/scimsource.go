@@ -2,8 +2,6 @@ package directory
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/babelforce/bridge/internal/httpx"
 )
 
 // EnterpriseUserSchema is the URN of the SCIM enterprise user extension (RFC 7643 section 4.3).
@@ -174,24 +174,9 @@ func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.C
 		return nil, fmt.Errorf("scim source: base_url: %w", err)
 	}
 	if httpClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.CAFile != "" || cfg.InsecureSkipVerify {
-			tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in via config
-			if cfg.CAFile != "" {
-				pem, err := os.ReadFile(cfg.CAFile)
-				if err != nil {
-					return nil, fmt.Errorf("scim source: ca_file: %w", err)
-				}
-				pool, err := x509.SystemCertPool()
-				if err != nil || pool == nil {
-					pool = x509.NewCertPool()
-				}
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("scim source: ca_file: %s holds no PEM certificate", cfg.CAFile)
-				}
-				tc.RootCAs = pool
-			}
-			tr.TLSClientConfig = tc
+		tr, err := httpx.Transport(cfg.CAFile, cfg.InsecureSkipVerify)
+		if err != nil {
+			return nil, fmt.Errorf("scim source: %w", err)
 		}
 		httpClient = &http.Client{Transport: tr}
 	}
@@ -201,20 +186,9 @@ func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.C
 		logger:  logger,
 		client:  httpClient,
 		backoff: 250 * time.Millisecond,
-		sleep:   scimSleep,
+		sleep:   httpx.Sleep,
 		now:     time.Now,
 	}, nil
-}
-
-func scimSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Read fetches every user and group (all pages) and returns the resolved snapshot. Any
@@ -477,7 +451,7 @@ func (s *SCIMSource) try(ctx context.Context, rawURL, what string, into any) (re
 		case resp.StatusCode == http.StatusNotFound:
 			return false, 0, fmt.Errorf("scim source: %s: 404 not found: is base_url %q the SCIM base (usually ending in /scim/v2)?%s", what, s.base.String(), detail)
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			return true, scimRetryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("scim source: %s: HTTP %d%s", what, resp.StatusCode, detail)
+			return true, s.retryAfter(resp.Header), fmt.Errorf("scim source: %s: HTTP %d%s", what, resp.StatusCode, detail)
 		default:
 			return false, 0, fmt.Errorf("scim source: %s: HTTP %d%s", what, resp.StatusCode, detail)
 		}
@@ -495,16 +469,7 @@ func (s *SCIMSource) try(ctx context.Context, rawURL, what string, into any) (re
 // scimTransient tells network trouble worth another attempt (refused or reset connections,
 // timeouts, cut-off responses) from errors that will not go away by retrying (certificates).
 func scimTransient(err error) bool {
-	var (
-		certErr     *tls.CertificateVerificationError
-		unknownAuth x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
-		recordErr   tls.RecordHeaderError
-	)
-	switch {
-	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalidErr),
-		errors.As(err, &recordErr): // e.g. https:// against a plain HTTP port
+	if httpx.IsTLSError(err) {
 		return false
 	}
 	var ne net.Error
@@ -537,17 +502,10 @@ func scimSnippet(body []byte) string {
 	return strconv.Quote(s)
 }
 
-func scimRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	return min(max(d, 0), scimMaxRetryAfter)
+// retryAfter is how long the server asks to wait (Retry-After), at most scimMaxRetryAfter.
+func (s *SCIMSource) retryAfter(h http.Header) time.Duration {
+	d, _ := httpx.RetryAfter(h, s.now())
+	return min(d, scimMaxRetryAfter)
 }
 
 // scimParseUser turns one SCIM User resource into a User.
