@@ -61,9 +61,12 @@ func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation,
 	return inv, nil
 }
 
-// write prints v as JSON or with its text form, as --output says.
+// write prints v as JSON (its WriteJSON when it has one) or with its text form, as --output says.
 func (inv *invocation) write(w io.Writer, v any, text func(io.Writer) error) error {
 	if inv.output == "json" {
+		if j, ok := v.(interface{ WriteJSON(io.Writer) error }); ok {
+			return j.WriteJSON(w) // its own JSON form: a plan adds its summary
+		}
 		return writeJSON(w, v)
 	}
 	return text(w)
@@ -228,8 +231,9 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	plan := &provisioning.Plan{Changes: changes}
-	if err := plan.WriteText(env.stdout); err != nil {
+	if len(changes) == 0 {
+		fmt.Fprintln(env.stdout, "No changes: babelforce's SSO configuration matches the sso section.")
+	} else if err := (&provisioning.Plan{Changes: changes}).WriteText(env.stdout); err != nil {
 		return fail(env, err)
 	}
 	if !dryRun {
