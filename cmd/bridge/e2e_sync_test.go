@@ -4,6 +4,7 @@ package main
 // against a real OpenLDAP slapd and the babelforce simulator: the acceptance checks of issue 4.
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -196,6 +197,7 @@ type e2eFixture struct {
 	slapd  *testenv.Slapd
 	sim    *babelforcetest.Server
 	config string
+	state  string
 	env    map[string]string
 }
 
@@ -217,6 +219,16 @@ func newE2E(t *testing.T, o e2eOptions) *e2eFixture {
 // newE2EWith builds the fixture around a running slapd (o.ldapURL may point at a proxy).
 func newE2EWith(t *testing.T, s *testenv.Slapd, people []e2ePerson, o e2eOptions) *e2eFixture {
 	t.Helper()
+	sim := babelforcetest.New(t, babelforcetest.Options{})
+	f := &e2eFixture{people: people, slapd: s, sim: sim, state: t.TempDir() + "/state.json", env: mergeEnv(babelforceSimEnv(sim), slapdEnv(s))}
+	f.config = f.writeConfig(t, o)
+	return f
+}
+
+// writeConfig writes a configuration for the fixture's simulator and state file with o's
+// settings (defaults as newE2EWith's).
+func (f *e2eFixture) writeConfig(t *testing.T, o e2eOptions) string {
+	t.Helper()
 	if o.guardMax == 0 {
 		o.guardMax = 10
 	}
@@ -224,12 +236,9 @@ func newE2EWith(t *testing.T, s *testenv.Slapd, people []e2ePerson, o e2eOptions
 		o.guardPercent = 10
 	}
 	if o.ldapURL == "" {
-		o.ldapURL = s.URL
+		o.ldapURL = f.slapd.URL
 	}
-	sim := babelforcetest.New(t, babelforcetest.Options{})
-	state := t.TempDir() + "/state.json"
-	cfg := writeConfig(t, e2eConfigYAML(o.ldapURL, state, o.guardMax, o.guardPercent, o.extraSync))
-	return &e2eFixture{people: people, slapd: s, sim: sim, config: cfg, env: mergeEnv(babelforceSimEnv(sim), slapdEnv(s))}
+	return writeConfig(t, e2eConfigYAML(o.ldapURL, f.state, o.guardMax, o.guardPercent, o.extraSync))
 }
 
 // cli runs bridge COMMAND --config F ARGS... with the fixture's environment.
@@ -380,4 +389,419 @@ func TestE2ESyncLifecycle(t *testing.T) {
 	require.Equal(t, exitOK, code, "plan: %s", errOut)
 	assert.Contains(t, plan, "No changes")
 	assert.Zero(t, sim.WriteCalls())
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// 3. a rename, a skill move and a leaver.
+	before := agentsByEmail(sim)
+	usersBefore := scimUsersByName(sim)
+	anna, david, finn := f.person("anna.schmidt"), f.person("david.okafor"), f.person("finn.becker")
+	admin := ldapAdmin(t, f.slapd)
+	ldapReplace(t, admin, anna.dn(), map[string][]string{
+		"givenName": {"Annabel"}, "cn": {"Annabel Schmidt"}, "displayName": {"Annabel Schmidt"},
+	})
+	ldapMembers(t, admin, groupDN("skill-english"), nil, []string{david.dn()})
+	ldapMembers(t, admin, groupDN("skill-german"), []string{david.dn()}, nil)
+	ldapDelete(t, admin, finn.dn()) // its member values stay behind in the groups, as often in real directories
+
+	sim.ResetCalls()
+	plan, errOut, code = f.cli(t, "plan")
+	require.Equal(t, exitOK, code, "plan: %s", errOut)
+	t.Logf("plan after the changes:\n%s", plan)
+	assert.Zero(t, sim.WriteCalls(), "plan wrote")
+	for _, want := range [][]string{
+		{"~ update agent anna.schmidt@example.com", `"Anna Schmidt" → "Annabel Schmidt"`},
+		{"+ add tag german to david.okafor@example.com"},
+		{"- remove tag english from david.okafor@example.com"},
+		{"- disable agent finn.becker@example.com", "(left directory)"},
+		{"- deactivate login user finn.becker@example.com"},
+		{"Plan: 0 to create, 2 to update, 1 to disable, 0 to delete"},
+	} {
+		_, err := lineWith(plan, want...)
+		assert.NoError(t, err, "plan should show %q", want)
+	}
+	changeLines := 0
+	for _, line := range strings.Split(plan, "\n") {
+		if strings.HasPrefix(line, "+ ") || strings.HasPrefix(line, "- ") || strings.HasPrefix(line, "~ ") {
+			changeLines++
+		}
+	}
+
+	sim.ResetCalls()
+	out = f.mustSync(t)
+	t.Logf("third sync: %d write calls: %v\n%s", sim.WriteCalls(), writesOf(sim.Calls()), out)
+	assert.Equal(t, 6, changeLines, "the plan should hold exactly six changes")
+	assert.Equal(t, map[string]int{
+		"PUT /api/v2/agents/{id}":         2, // anna's name; david's tag list (one update per agent)
+		"PUT /api/v2/agents/{id}/disable": 1, // finn left
+		"PUT /auth/scim/v2/Users/{id}":    1, // anna's login user display name
+		"PATCH /auth/scim/v2/Users/{id}":  1, // finn's login user deactivated
+	}, writesOf(sim.Calls()), "the third sync should make exactly the minimal writes")
+	assert.Equal(t, 5, sim.WriteCalls())
+
+	after := agentsByEmail(sim)
+	usersAfter := scimUsersByName(sim)
+	assert.Len(t, after, len(before), "no agent created or deleted")
+	if a, ok := after[anna.email()]; assert.True(t, ok) {
+		assert.Equal(t, before[anna.email()].ID, a.ID, "anna keeps her agent")
+		assert.Equal(t, "Annabel Schmidt", a.Name)
+		assert.Equal(t, anna.skills(), sortedTags(a), "anna's tags are untouched")
+	}
+	assert.Equal(t, "Annabel Schmidt", usersAfter[anna.email()].DisplayName, "anna's login user renamed")
+	if a, ok := after[david.email()]; assert.True(t, ok) {
+		assert.Equal(t, []string{"german"}, sortedTags(a), "david moved from skill-english to skill-german")
+		assert.Equal(t, david.name(), a.Name)
+	}
+	if a, ok := after[finn.email()]; assert.True(t, ok, "finn's agent must be disabled, not deleted") {
+		assert.Equal(t, before[finn.email()].ID, a.ID)
+		assert.False(t, a.IsEnabled(), "finn's agent is disabled")
+		assert.Equal(t, before[finn.email()].SourceID, a.SourceID, "finn's agent stays bridge's")
+	}
+	if u, ok := usersAfter[finn.email()]; assert.True(t, ok, "finn's login user is deactivated, not deleted") {
+		assert.False(t, u.IsActive(), "finn's login user is inactive")
+	}
+	for email, a := range after {
+		if email == anna.email() || email == david.email() || email == finn.email() {
+			continue
+		}
+		assert.Equal(t, before[email], a, "agent %s must not change", email)
+		assert.Equal(t, usersBefore[email], usersAfter[email], "login user %s must not change", email)
+	}
+
+	// 4. and converged again: the next sync writes nothing.
+	sim.ResetCalls()
+	out = f.mustSync(t)
+	assert.Zero(t, sim.WriteCalls(), "fourth sync wrote: %v\n%s", writesOf(sim.Calls()), out)
+}
+
+// assertAllEnabled checks that every agent and login user in the simulator is still enabled.
+func assertAllEnabled(t *testing.T, sim *babelforcetest.Server) {
+	t.Helper()
+	for _, a := range sim.Agents() {
+		assert.True(t, a.IsEnabled(), "agent %s was disabled", a.Email)
+	}
+	for _, u := range sim.SCIMUsers() {
+		assert.True(t, u.IsActive(), "login user %s was deactivated", u.UserName)
+	}
+}
+
+// TestE2EGuardEmptyDirectory: a read that finds nobody (the user base points at an empty OU,
+// as after a botched OU move) must not disable anyone: exit 2, nothing written, and the
+// output says which guard refused.
+func TestE2EGuardEmptyDirectory(t *testing.T) {
+	f := newE2E(t, e2eOptions{})
+	f.mustSync(t)
+	f.env["BRIDGE_LDAP_USER_BASE_DN"] = "ou=empty," + e2eSuffix
+
+	f.sim.ResetCalls()
+	out, errOut, code := f.cli(t, "sync")
+	assert.Equal(t, exitRefused, code, "sync of an empty directory\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Zero(t, f.sim.WriteCalls(), "sync of an empty directory wrote: %v", writesOf(f.sim.Calls()))
+	assert.Contains(t, errOut, "refused by guard")
+	assert.Contains(t, errOut, "the directory read returned no users")
+	assert.Contains(t, out, "Refused by guard")
+	assertAllEnabled(t, f.sim)
+
+	plan, errOut, code := f.cli(t, "plan")
+	assert.Equal(t, exitRefused, code, "plan of an empty directory: %s", errOut)
+	assert.Contains(t, plan, "Refused by guard (these changes are NOT applied)")
+	assert.Contains(t, plan, "the directory read returned no users")
+	assert.Contains(t, plan, "# - disable agent anna.schmidt@example.com  (left directory)")
+	assert.Contains(t, plan, "36 changes held back by guard")
+	assert.NotContains(t, plan, "No changes", "a plan with changes held back must not claim babelforce matches the directory")
+	assert.Zero(t, f.sim.WriteCalls())
+}
+
+// TestE2EGuardShrink: a directory that lost a third of its people, more than guard
+// max_destructive 2 / 10 % allows, is refused (exit 2, nothing disabled); --force applies it.
+func TestE2EGuardShrink(t *testing.T) {
+	f := newE2E(t, e2eOptions{guardMax: 2, guardPercent: 10})
+	f.mustSync(t)
+	before := agentsByEmail(f.sim)
+	admin := ldapAdmin(t, f.slapd)
+	gone := map[string]bool{}
+	for _, p := range f.inScope()[:6] { // 6 of 18
+		ldapDelete(t, admin, p.dn())
+		gone[p.email()] = true
+	}
+
+	f.sim.ResetCalls()
+	out, errOut, code := f.cli(t, "sync")
+	assert.Equal(t, exitRefused, code, "sync of a shrunk directory\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Zero(t, f.sim.WriteCalls(), "refused sync wrote: %v", writesOf(f.sim.Calls()))
+	assert.Contains(t, errOut, "refused by guard: 6 people would be disabled, deleted or deactivated (33.3% of the 18 agents bridge owns)")
+	assert.Contains(t, errOut, "guard.max_destructive (2)")
+	assert.Contains(t, errOut, "--force")
+	assertAllEnabled(t, f.sim)
+
+	f.sim.ResetCalls()
+	out, errOut, code = f.cli(t, "sync", "--force")
+	require.Equal(t, exitOK, code, "sync --force\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	t.Logf("forced sync: %v", writesOf(f.sim.Calls()))
+	assert.Equal(t, map[string]int{
+		"POST /api/v2/agents/bulk/disable": 1, // six agents in one bulk call
+		"PATCH /auth/scim/v2/Users/{id}":   6, // six login users deactivated
+	}, writesOf(f.sim.Calls()))
+	assert.Contains(t, out, "forced")
+	after := agentsByEmail(f.sim)
+	assert.Len(t, after, len(before), "leavers are disabled, not deleted")
+	users := scimUsersByName(f.sim)
+	for email, a := range after {
+		u := users[email]
+		assert.Equal(t, !gone[email], a.IsEnabled(), "agent %s enabled", email)
+		assert.Equal(t, !gone[email], u.IsActive(), "login user %s active", email)
+	}
+
+	f.sim.ResetCalls()
+	f.mustSync(t)
+	assert.Zero(t, f.sim.WriteCalls(), "the run after the forced one should write nothing: %v", writesOf(f.sim.Calls()))
+}
+
+// TestE2EGuardReadCutHalfway: the LDAP connection breaks in the middle of the read (a proxy
+// in front of slapd forwards half of what a whole read takes, then drops every connection):
+// exit 1, the message names the incomplete read, and nothing is written, although the half
+// that was read, applied, would disable people.
+func TestE2EGuardReadCutHalfway(t *testing.T) {
+	testenv.Need(t, "slapd", "slapadd")
+	people := e2ePeople()
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: e2eSeedLDIF(people)})
+	measure := startCutProxy(t, hostPort(t, s.URL), 0)
+	// guard 100/100: only the read check may stop this run.
+	f := newE2EWith(t, s, people, e2eOptions{ldapURL: "ldap://" + measure.Addr, guardMax: 100, guardPercent: 100})
+	f.mustSync(t)
+	total := measure.Served()
+	t.Logf("one whole read: %d bytes from slapd", total)
+	require.Greater(t, total, int64(2000), "a whole read through the proxy")
+
+	// Something real to do, so that a run which ignored the broken read would write.
+	ldapReplace(t, ldapAdmin(t, s), f.person("ben.mueller").dn(), map[string][]string{"displayName": {"Benjamin Mueller"}})
+
+	cut := startCutProxy(t, hostPort(t, s.URL), total/2)
+	f.config = f.writeConfig(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
+	f.sim.ResetCalls()
+	out, errOut, code := f.cli(t, "sync")
+	require.True(t, cut.Cut(), "the proxy should have cut the read (served %d of %d bytes)", cut.Served(), total)
+	assert.Equal(t, exitError, code, "sync after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Zero(t, f.sim.WriteCalls(), "a broken read must write nothing: %v", writesOf(f.sim.Calls()))
+	assert.Contains(t, errOut, "incomplete directory read")
+	assert.Contains(t, errOut, "nothing was changed")
+	assertAllEnabled(t, f.sim)
+	assert.Equal(t, "Ben Mueller", agentsByEmail(f.sim)["ben.mueller@example.com"].Name)
+
+	// plan, cut the same way, says the same and exits 1 too.
+	cut = startCutProxy(t, hostPort(t, s.URL), total/2)
+	f.config = f.writeConfig(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
+	out, errOut, code = f.cli(t, "plan")
+	require.True(t, cut.Cut(), "the proxy should have cut the plan's read")
+	assert.Equal(t, exitError, code, "plan after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, errOut, "incomplete directory read")
+}
+
+// TestE2EHandMadeAgent: an agent an admin created by hand (no agentSource) with the e-mail of
+// a directory user is never modified by sync, and the plan says why; with sync.adopt: true
+// bridge takes it over.
+func TestE2EHandMadeAgent(t *testing.T) {
+	f := newE2E(t, e2eOptions{})
+	ben := f.person("ben.mueller")
+	hand := f.sim.PutAgent(babelforce.Agent{Name: "Ben (by hand)", Email: ben.email(), Number: "+4930999999", Tags: []string{"vip"}})
+
+	for run := 1; run <= 2; run++ {
+		f.mustSync(t)
+		now, ok := f.sim.Agent(hand.ID)
+		require.True(t, ok, "the hand-made agent must not be deleted")
+		assert.Equal(t, hand, now, "run %d modified the hand-made agent", run)
+		_, hasLogin := scimUsersByName(f.sim)[ben.email()]
+		assert.False(t, hasLogin, "no login user is created for a person whose agent bridge does not own")
+	}
+	assert.Len(t, f.sim.Agents(), len(f.inScope()), "no second agent with ben's e-mail")
+
+	plan, errOut, code := f.cli(t, "plan")
+	require.Equal(t, exitOK, code, "plan: %s", errOut)
+	line, err := lineWith(plan, "! skipped "+ben.email(), "not owned by bridge", "sync.adopt: true")
+	assert.NoError(t, err, "plan:\n%s", plan)
+	assert.Contains(t, line, hand.ID)
+	assert.Contains(t, plan, "No changes")
+
+	explain, errOut, code := f.cli(t, "explain", ben.email())
+	require.Equal(t, exitOK, code, "explain: %s", errOut)
+	assert.Contains(t, explain, `NOT owned by bridge (agentSource "", sourceId "")`)
+
+	f.env["BRIDGE_SYNC_ADOPT"] = "true"
+	f.sim.ResetCalls()
+	f.mustSync(t)
+	t.Logf("adoption: %v", writesOf(f.sim.Calls()))
+	assert.Equal(t, map[string]int{
+		"PUT /api/v2/agents/{id}":                     1, // take over: sourceId, agentSource, name, number, tags
+		"POST /api/v2/agents/groups/{groupId}/agents": 1,
+		"POST /auth/scim/v2/Users":                    1,
+	}, writesOf(f.sim.Calls()))
+	now, ok := f.sim.Agent(hand.ID)
+	require.True(t, ok, "adopted, not replaced")
+	assert.Equal(t, "bridge:e2e", now.AgentSource)
+	assert.NotEmpty(t, now.SourceID)
+	assert.Equal(t, ben.name(), now.Name)
+	assert.Equal(t, ben.e164, now.Number)
+	assert.Equal(t, []string{"german", "vip"}, sortedTags(now), "the directory's tags added, the admin's own tag kept")
+	assert.Equal(t, []string{"support"}, groupNames(now))
+	assert.Len(t, f.sim.Agents(), len(f.inScope()))
+	if u, ok := scimUsersByName(f.sim)[ben.email()]; assert.True(t, ok, "login user created on adoption") {
+		assert.Equal(t, now.SourceID, u.ExternalID)
+	}
+
+	f.sim.ResetCalls()
+	f.mustSync(t)
+	assert.Zero(t, f.sim.WriteCalls(), "after adoption: %v", writesOf(f.sim.Calls()))
+}
+
+// TestE2EProvisionAndExplain: bridge provision USER provisions that one user (by e-mail or by
+// uid) and nobody else; bridge explain USER says why a user is or is not in scope and which
+// rule gave each tag; an unknown user is an error that says so.
+func TestE2EProvisionAndExplain(t *testing.T) {
+	f := newE2E(t, e2eOptions{})
+	anna, greta := f.person("anna.schmidt"), f.person("greta.hoffmann")
+
+	out, errOut, code := f.cli(t, "provision", anna.email())
+	require.Equal(t, exitOK, code, "provision by e-mail\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, map[string]int{
+		"POST /api/v2/agents/groups":                  1, // support, which anna joins
+		"POST /api/v2/agents":                         1,
+		"POST /api/v2/agents/groups/{groupId}/agents": 1,
+		"POST /auth/scim/v2/Users":                    1,
+	}, writesOf(f.sim.Calls()), "provision %s", anna.email())
+	agents := f.sim.Agents()
+	require.Len(t, agents, 1, "only anna is provisioned")
+	assert.Equal(t, anna.email(), agents[0].Email)
+	assert.Equal(t, anna.skills(), sortedTags(agents[0]))
+	require.Len(t, f.sim.SCIMUsers(), 1)
+	assert.Contains(t, out, "Plan: 1 to create")
+
+	f.sim.ResetCalls()
+	out, errOut, code = f.cli(t, "provision", greta.uid)
+	require.Equal(t, exitOK, code, "provision by uid\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, map[string]int{
+		"POST /api/v2/agents":                         1,
+		"POST /api/v2/agents/groups/{groupId}/agents": 1,
+		"POST /auth/scim/v2/Users":                    1,
+	}, writesOf(f.sim.Calls()), "provision %s", greta.uid)
+	got := agentsByEmail(f.sim)
+	assert.Len(t, got, 2)
+	assert.Contains(t, got, greta.email())
+	if u, ok := scimUsersByName(f.sim)[greta.email()]; assert.True(t, ok) {
+		assert.Equal(t, []string{"reporter", "supervisor"}, scimRoleValues(u))
+	}
+
+	f.sim.ResetCalls()
+	// explain an in-scope user: scope rule, field sources, which rule gave each tag and role.
+	out, errOut, code = f.cli(t, "explain", greta.uid)
+	require.Equal(t, exitOK, code, "explain: %s", errOut)
+	for _, want := range [][]string{
+		{"scope: in scope"},
+		{"[ok  ] scope.include_groups [babelforce-agents]", "member of babelforce-agents"},
+		{"number", `"+493012345607"`, `(from "030 12345607")`, "region DE"},
+		{`"german"`, `skills[0]: match "^skill-(.+)$"`, `matched group "skill-german"`},
+		{`"support"`, `agent_groups[0]`, `matched group "team-support"`},
+		{`"supervisor"`, `roles[0]: group "supervisors"`},
+		{"agent ", greta.email(), "owned by bridge"},
+		{"login user " + greta.email(), "managed by bridge"},
+		{"no changes"},
+	} {
+		_, err := lineWith(out, want...)
+		assert.NoError(t, err, "explain %s:\n%s", greta.uid, out)
+	}
+	// an in-scope user not yet provisioned: the next run's changes.
+	out, errOut, code = f.cli(t, "explain", "elif.yilmaz@example.com")
+	require.Equal(t, exitOK, code, "explain: %s", errOut)
+	assert.Contains(t, out, `"french"  <- skills[0]`)
+	assert.Contains(t, out, "no agent")
+	assert.Contains(t, out, "+ create agent elif.yilmaz@example.com")
+	// an out-of-scope user: which rule failed.
+	out, errOut, code = f.cli(t, "explain", "sven.it")
+	require.Equal(t, exitOK, code, "explain: %s", errOut)
+	assert.Contains(t, out, "OUT OF SCOPE")
+	_, err := lineWith(out, "[FAIL] scope.include_groups", "not a member of any include_groups (babelforce-agents)")
+	assert.NoError(t, err, "explain sven.it:\n%s", out)
+	assert.Zero(t, f.sim.WriteCalls(), "explain writes nothing")
+
+	// unknown users.
+	for _, cmd := range []string{"explain", "provision"} {
+		out, errOut, code = f.cli(t, cmd, "nobody@example.com")
+		assert.Equal(t, exitError, code, "%s of an unknown user\nstdout:\n%s\nstderr:\n%s", cmd, out, errOut)
+		assert.Contains(t, errOut, `user "nobody@example.com": no such user`)
+	}
+	assert.Zero(t, f.sim.WriteCalls())
+	assert.Len(t, f.sim.Agents(), 2)
+
+	// no user at all is a usage error.
+	_, errOut, code = f.cli(t, "provision")
+	assert.Equal(t, exitRefused, code)
+	assert.Contains(t, errOut, "exactly one USER")
+}
+
+// TestE2EPlanJSON: plan --output json is JSON holding the typed changes and the summary, and
+// writes nothing.
+func TestE2EPlanJSON(t *testing.T) {
+	f := newE2E(t, e2eOptions{})
+	out, errOut, code := f.cli(t, "plan", "--output", "json")
+	require.Equal(t, exitOK, code, "plan --output json: %s", errOut)
+	var plan struct {
+		Changes []struct {
+			Kind     string `json:"kind"`
+			Subject  string `json:"subject"`
+			SourceID string `json:"sourceId"`
+			Value    string `json:"value"`
+			Fields   []struct {
+				Field, Before, After string
+			} `json:"fields"`
+		} `json:"changes"`
+		Skipped []struct {
+			Subject, Reason string
+		} `json:"skipped"`
+		Summary struct {
+			Create, Update, Disable, Unchanged, Skipped int
+		} `json:"summary"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &plan), "plan JSON:\n%s", out)
+	kinds := map[string]int{}
+	for _, c := range plan.Changes {
+		kinds[c.Kind]++
+	}
+	assert.Equal(t, map[string]int{"create_agent_group": 2, "create_agent": 18, "create_login_user": 18, "join_agent_group": 18}, kinds)
+	assert.Equal(t, 18, plan.Summary.Create)
+	assert.Equal(t, 2, plan.Summary.Skipped)
+	assert.Len(t, plan.Skipped, 2)
+	found := false
+	for _, c := range plan.Changes {
+		if c.Kind == "create_agent" && c.Subject == "anna.schmidt@example.com" {
+			found = true
+			assert.NotEmpty(t, c.SourceID)
+			fields := map[string]string{}
+			for _, fc := range c.Fields {
+				fields[fc.Field] = fc.After
+			}
+			assert.Equal(t, "Anna Schmidt", fields["name"])
+			assert.Equal(t, "+493012345601", fields["number"])
+			assert.Equal(t, "english, german", fields["tags"])
+		}
+	}
+	assert.True(t, found, "create_agent of anna in the JSON plan")
+	assert.Zero(t, f.sim.WriteCalls(), "plan writes nothing")
+
+	// after a sync and one change: the JSON plan holds exactly that change.
+	f.mustSync(t)
+	ldapReplace(t, ldapAdmin(t, f.slapd), f.person("clara.weber").dn(), map[string][]string{"telephoneNumber": {"+49 30 7654321"}})
+	out, errOut, code = f.cli(t, "plan", "--output", "json")
+	require.Equal(t, exitOK, code, "plan --output json: %s", errOut)
+	plan.Changes = nil
+	require.NoError(t, json.Unmarshal([]byte(out), &plan), "plan JSON:\n%s", out)
+	require.Len(t, plan.Changes, 1, "plan JSON:\n%s", out)
+	c := plan.Changes[0]
+	assert.Equal(t, "update_agent", c.Kind)
+	assert.Equal(t, "clara.weber@example.com", c.Subject)
+	if assert.Len(t, c.Fields, 1) {
+		assert.Equal(t, "number", c.Fields[0].Field)
+		assert.Equal(t, "+493012345603", c.Fields[0].Before)
+		assert.Equal(t, "+49307654321", c.Fields[0].After)
+	}
+	assert.Equal(t, 17, plan.Summary.Unchanged)
 }
