@@ -8,15 +8,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +32,8 @@ import (
 
 	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
+	"github.com/babelforce/bridge/directory/store"
+	"github.com/babelforce/bridge/internal/testenv"
 )
 
 const (
@@ -774,4 +782,692 @@ func TestServeReplayIdPSequences(t *testing.T) {
 			t.Errorf("tag catalogue %v", got)
 		}
 	})
+}
+
+// serveJWTIssuer is a minimal OpenID Connect issuer whose tokens the test mints itself
+// (discovery from testenv.StartDiscoveryServer, a JWKS with one RSA key), for what the
+// zitadel example OP cannot hand out: expired tokens.
+type serveJWTIssuer struct {
+	issuer string
+	key    *rsa.PrivateKey
+}
+
+func serveStartJWTIssuer(t *testing.T) *serveJWTIssuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{
+			"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+			"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
+		}}})
+	}))
+	t.Cleanup(jwks.Close)
+	d := testenv.StartDiscoveryServer(t, func(issuer string) map[string]any {
+		return map[string]any{
+			"issuer": issuer, "jwks_uri": jwks.URL,
+			"authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token",
+			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		}
+	})
+	return &serveJWTIssuer{issuer: d.URL, key: key}
+}
+
+// mint signs a token for aud that expires at exp, with key (nil: the issuer's).
+func (i *serveJWTIssuer) mint(t *testing.T, aud string, exp time.Time, key *rsa.PrivateKey) string {
+	t.Helper()
+	if key == nil {
+		key = i.key
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	header, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": "k1", "typ": "JWT"})
+	claims, _ := json.Marshal(map[string]any{"iss": i.issuer, "aud": aud, "sub": "okta-scim",
+		"iat": exp.Add(-time.Hour).Unix(), "exp": exp.Unix()})
+	signing := b64(header) + "." + b64(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + b64(sig)
+}
+
+// serveWantSCIM401 checks a refused SCIM request: 401, a SCIM error body, WWW-Authenticate.
+func serveWantSCIM401(t *testing.T, s *serveInstance, label, authorization string) {
+	t.Helper()
+	var headers []string
+	if authorization != "" {
+		headers = []string{"Authorization", authorization}
+	}
+	status, hdr, raw := s.do(http.MethodGet, "/scim/v2/Users", "", nil, headers...)
+	if status != http.StatusUnauthorized {
+		t.Errorf("%s: status %d, want 401\n%s", label, status, raw)
+		return
+	}
+	var body struct {
+		Schemas []string `json:"schemas"`
+		Status  string   `json:"status"`
+		Detail  string   `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Errorf("%s: body is not JSON: %v\n%s", label, err, raw)
+		return
+	}
+	if !slices.Contains(body.Schemas, serveSCIMError) || body.Status != "401" {
+		t.Errorf("%s: body %s is not a SCIM error with status \"401\"", label, raw)
+	}
+	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
+		t.Errorf("%s: Content-Type %q", label, ct)
+	}
+	if !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("%s: WWW-Authenticate %q", label, hdr.Get("WWW-Authenticate"))
+	}
+}
+
+// serveWantSCIMOK checks that a SCIM list request with the token is answered.
+func serveWantSCIMOK(t *testing.T, s *serveInstance, label, token string) {
+	t.Helper()
+	status, _, raw := s.do(http.MethodGet, "/scim/v2/Users", token, nil)
+	if status != http.StatusOK || !strings.Contains(string(raw), "ListResponse") {
+		t.Errorf("%s: status %d, want 200 with a ListResponse\n%s", label, status, raw)
+	}
+}
+
+// TestServeAuth checks who may call what: the inbound SCIM endpoint takes the configured
+// static tokens and JWTs of the configured issuer and audience; /healthz and /readyz are
+// open; the admin API and /metrics need the admin token.
+func TestServeAuth(t *testing.T) {
+	t.Parallel()
+
+	t.Run("zitadel", func(t *testing.T) {
+		t.Parallel()
+		op := testenv.StartOIDCProvider(t)
+		s := serveStart(t, serveOptions{oidcIssuer: op.Issuer, oidcAudience: op.ServiceClientID})
+
+		serveWantSCIM401(t, s, "no Authorization header", "")
+		serveWantSCIM401(t, s, "wrong static token", "Bearer "+serveSecret("nope"))
+		serveWantSCIM401(t, s, "basic auth", "Basic "+base64.StdEncoding.EncodeToString([]byte("okta:"+s.scimToken)))
+		serveWantSCIM401(t, s, "admin token on the SCIM endpoint", "Bearer "+s.adminToken)
+		serveWantSCIM401(t, s, "simulator token", "Bearer "+s.sim.SCIMToken)
+
+		jwt := op.ServiceToken(t)
+		serveWantSCIMOK(t, s, "JWT of the issuer for the audience", jwt)
+		serveWantSCIMOK(t, s, "static token", s.scimToken)
+		// A write with the JWT is stored and provisioned like any other.
+		status, _, raw := s.do(http.MethodPost, "/scim/v2/Users", jwt, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+			"userName":"jwt.user@example.com","emails":[{"value":"jwt.user@example.com","primary":true}],"displayName":"Jay Dub","active":true}`)
+		if status != http.StatusCreated {
+			t.Fatalf("POST with the JWT: %d %s", status, raw)
+		}
+		serveWantAgent{email: "jwt.user@example.com", name: "Jay Dub", enabled: true}.check(t, s.sim, "pushed with a JWT")
+
+		// The ID token of the web client has the wrong audience.
+		serveWantSCIM401(t, s, "JWT for another audience", "Bearer "+op.IDToken(t))
+		parts := strings.Split(jwt, ".")
+		claims, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := strings.Replace(string(claims), `"sub":"`, `"sub":"x`, 1)
+		serveWantSCIM401(t, s, "JWT with altered claims", "Bearer "+parts[0]+"."+base64.RawURLEncoding.EncodeToString([]byte(forged))+"."+parts[2])
+
+		// Health needs no token; readiness checks the store and babelforce.
+		if status, _, raw := s.do(http.MethodGet, "/healthz", "", nil); status != http.StatusOK || string(raw) != "ok\n" {
+			t.Errorf("/healthz: %d %q", status, raw)
+		}
+		if status, _, raw := s.do(http.MethodGet, "/readyz", "", nil); status != http.StatusOK || string(raw) != "ready\n" {
+			t.Errorf("/readyz: %d %q", status, raw)
+		}
+		// Admin endpoints: no token, a wrong one, the SCIM token: 401; the admin token: 200.
+		for _, ep := range []struct{ method, path string }{
+			{http.MethodGet, "/api/v1/status"}, {http.MethodPost, "/api/v1/sync?dry_run=true"},
+			{http.MethodPost, "/api/v1/provision/jwt.user@example.com"}, {http.MethodGet, "/metrics"},
+		} {
+			for _, tok := range []struct{ name, value string }{{"no token", ""}, {"wrong token", serveSecret("x")}, {"SCIM token", s.scimToken}, {"JWT", jwt}} {
+				status, hdr, raw := s.do(ep.method, ep.path, tok.value, nil)
+				if status != http.StatusUnauthorized || hdr.Get("WWW-Authenticate") == "" {
+					t.Errorf("%s %s with %s: %d (WWW-Authenticate %q), want 401\n%s", ep.method, ep.path, tok.name, status, hdr.Get("WWW-Authenticate"), raw)
+				}
+			}
+			if status, _, raw := s.do(ep.method, ep.path, s.adminToken, nil); status != http.StatusOK {
+				t.Errorf("%s %s with the admin token: %d\n%s", ep.method, ep.path, status, raw)
+			}
+		}
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		t.Parallel()
+		iss := serveStartJWTIssuer(t)
+		s := serveStart(t, serveOptions{oidcIssuer: iss.issuer, oidcAudience: "bridge-scim"})
+		// The control: a fresh token of the same issuer and key is accepted.
+		serveWantSCIMOK(t, s, "valid minted token", iss.mint(t, "bridge-scim", time.Now().Add(10*time.Minute), nil))
+		serveWantSCIM401(t, s, "expired token", "Bearer "+iss.mint(t, "bridge-scim", time.Now().Add(-10*time.Minute), nil))
+		serveWantSCIM401(t, s, "wrong audience", "Bearer "+iss.mint(t, "someone-else", time.Now().Add(10*time.Minute), nil))
+		other, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveWantSCIM401(t, s, "token signed by another key", "Bearer "+iss.mint(t, "bridge-scim", time.Now().Add(10*time.Minute), other))
+		if !strings.Contains(s.logs.String(), "expired") {
+			t.Errorf("the refusal of the expired token is not logged with its reason")
+		}
+	})
+}
+
+// serveSeedUsers writes n users (userN@example.com) straight into the store at dir, as if
+// an IdP had pushed them while bridge could not reach babelforce, plus groups (display name →
+// member indexes; nil: everyone). It returns the users' ids.
+func serveSeedUsers(t *testing.T, st *store.Store, first, n int, groups map[string][]int) []string {
+	t.Helper()
+	ctx := context.Background()
+	ids := make([]string, 0, n)
+	for i := first; i < first+n; i++ {
+		email := fmt.Sprintf("user%03d@example.com", i)
+		r, err := st.Create(ctx, store.Resource{Kind: store.KindUser, Attributes: map[string]any{
+			"userName": email,
+			"name":     map[string]any{"givenName": "User", "familyName": fmt.Sprintf("N%03d", i)},
+			"emails":   []any{map[string]any{"value": email, "primary": true, "type": "work"}},
+			"active":   true,
+		}})
+		if err != nil {
+			t.Fatalf("seed %s: %v", email, err)
+		}
+		ids = append(ids, r.ID)
+	}
+	for name, idx := range groups {
+		var members []any
+		if idx == nil {
+			for _, id := range ids {
+				members = append(members, map[string]any{"value": id, "type": "User"})
+			}
+		}
+		for _, i := range idx {
+			members = append(members, map[string]any{"value": ids[i], "type": "User"})
+		}
+		if _, err := st.Create(ctx, store.Resource{Kind: store.KindGroup, Attributes: map[string]any{"displayName": name, "members": members}}); err != nil {
+			t.Fatalf("seed group %s: %v", name, err)
+		}
+	}
+	return ids
+}
+
+// serveReport decodes the "report" of an admin API answer.
+func serveReport(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	rep, ok := body["report"].(map[string]any)
+	if !ok {
+		t.Fatalf("answer without a report: %v", body)
+	}
+	return rep
+}
+
+func serveCount(rep map[string]any, key string) int {
+	counts, _ := rep["counts"].(map[string]any)
+	n, _ := counts[key].(float64)
+	return int(n)
+}
+
+// TestServePushWhileBabelforceFails: a user pushed while babelforce answers 5xx is stored and
+// answered 201 with the stored resource; nothing reaches babelforce; the next sync after the
+// outage provisions the user.
+func TestServePushWhileBabelforceFails(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{})
+	if err := s.sim.SetFaults(babelforcetest.Faults{Rate5xx: 1, Paths: []string{"/api/v2", "/auth/scim"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.sim.ResetCalls()
+	status, body := s.scim(http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+		"userName":"outage@example.com","name":{"givenName":"Otto","familyName":"Age"},
+		"emails":[{"value":"outage@example.com","primary":true}],"phoneNumbers":[{"value":"+49 30 5550100","type":"work"}],"active":true}`)
+	if status != http.StatusCreated {
+		t.Fatalf("push during the outage: %d %v", status, body)
+	}
+	id, _ := body["id"].(string)
+	meta, _ := body["meta"].(map[string]any)
+	if id == "" || body["userName"] != "outage@example.com" || body["active"] != true || meta["version"] != `W/"1"` || meta["resourceType"] != "User" {
+		t.Errorf("answer is not the stored resource: %v", body)
+	}
+	if status, got := s.scim(http.MethodGet, "/Users/"+id, nil); status != http.StatusOK || got["userName"] != "outage@example.com" {
+		t.Errorf("GET the pushed user: %d %v", status, got)
+	}
+	if n := len(s.sim.Agents()); n != 0 {
+		t.Errorf("%d agents in babelforce during the outage%s", n, serveDescribeAgents(s.sim))
+	}
+	if n := len(s.sim.SCIMUsers()); n != 0 {
+		t.Errorf("%d login users in babelforce during the outage", n)
+	}
+	if n := s.sim.WriteCalls(); n != 0 {
+		t.Errorf("%d write calls reached babelforce during the outage: %v", n, s.sim.Calls())
+	}
+	reads := 0
+	for k, n := range s.sim.Calls() {
+		if strings.HasPrefix(k, "GET /api/v2/") || strings.HasPrefix(k, "GET /auth/scim/") {
+			reads += n
+		}
+	}
+	if reads == 0 {
+		t.Errorf("bridge did not even try babelforce during the push: %v", s.sim.Calls())
+	}
+
+	if err := s.sim.SetFaults(babelforcetest.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	status, ans := s.admin(http.MethodPost, "/api/v1/sync")
+	if status != http.StatusOK {
+		t.Fatalf("sync after the outage: %d %v", status, ans)
+	}
+	if n := serveCount(serveReport(t, ans), "create_agent/applied"); n != 1 {
+		t.Errorf("sync after the outage created %d agents, want 1: %v", n, ans)
+	}
+	serveWantAgent{email: "outage@example.com", name: "Otto Age", number: "+49305550100", enabled: true,
+		sourceID: id, roles: []string{"agent"}, login: serveBool(true)}.check(t, s.sim, "after the outage")
+}
+
+// TestServeShutdownDuringReconcile cancels the service (what SIGTERM does) while a scheduled
+// run of 300 users is applying against a slow babelforce, then starts a new service on the
+// same store and simulator: it converges, every user has exactly one agent, and a further
+// sync writes nothing.
+func TestServeShutdownDuringReconcile(t *testing.T) {
+	t.Parallel()
+	const users = 300
+	sim := serveNewSim(t)
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "bridge.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := serveSeedUsers(t, st, 0, users, map[string][]int{"skill-Phones": nil, "team-Sales": nil})
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetFaults(babelforcetest.Faults{Latency: 5 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+
+	s1 := serveStart(t, serveOptions{sim: sim, dir: dir, schedule: true})
+	// Poll (the only way to see a run from outside) until the run is well under way.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(sim.Agents()) < 40 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled run created only %d agents in 20s", len(sim.Agents()))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := s1.stop(); err != nil {
+		t.Fatalf("serve after cancellation: %v", err)
+	}
+	if !strings.Contains(s1.logs.String(), "shutting down") {
+		t.Errorf("no shutdown logged")
+	}
+	after1 := sim.Agents()
+	logins1 := len(sim.SCIMUsers())
+	t.Logf("interrupted run left %d agents, %d login users", len(after1), logins1)
+	// Nothing half-written: every agent there is bridge's, for one of the users, and has the
+	// data it was created with.
+	for _, a := range after1 {
+		if a.AgentSource != serveAgentSource || !slices.Contains(ids, a.SourceID) || !slices.Equal(a.Tags, []string{"phones"}) {
+			t.Errorf("half-written agent after the interrupted run: %+v", a)
+		}
+	}
+	if len(after1) == users && logins1 == users {
+		t.Fatalf("the run finished before the cancellation; the test proves nothing")
+	}
+
+	if err := sim.SetFaults(babelforcetest.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := serveStart(t, serveOptions{sim: sim, dir: dir})
+	status, ans := s2.admin(http.MethodPost, "/api/v1/sync")
+	if status != http.StatusOK {
+		t.Fatalf("sync after restart: %d %v", status, ans["error"])
+	}
+	rep := serveReport(t, ans)
+	if got, want := serveCount(rep, "create_agent/applied"), users-len(after1); got != want {
+		t.Errorf("sync after restart created %d agents, want %d", got, want)
+	}
+	if n := serveCount(rep, "failed"); n != 0 {
+		t.Errorf("%d changes failed after restart: %v", n, rep["errors"])
+	}
+	agents := sim.Agents()
+	if len(agents) != users {
+		t.Errorf("%d agents, want %d", len(agents), users)
+	}
+	bySource := map[string]int{}
+	byEmail := map[string]int{}
+	for _, a := range agents {
+		bySource[a.SourceID]++
+		byEmail[strings.ToLower(a.Email)]++
+		if a.AgentSource != serveAgentSource || !slices.Equal(a.Tags, []string{"phones"}) || len(a.Groups) != 1 || !a.IsEnabled() {
+			t.Errorf("agent not converged: %+v", a)
+		}
+	}
+	for _, id := range ids {
+		if bySource[id] != 1 {
+			t.Errorf("user %s has %d agents, want 1", id, bySource[id])
+		}
+	}
+	for e, n := range byEmail {
+		if n != 1 {
+			t.Errorf("%d agents with e-mail %s", n, e)
+		}
+	}
+	if n := len(sim.SCIMUsers()); n != users {
+		t.Errorf("%d login users, want %d", n, users)
+	}
+	if n := len(sim.AgentGroupMembers(sim.AgentGroups()[0].ID)); n != users {
+		t.Errorf("agent group %s has %d members, want %d", sim.AgentGroups()[0].Name, n, users)
+	}
+
+	sim.ResetCalls()
+	status, ans = s2.admin(http.MethodPost, "/api/v1/sync")
+	if status != http.StatusOK {
+		t.Fatalf("second sync: %d %v", status, ans["error"])
+	}
+	if n := serveCount(serveReport(t, ans), "applied"); n != 0 {
+		t.Errorf("a further sync applied %d changes, want 0", n)
+	}
+	if n := sim.WriteCalls(); n != 0 {
+		t.Errorf("a further sync made %d write calls, want 0: %v", n, sim.Calls())
+	}
+}
+
+// serveMetric returns the value of the sample whose name and labels are exactly series
+// (labels in the exposition's sorted order), and whether it is there.
+func serveMetric(exposition, series string) (float64, bool) {
+	for _, line := range strings.Split(exposition, "\n") {
+		rest, ok := strings.CutPrefix(line, series+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// serveAudit returns the audit records of the logs.
+func serveAudit(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v: %q", err, line)
+		}
+		if rec["log"] == "audit" {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// TestServeAdminAPIAndMetrics: dry run, sync, status, provisioning one user, metrics.
+func TestServeAdminAPIAndMetrics(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{})
+	ids := serveSeedUsers(t, s.svc.app.store, 1, 3, map[string][]int{"skill-Chat": {0, 1}})
+
+	// A dry run returns the plan and writes nothing.
+	s.sim.ResetCalls()
+	status, ans := s.admin(http.MethodPost, "/api/v1/sync?dry_run=true")
+	if status != http.StatusOK {
+		t.Fatalf("dry run: %d %v", status, ans)
+	}
+	rep := serveReport(t, ans)
+	plan, _ := rep["plan"].(map[string]any)
+	changes, _ := plan["changes"].([]any)
+	creates := 0
+	for _, c := range changes {
+		if c.(map[string]any)["kind"] == "create_agent" {
+			creates++
+		}
+	}
+	if creates != 3 || rep["dryRun"] != true {
+		t.Errorf("dry run plan has %d create_agent changes (dryRun %v), want 3: %v", creates, rep["dryRun"], plan)
+	}
+	if n := s.sim.WriteCalls(); n != 0 || len(s.sim.Agents()) != 0 {
+		t.Errorf("dry run wrote: %d write calls, %d agents", n, len(s.sim.Agents()))
+	}
+	if status, _, raw := s.do(http.MethodPost, "/api/v1/sync?dry_run=maybe", s.adminToken, nil); status != http.StatusBadRequest {
+		t.Errorf("dry_run=maybe: %d %s", status, raw)
+	}
+
+	// The run.
+	status, ans = s.admin(http.MethodPost, "/api/v1/sync")
+	if status != http.StatusOK {
+		t.Fatalf("sync: %d %v", status, ans)
+	}
+	if n := serveCount(serveReport(t, ans), "create_agent/applied"); n != 3 {
+		t.Errorf("sync created %d agents, want 3", n)
+	}
+	writesOfRun := s.sim.WriteCalls()
+
+	// Status shows the last run with its counts.
+	status, ans = s.admin(http.MethodGet, "/api/v1/status")
+	runs, _ := ans["runs"].([]any)
+	if status != http.StatusOK || len(runs) != 2 {
+		t.Fatalf("status: %d, %d runs, want 2: %v", status, len(runs), ans)
+	}
+	last := runs[0].(map[string]any)
+	if last["trigger"] != "manual" || last["dryRun"] == true || serveCount(last, "create_agent/applied") != 3 || serveCount(last, "applied") != writesOfRun {
+		t.Errorf("status: last run %v, want the manual run with 3 agents created and %d changes applied", last, writesOfRun)
+	}
+	if runs[1].(map[string]any)["dryRun"] != true {
+		t.Errorf("status: the run before the last is not the dry run: %v", runs[1])
+	}
+
+	// Provision one user on demand (pushed to the store without provisioning).
+	more := serveSeedUsers(t, s.svc.app.store, 4, 1, nil)
+	status, ans = s.admin(http.MethodPost, "/api/v1/provision/user004@example.com")
+	if status != http.StatusOK || serveCount(serveReport(t, ans), "create_agent/applied") != 1 {
+		t.Errorf("provision user004: %d %v", status, ans)
+	}
+	serveWantAgent{email: "user004@example.com", name: "User N004", enabled: true, sourceID: more[0], roles: []string{"agent"}}.check(t, s.sim, "provisioned")
+	serveWantAgent{email: "user001@example.com", enabled: true, tags: []string{"chat"}, sourceID: ids[0], roles: []string{"agent"}}.check(t, s.sim, "synced")
+	status, ans = s.admin(http.MethodPost, "/api/v1/provision/nobody@example.com")
+	if status != http.StatusNotFound || !strings.Contains(fmt.Sprint(ans["error"]), "nobody@example.com") {
+		t.Errorf("provision an unknown user: %d %v, want 404 naming the user", status, ans)
+	}
+
+	// A push, and a refused SCIM request, for the SCIM counters.
+	if status, body := s.scim(http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"pushed@example.com","emails":[{"value":"pushed@example.com","primary":true}],"active":true}`); status != http.StatusCreated {
+		t.Fatalf("push: %d %v", status, body)
+	}
+	serveWantSCIM401(t, s, "no token", "")
+
+	status, _, raw := s.do(http.MethodGet, "/metrics", s.adminToken, nil)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: %d", status)
+	}
+	m := string(raw)
+	for series, want := range map[string]float64{
+		`bridge_runs_total{result="ok",trigger="manual"}`:                               2, // the sync and the provisioning
+		`bridge_runs_total{result="dry_run",trigger="manual"}`:                          1,
+		`bridge_runs_total{result="ok",trigger="scim_push"}`:                            1,
+		`bridge_changes_total{kind="create_agent",status="applied"}`:                    5,
+		`bridge_changes_total{kind="create_login_user",status="applied"}`:               5,
+		`bridge_babelforce_requests_total{endpoint="POST /api/v2/agents",status="201"}`: 5,
+		`bridge_scim_requests_total{method="POST",status="201"}`:                        1,
+		`bridge_scim_requests_total{method="GET",status="401"}`:                         1,
+	} {
+		got, ok := serveMetric(m, series)
+		if !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	if t.Failed() {
+		for _, line := range strings.Split(m, "\n") {
+			if strings.HasPrefix(line, "bridge_") {
+				t.Log(line)
+			}
+		}
+	}
+}
+
+// TestServeAuditLog: every write to babelforce leaves an audit record naming the trigger,
+// the kind of change and its subject, and no secret appears anywhere in the logs.
+func TestServeAuditLog(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{})
+	s.sim.ResetCalls()
+	serveReplay(t, s, []byte(serveSkillSequence), nil)
+	serveSeedUsers(t, s.svc.app.store, 1, 2, map[string][]int{"skill-Chat": {0, 1}, "team-Chat": {1}})
+	if status, ans := s.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK {
+		t.Fatalf("sync: %d %v", status, ans)
+	}
+	if status, ans := s.admin(http.MethodPost, "/api/v1/provision/dave@example.com"); status != http.StatusOK {
+		t.Fatalf("provision: %d %v", status, ans)
+	}
+	writes := s.sim.WriteCalls()
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := s.logs.String()
+	audit := serveAudit(t, logs)
+	if writes == 0 || len(audit) != writes {
+		t.Errorf("%d audit records for %d write calls to babelforce (%v)", len(audit), writes, s.sim.Calls())
+	}
+	kinds := map[string]int{}
+	triggers := map[string]int{}
+	for _, r := range audit {
+		for _, k := range []string{"trigger", "kind", "subject", "result"} {
+			if v, _ := r[k].(string); v == "" {
+				t.Errorf("audit record without %s: %v", k, r)
+			}
+		}
+		if r["result"] != "applied" {
+			t.Errorf("audit record of a failed write: %v", r)
+		}
+		kinds[fmt.Sprint(r["kind"])]++
+		triggers[fmt.Sprint(r["trigger"])]++
+	}
+	for _, k := range []string{"create_agent", "create_login_user", "create_agent_group", "join_agent_group", "add_tag", "remove_tag", "update_login_user", "disable_agent", "deactivate_login_user"} {
+		if kinds[k] == 0 {
+			t.Errorf("no audit record of kind %s (kinds: %v)", k, kinds)
+		}
+	}
+	if triggers["scim_push"] == 0 || triggers["manual"] == 0 {
+		t.Errorf("audit triggers %v, want scim_push and manual", triggers)
+	}
+	serveNoSecrets(t, s, logs)
+}
+
+// serveNoSecrets fails when a secret of the instance appears in logs.
+func serveNoSecrets(t *testing.T, s *serveInstance, logs string) {
+	t.Helper()
+	for name, secret := range map[string]string{"inbound SCIM token": s.scimToken, "admin token": s.adminToken, "babelforce password": s.pwd} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the %s appears in the logs", name)
+		}
+	}
+}
+
+// TestServeDemo runs `bridge demo --listen 127.0.0.1:0`, reads the SCIM URL, the tokens and
+// the example user from what it prints, pushes the user the way the printed curl does, and
+// finds her agent in the demo's babelforce simulator and her run in the admin API.
+func TestServeDemo(t *testing.T) {
+	t.Parallel()
+	stdout, stderr := &serveSyncBuffer{}, &serveSyncBuffer{}
+	env := &cliEnv{stdout: stdout, stderr: stderr,
+		getenv:    func(string) string { return "" },
+		lookupEnv: func(string) (string, bool) { return "", false }}
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, env, []string{"demo", "--listen", "127.0.0.1:0"}) }()
+	stopped := false
+	stop := func() int {
+		cancel()
+		if stopped {
+			return exitOK
+		}
+		stopped = true
+		select {
+		case c := <-code:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatal("demo did not stop 30s after cancellation")
+			return -1
+		}
+	}
+	t.Cleanup(func() { stop() })
+
+	// The demo prints the curl lines once it listens; poll its output for them.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stdout.String(), "Ctrl-C stops the demo.") {
+		select {
+		case c := <-code:
+			stopped = true
+			t.Fatalf("demo exited with %d before serving\nstdout:\n%s\nstderr:\n%s", c, stdout, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo printed no curl lines in 30s\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "0 changes, 0 write calls to babelforce") {
+		t.Errorf("the demo's second run was not a no-op:\n%s", out)
+	}
+	find := func(re string) []string {
+		t.Helper()
+		m := regexp.MustCompile(re).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("demo output has nothing matching %s:\n%s", re, out)
+		}
+		return m
+	}
+	m := find(`curl -s -X POST (http://127\.0\.0\.1:\d+/scim/v2/Users) \\\s+-H "Authorization: Bearer (\S+)"`)
+	scimURL, scimToken := m[1], m[2]
+	user := find(`(?s)-d '(\{.*?\})'`)[1]
+	m = find(`curl -s -H "Authorization: Bearer (\S+)" "(http://127\.0\.0\.1:\d+)/api/v2/agents\?q=zoe"`)
+	simToken, simURL := m[1], m[2]
+	adminToken := find(`admin API \(token (\S+)\):`)[1]
+	base := strings.TrimSuffix(scimURL, "/scim/v2/Users")
+
+	status, _, raw := serveDo(t, http.MethodPost, scimURL, scimToken, user)
+	if status != http.StatusCreated {
+		t.Fatalf("push the printed example user: %d %s", status, raw)
+	}
+	status, _, raw = serveDo(t, http.MethodGet, simURL+"/api/v2/agents?q=zoe", simToken, nil)
+	if status != http.StatusOK {
+		t.Fatalf("simulator agents?q=zoe: %d %s", status, raw)
+	}
+	var list struct {
+		Items []babelforce.Agent `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		t.Fatalf("simulator answer: %v\n%s", err, raw)
+	}
+	if len(list.Items) != 1 || list.Items[0].Email != "zoe@example.com" || list.Items[0].Name != "Zoe Newman" ||
+		list.Items[0].Number != "+49305550199" || !list.Items[0].IsEnabled() || list.Items[0].AgentSource == "" {
+		t.Errorf("simulator agents for zoe: %s", raw)
+	}
+	status, _, raw = serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil)
+	var st struct {
+		Runs []struct {
+			Trigger string         `json:"trigger"`
+			Counts  map[string]int `json:"counts"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(raw, &st); status != http.StatusOK || err != nil || len(st.Runs) == 0 {
+		t.Fatalf("admin status: %d %v %s", status, err, raw)
+	}
+	if st.Runs[0].Trigger != "scim_push" || st.Runs[0].Counts["create_agent/applied"] != 1 {
+		t.Errorf("admin status: last run %+v, want the push creating one agent", st.Runs[0])
+	}
+	if c := stop(); c != exitOK {
+		t.Errorf("demo exited with %d after cancellation\nstderr:\n%s", c, stderr)
+	}
+	for _, secret := range []string{scimToken, adminToken} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Errorf("a token appears in the demo's logs")
+		}
+	}
 }
