@@ -64,11 +64,12 @@ func main() {
 }
 
 func run(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(env.stderr)
+		return exitRefused
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(env.stdout)
-		if len(args) == 0 {
-			return exitRefused
-		}
 		return exitOK
 	}
 	for _, c := range commands() {
