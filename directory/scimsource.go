@@ -19,9 +19,6 @@ import (
 	"github.com/babelforce/bridge/internal/httpx"
 )
 
-// EnterpriseUserSchema is the URN of the SCIM enterprise user extension (RFC 7643 section 4.3).
-const EnterpriseUserSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
 // Defaults of the upstream SCIM source.
 const (
 	DefaultSCIMPageSize = 100
@@ -115,24 +112,11 @@ func (c *SCIMSourceConfig) LoadSecrets() error {
 
 // SCIMSource reads users and groups from an upstream SCIM 2.0 service provider.
 //
-// Users become User values as follows: id → ID, userName, externalId, displayName,
-// name.givenName/familyName, emails, phoneNumbers (value, type, primary), active (missing
-// means true; the strings "True"/"False" that some IdPs send are accepted), groups with type
-// "direct" or no type → Groups. Every attribute is also flattened into User.Attributes, keyed
-// by its SCIM path in the schema's own spelling (look-ups through User.Attr ignore case):
-//
-//   - simple attributes: "userName", "title", "userType", "active" ("true"/"false"), ...
-//   - sub-attributes of complex ones: "name.givenName", "name.formatted", ...
-//   - multi-valued ones: "emails" (all values), "emails.work" (values of that type), the same
-//     for phoneNumbers, ims, photos, roles, entitlements; "addresses.locality" and so on for
-//     sub-attributes; "groups" holds the group ids and "groups.display" their names
-//   - schema extensions: "<urn>:<attribute>", e.g.
-//     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
-//     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager" (the manager's id)
-//     and "…:manager.displayName"; for the enterprise extension also the short alias
-//     "enterprise.department", "enterprise.employeeNumber", "enterprise.manager",
-//     "enterprise.manager.displayName", "enterprise.costCenter", "enterprise.organization",
-//     "enterprise.division".
+// Users become User values through SCIMUser (the same conversion the store of pushed users
+// uses): id → ID, userName, externalId, displayName, name, emails, phoneNumbers, active
+// (missing means true; the strings "True"/"False" that some IdPs send are accepted), groups
+// with type "direct" or no type → Groups, and every attribute flattened into User.Attributes
+// (see FlattenSCIMUser), e.g. "title", "emails.work", "enterprise.department".
 //
 // Groups: id, displayName → Name, externalId; members with type "User"/"Group" (else the
 // $ref path /Users/ or /Groups/, else whichever id is known) → MemberUsers/MemberGroups.
@@ -508,7 +492,7 @@ func (s *SCIMSource) retryAfter(h http.Header) time.Duration {
 	return min(d, scimMaxRetryAfter)
 }
 
-// scimParseUser turns one SCIM User resource into a User.
+// scimParseUser turns one SCIM User resource into a User (see SCIMUser).
 func scimParseUser(raw json.RawMessage) (User, error) {
 	var m map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
@@ -516,164 +500,9 @@ func scimParseUser(raw json.RawMessage) (User, error) {
 	if err := dec.Decode(&m); err != nil {
 		return User{}, err
 	}
-	str := func(v any) string { return scimScalar(v) }
-	u := User{
-		ID:          str(m["id"]),
-		UserName:    str(m["userName"]),
-		ExternalID:  str(m["externalId"]),
-		DisplayName: str(m["displayName"]),
-		Active:      true,
-		Attributes:  map[string][]string{},
-	}
-	if u.ID == "" {
-		return User{}, fmt.Errorf("user %q has no id", u.UserName)
-	}
-	if name, ok := m["name"].(map[string]any); ok {
-		u.GivenName = str(name["givenName"])
-		u.FamilyName = str(name["familyName"])
-		if u.DisplayName == "" {
-			u.DisplayName = str(name["formatted"])
-		}
-	}
-	if v, ok := m["active"]; ok && v != nil {
-		b, ok := scimBool(v)
-		if !ok {
-			return User{}, fmt.Errorf("user %q: active is %v, not a boolean", u.ID, v)
-		}
-		u.Active = b
-	}
-	for _, e := range scimMulti(m["emails"]) {
-		if v := str(e["value"]); v != "" {
-			p, _ := scimBool(e["primary"])
-			u.Emails = append(u.Emails, Email{Value: v, Type: str(e["type"]), Primary: p})
-		}
-	}
-	for _, e := range scimMulti(m["phoneNumbers"]) {
-		if v := str(e["value"]); v != "" {
-			p, _ := scimBool(e["primary"])
-			u.Phones = append(u.Phones, Phone{Value: v, Type: str(e["type"]), Primary: p})
-		}
-	}
-	for _, g := range scimMulti(m["groups"]) {
-		t := strings.ToLower(str(g["type"]))
-		if v := str(g["value"]); v != "" && (t == "" || t == "direct") {
-			u.Groups = append(u.Groups, v)
-		}
-	}
-	for k, v := range m {
-		switch k {
-		case "schemas", "meta":
-			continue
-		}
-		sep := "."
-		if strings.HasPrefix(strings.ToLower(k), "urn:") {
-			sep = ":" // a schema extension: "<urn>:<attribute>"
-		}
-		scimFlatten(u.Attributes, k, v, sep)
-		if strings.EqualFold(k, EnterpriseUserSchema) {
-			scimFlatten(u.Attributes, "enterprise", v, ".")
-		}
+	u, err := SCIMUser(m)
+	if err != nil {
+		return User{}, err
 	}
 	return u, nil
-}
-
-// scimFlatten adds the values under key (and below it) to attrs; sep joins key and the names of
-// its sub-attributes (":" below an extension URN, "." elsewhere).
-func scimFlatten(attrs map[string][]string, key string, v any, sep string) {
-	switch x := v.(type) {
-	case nil:
-	case map[string]any:
-		if val, ok := x["value"]; ok && !scimIsComplex(val) {
-			// e.g. manager: {value, displayName, $ref}: the key itself holds the value.
-			if s := scimScalar(val); s != "" {
-				attrs[key] = append(attrs[key], s)
-			}
-		}
-		for sub, sv := range x {
-			if sub == "$ref" {
-				continue
-			}
-			scimFlatten(attrs, key+sep+sub, sv, ".")
-		}
-	case []any:
-		for _, item := range x {
-			obj, ok := item.(map[string]any)
-			if !ok {
-				if s := scimScalar(item); s != "" {
-					attrs[key] = append(attrs[key], s)
-				}
-				continue
-			}
-			val, hasValue := obj["value"]
-			if hasValue && !scimIsComplex(val) {
-				if s := scimScalar(val); s != "" {
-					attrs[key] = append(attrs[key], s)
-					if t := scimScalar(obj["type"]); t != "" {
-						attrs[key+"."+t] = append(attrs[key+"."+t], s)
-					}
-				}
-			}
-			for sub, sv := range obj {
-				if sub == "value" || sub == "type" || sub == "primary" || sub == "$ref" || scimIsComplex(sv) {
-					continue
-				}
-				if s := scimScalar(sv); s != "" {
-					attrs[key+"."+sub] = append(attrs[key+"."+sub], s)
-				}
-			}
-		}
-	default:
-		if s := scimScalar(x); s != "" {
-			attrs[key] = append(attrs[key], s)
-		}
-	}
-}
-
-func scimIsComplex(v any) bool {
-	switch v.(type) {
-	case map[string]any, []any:
-		return true
-	}
-	return false
-}
-
-func scimMulti(v any) []map[string]any {
-	list, _ := v.([]any)
-	out := make([]map[string]any, 0, len(list))
-	for _, item := range list {
-		if m, ok := item.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func scimScalar(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case bool:
-		return strconv.FormatBool(x)
-	case json.Number:
-		return x.String()
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	default:
-		return ""
-	}
-}
-
-// scimBool accepts JSON booleans and the strings "true"/"false" in any case (Entra ID sends
-// "True"/"False").
-func scimBool(v any) (bool, bool) {
-	switch x := v.(type) {
-	case bool:
-		return x, true
-	case string:
-		b, err := strconv.ParseBool(strings.TrimSpace(x))
-		return b, err == nil
-	}
-	return false, false
 }

@@ -538,6 +538,9 @@ func TestSCIMSourceMapping(t *testing.T) {
 		if _, ok := u.Attributes[k]; ok {
 			t.Errorf("attribute %q should not be flattened", k)
 		}
+		if _, ok := u.Attributes[strings.ToLower(k)]; ok {
+			t.Errorf("attribute %q should not be flattened", strings.ToLower(k))
+		}
 	}
 	g1 := snap.Group("g1")
 	if g1 == nil || !slices.Equal(g1.MemberUsers, []string{"u2", "ghost"}) || !slices.Equal(g1.MemberGroups, []string{"g2", "g3"}) {

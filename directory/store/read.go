@@ -3,17 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
+	"maps"
 
 	"github.com/babelforce/bridge/directory"
 )
 
 // EnterpriseUserSchema is the URN of the SCIM enterprise user extension (RFC 7643 section 4.3).
-const EnterpriseUserSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+const EnterpriseUserSchema = directory.EnterpriseUserSchema
 
 // Source is the Snapshot.Source of what the store reads.
 const Source = "scim-store"
@@ -82,199 +79,29 @@ func (s *Store) Read(ctx context.Context) (*directory.Snapshot, error) {
 	return snap, nil
 }
 
-// ToDirectoryUser converts a stored SCIM user to a directory.User.
+// ToDirectoryUser converts a stored SCIM user to a directory.User with directory.SCIMUser, the
+// conversion the upstream SCIM source uses too. A stored user always has an id; an "active"
+// that is not a boolean (the inbound endpoint's schema check rejects it) counts as true.
 func ToDirectoryUser(r Resource) directory.User {
-	a := r.Attributes
-	u := directory.User{
-		ID:          r.ID,
-		UserName:    stringAttr(a, "userName"),
-		ExternalID:  r.ExternalID,
-		DisplayName: stringAttr(a, "displayName"),
-		Active:      true,
-		Attributes:  FlattenUser(r),
-	}
-	if b, ok := a["active"].(bool); ok {
-		u.Active = b
-	}
-	if name, ok := a["name"].(map[string]any); ok {
-		u.GivenName = stringAttr(name, "givenName")
-		u.FamilyName = stringAttr(name, "familyName")
-	}
-	for _, e := range complexList(a["emails"]) {
-		if v := stringAttr(e, "value"); v != "" {
-			u.Emails = append(u.Emails, directory.Email{Value: v, Type: stringAttr(e, "type"), Primary: boolAttr(e, "primary")})
-		}
-	}
-	for _, p := range complexList(a["phoneNumbers"]) {
-		if v := stringAttr(p, "value"); v != "" {
-			u.Phones = append(u.Phones, directory.Phone{Value: v, Type: stringAttr(p, "type"), Primary: boolAttr(p, "primary")})
-		}
-	}
-	if u.DisplayName == "" {
-		u.DisplayName = strings.TrimSpace(u.GivenName + " " + u.FamilyName)
-	}
+	u, _ := directory.SCIMUser(document(r))
 	return u
 }
 
-// FlattenUser turns a SCIM user into the lower-cased attribute map of directory.User, with the
-// keys the upstream SCIM source uses:
-//
-//   - simple attributes by name: "username", "displayname", "title", "usertype", "active"
-//     ("true"/"false"), "externalid", "locale", "preferredlanguage", ...
-//   - sub-attributes of complex ones: "name.givenname", "name.familyname", "name.formatted"
-//   - multi-valued ones: "emails" (every value), "emails.work" (values of that type), and for
-//     entries with more sub-attributes "addresses.work.locality", "addresses.locality"
-//   - extension attributes under their full URN path and, for the enterprise extension, the
-//     alias "enterprise.<name>": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:department"
-//     and "enterprise.department"; the manager as "...:manager" / "enterprise.manager" (its id)
-//     and "...:manager.displayname".
+// FlattenUser turns a SCIM user into the attribute map of directory.User: lower-cased SCIM
+// paths such as "title", "name.givenname", "emails.work", "enterprise.department" (see
+// directory.FlattenSCIMUser, which the upstream SCIM source uses too).
 func FlattenUser(r Resource) map[string][]string {
-	out := map[string][]string{}
-	add := func(key string, vals ...string) {
-		key = strings.ToLower(key)
-		for _, v := range vals {
-			if v != "" && !slices.Contains(out[key], v) {
-				out[key] = append(out[key], v)
-			}
-		}
-	}
+	return directory.FlattenSCIMUser(document(r))
+}
+
+// document is r as a SCIM resource: its attributes with id and externalId.
+func document(r Resource) map[string]any {
+	doc := make(map[string]any, len(r.Attributes)+2)
+	maps.Copy(doc, r.Attributes)
+	delete(doc, "externalId")
 	if r.ExternalID != "" {
-		add("externalid", r.ExternalID)
+		doc["externalId"] = r.ExternalID
 	}
-	var flatten func(prefixes []string, name string, v any)
-	flatten = func(prefixes []string, name string, v any) {
-		keys := make([]string, len(prefixes))
-		for i, p := range prefixes {
-			keys[i] = p + name
-		}
-		switch v := v.(type) {
-		case map[string]any:
-			for k, sub := range v {
-				if _, nested := sub.(map[string]any); nested {
-					continue
-				}
-				for _, key := range keys {
-					add(key+"."+k, scalars(sub)...)
-				}
-			}
-			// A complex single value (manager) is also known by its "value".
-			if val := stringAttr(v, "value"); val != "" {
-				for _, key := range keys {
-					add(key, val)
-				}
-			}
-		case []any:
-			for _, e := range v {
-				m, ok := e.(map[string]any)
-				if !ok {
-					for _, key := range keys {
-						add(key, scalars(e)...)
-					}
-					continue
-				}
-				typ := strings.ToLower(stringAttr(m, "type"))
-				val := stringAttr(m, "value")
-				if val == "" {
-					val = stringAttr(m, "formatted")
-				}
-				for _, key := range keys {
-					add(key, val)
-					if typ != "" {
-						add(key+"."+typ, val)
-					}
-					if boolAttr(m, "primary") {
-						add(key+".primary", val)
-					}
-				}
-				for k, sub := range m {
-					switch strings.ToLower(k) {
-					case "value", "type", "primary", "display", "$ref":
-						continue
-					}
-					for _, key := range keys {
-						add(key+"."+k, scalars(sub)...)
-						if typ != "" {
-							add(key+"."+typ+"."+k, scalars(sub)...)
-						}
-					}
-				}
-			}
-		default:
-			for _, key := range keys {
-				add(key, scalars(v)...)
-			}
-		}
-	}
-	for name, v := range r.Attributes {
-		switch name {
-		case "groups", "password", "schemas", "meta", "id":
-			continue
-		}
-		if strings.HasPrefix(strings.ToLower(name), "urn:") {
-			ext, ok := v.(map[string]any)
-			if !ok {
-				continue
-			}
-			prefixes := []string{name + ":"}
-			if strings.EqualFold(name, EnterpriseUserSchema) {
-				prefixes = append(prefixes, "enterprise.")
-			}
-			for k, sub := range ext {
-				flatten(prefixes, k, sub)
-			}
-			continue
-		}
-		flatten([]string{""}, name, v)
-	}
-	return out
-}
-
-func scalars(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case bool:
-		return []string{strconv.FormatBool(v)}
-	case json.Number:
-		return []string{v.String()}
-	case float64:
-		return []string{strconv.FormatFloat(v, 'f', -1, 64)}
-	case int64:
-		return []string{strconv.FormatInt(v, 10)}
-	case int:
-		return []string{strconv.Itoa(v)}
-	case []any:
-		var out []string
-		for _, e := range v {
-			out = append(out, scalars(e)...)
-		}
-		return out
-	}
-	return nil
-}
-
-func complexList(v any) []map[string]any {
-	list, _ := v.([]any)
-	out := make([]map[string]any, 0, len(list))
-	for _, e := range list {
-		if m, ok := e.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func boolAttr(m map[string]any, name string) bool {
-	for k, v := range m {
-		if strings.EqualFold(k, name) {
-			switch v := v.(type) {
-			case bool:
-				return v
-			case string:
-				b, _ := strconv.ParseBool(v)
-				return b
-			}
-		}
-	}
-	return false
+	doc["id"] = r.ID
+	return doc
 }
