@@ -429,6 +429,24 @@ func TestE2ESyncLifecycle(t *testing.T) {
 	}
 
 	sim.ResetCalls()
+	out, errOut, code = f.cli(t, "sync", "--dry-run")
+	require.Equal(t, exitOK, code, "sync --dry-run: %s", errOut)
+	assert.Contains(t, out, "dry run")
+	assert.Contains(t, out, "Plan: 0 to create, 2 to update, 1 to disable")
+	// explain someone who left: found by e-mail among bridge's agents, with the next run's changes.
+	out, errOut, code = f.cli(t, "explain", finn.email())
+	require.Equal(t, exitOK, code, "explain %s: %s", finn.email(), errOut)
+	assert.Contains(t, out, "not found")
+	_, err := lineWith(out, "agent "+before[finn.email()].ID, "enabled true", "owned by bridge")
+	assert.NoError(t, err, "explain %s:\n%s", finn.email(), out)
+	assert.Contains(t, out, "- disable agent finn.becker@example.com  (left directory)")
+	// provisioning someone out of scope does nothing.
+	out, errOut, code = f.cli(t, "provision", "sven.it")
+	require.Equal(t, exitOK, code, "provision sven.it: %s", errOut)
+	assert.Contains(t, out, "1 skipped")
+	assert.Zero(t, sim.WriteCalls(), "dry run, explain and an out-of-scope provision wrote: %v", writesOf(sim.Calls()))
+
+	sim.ResetCalls()
 	out = f.mustSync(t)
 	t.Logf("third sync: %d write calls: %v\n%s", sim.WriteCalls(), writesOf(sim.Calls()), out)
 	assert.Equal(t, 6, changeLines, "the plan should hold exactly six changes")
@@ -596,6 +614,15 @@ func TestE2EGuardReadCutHalfway(t *testing.T) {
 	require.True(t, cut.Cut(), "the proxy should have cut the plan's read")
 	assert.Equal(t, exitError, code, "plan after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, errOut, "incomplete directory read")
+
+	// slapd gone altogether: exit 1 as well, and nothing written.
+	s.Kill()
+	f.config = f.writeConfig(t, e2eOptions{guardMax: 100, guardPercent: 100})
+	f.sim.ResetCalls()
+	out, errOut, code = f.cli(t, "sync")
+	assert.Equal(t, exitError, code, "sync with slapd down\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, errOut, "could not connect")
+	assert.Zero(t, f.sim.WriteCalls(), "sync with slapd down wrote: %v", writesOf(f.sim.Calls()))
 }
 
 // TestE2EHandMadeAgent: an agent an admin created by hand (no agentSource) with the e-mail of
@@ -672,6 +699,7 @@ func TestE2EProvisionAndExplain(t *testing.T) {
 	agents := f.sim.Agents()
 	require.Len(t, agents, 1, "only anna is provisioned")
 	assert.Equal(t, anna.email(), agents[0].Email)
+	assert.Equal(t, []string{"support"}, groupNames(agents[0]))
 	assert.Equal(t, anna.skills(), sortedTags(agents[0]))
 	require.Len(t, f.sim.SCIMUsers(), 1)
 	assert.Contains(t, out, "Plan: 1 to create")
