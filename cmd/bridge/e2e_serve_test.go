@@ -84,6 +84,8 @@ type serveInstance struct {
 	done                       chan error
 	stopOnce                   sync.Once
 	stopErr                    error
+	// moreSecrets must not appear in the logs either (e.g. a JWT a test sent).
+	moreSecrets []string
 }
 
 // serveSecret returns a random secret that cannot occur in logs by accident.
@@ -196,6 +198,8 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 	}
 	s.base = "http://" + ln.Addr().String()
 	go func() { s.done <- svc.serve(ctx, ln, o.schedule) }()
+	// Cleanups run last-in first-out: the logs are checked for secrets after the stop.
+	t.Cleanup(func() { serveNoSecrets(t, s, s.logs.String()) })
 	t.Cleanup(func() { _ = s.stop() })
 	// The listener accepts already; a failure to build the handler ends serve at once.
 	status, _, body := s.do(http.MethodGet, "/healthz", "", nil)
@@ -896,6 +900,7 @@ func TestServeAuth(t *testing.T) {
 		serveWantSCIM401(t, s, "simulator token", "Bearer "+s.sim.SCIMToken)
 
 		jwt := op.ServiceToken(t)
+		s.moreSecrets = append(s.moreSecrets, jwt, strings.Split(jwt, ".")[2])
 		serveWantSCIMOK(t, s, "JWT of the issuer for the audience", jwt)
 		serveWantSCIMOK(t, s, "static token", s.scimToken)
 		// A write with the JWT is stored and provisioned like any other.
@@ -1069,12 +1074,22 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 		sourceID: id, roles: []string{"agent"}, login: serveBool(true)}.check(t, s.sim, "after the outage")
 }
 
-// TestServeShutdownDuringReconcile cancels the service (what SIGTERM does) while a scheduled
-// run of 300 users is applying against a slow babelforce, then starts a new service on the
-// same store and simulator: it converges, every user has exactly one agent, and a further
-// sync writes nothing.
+// TestServeShutdownDuringReconcile cancels the service (what SIGTERM does) while a run of
+// 300 users is applying against a slow babelforce, then starts a new service on the same
+// store and simulator: it converges, every user has exactly one agent, and a further sync
+// writes nothing. The scheduled run stops early (writes in flight finish); a run started
+// through POST /api/v1/sync is a request in flight, which the graceful shutdown lets finish.
 func TestServeShutdownDuringReconcile(t *testing.T) {
 	t.Parallel()
+	for _, trigger := range []string{"schedule", "manual"} {
+		t.Run(trigger, func(t *testing.T) {
+			t.Parallel()
+			serveShutdownDuringReconcile(t, trigger)
+		})
+	}
+}
+
+func serveShutdownDuringReconcile(t *testing.T, trigger string) {
 	const users = 300
 	sim := serveNewSim(t)
 	dir := t.TempDir()
@@ -1090,12 +1105,27 @@ func TestServeShutdownDuringReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s1 := serveStart(t, serveOptions{sim: sim, dir: dir, schedule: true})
+	s1 := serveStart(t, serveOptions{sim: sim, dir: dir, schedule: trigger == "schedule"})
+	manual := make(chan int, 1)
+	if trigger == "manual" {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, s1.base+"/api/v1/sync", nil)
+			req.Header.Set("Authorization", "Bearer "+s1.adminToken)
+			resp, err := serveHTTP.Do(req)
+			if err != nil {
+				manual <- -1
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			manual <- resp.StatusCode
+		}()
+	}
 	// Poll (the only way to see a run from outside) until the run is well under way.
 	deadline := time.Now().Add(20 * time.Second)
 	for len(sim.Agents()) < 40 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the scheduled run created only %d agents in 20s", len(sim.Agents()))
+			t.Fatalf("the run created only %d agents in 20s", len(sim.Agents()))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -1107,7 +1137,7 @@ func TestServeShutdownDuringReconcile(t *testing.T) {
 	}
 	after1 := sim.Agents()
 	logins1 := len(sim.SCIMUsers())
-	t.Logf("interrupted run left %d agents, %d login users", len(after1), logins1)
+	t.Logf("%s run stopped by the shutdown left %d agents, %d login users", trigger, len(after1), logins1)
 	// Nothing half-written: every agent there is bridge's, for one of the users, and has the
 	// data it was created with.
 	for _, a := range after1 {
@@ -1115,8 +1145,19 @@ func TestServeShutdownDuringReconcile(t *testing.T) {
 			t.Errorf("half-written agent after the interrupted run: %+v", a)
 		}
 	}
-	if len(after1) == users && logins1 == users {
-		t.Fatalf("the run finished before the cancellation; the test proves nothing")
+	switch trigger {
+	case "schedule":
+		if len(after1) == users && logins1 == users {
+			t.Fatalf("the run finished before the cancellation; the test proves nothing")
+		}
+	case "manual":
+		// The request was in flight: the shutdown waited for it.
+		if code := <-manual; code != http.StatusOK {
+			t.Errorf("POST /api/v1/sync in flight at shutdown: %d, want 200", code)
+		}
+		if len(after1) != users || logins1 != users {
+			t.Errorf("the manual run in flight did not finish: %d agents, %d login users", len(after1), logins1)
+		}
 	}
 
 	if err := sim.SetFaults(babelforcetest.Faults{}); err != nil {
@@ -1366,6 +1407,11 @@ func serveNoSecrets(t *testing.T, s *serveInstance, logs string) {
 			t.Errorf("the %s appears in the logs", name)
 		}
 	}
+	for _, secret := range s.moreSecrets {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a bearer token sent to the service appears in the logs")
+		}
+	}
 }
 
 // TestServeDemo runs `bridge demo --listen 127.0.0.1:0`, reads the SCIM URL, the tokens and
@@ -1378,8 +1424,8 @@ func TestServeDemo(t *testing.T) {
 		getenv:    func(string) string { return "" },
 		lookupEnv: func(string) (string, bool) { return "", false }}
 	ctx, cancel := context.WithCancel(context.Background())
-	code := make(chan int, 1)
-	go func() { code <- run(ctx, env, []string{"demo", "--listen", "127.0.0.1:0"}) }()
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, env, []string{"demo", "--listen", "127.0.0.1:0"}) }()
 	stopped := false
 	stop := func() int {
 		cancel()
@@ -1388,7 +1434,7 @@ func TestServeDemo(t *testing.T) {
 		}
 		stopped = true
 		select {
-		case c := <-code:
+		case c := <-exited:
 			return c
 		case <-time.After(30 * time.Second):
 			t.Fatal("demo did not stop 30s after cancellation")
@@ -1401,7 +1447,7 @@ func TestServeDemo(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(stdout.String(), "Ctrl-C stops the demo.") {
 		select {
-		case c := <-code:
+		case c := <-exited:
 			stopped = true
 			t.Fatalf("demo exited with %d before serving\nstdout:\n%s\nstderr:\n%s", c, stdout, stderr)
 		default:
@@ -1431,13 +1477,40 @@ func TestServeDemo(t *testing.T) {
 	adminToken := find(`admin API \(token (\S+)\):`)[1]
 	base := strings.TrimSuffix(scimURL, "/scim/v2/Users")
 
-	status, _, raw := serveDo(t, http.MethodPost, scimURL, scimToken, user)
-	if status != http.StatusCreated {
-		t.Fatalf("push the printed example user: %d %s", status, raw)
+	type runs struct {
+		Runs []struct {
+			Trigger string         `json:"trigger"`
+			Counts  map[string]int `json:"counts"`
+		} `json:"runs"`
 	}
-	status, _, raw = serveDo(t, http.MethodGet, simURL+"/api/v2/agents?q=zoe", simToken, nil)
-	if status != http.StatusOK {
-		t.Fatalf("simulator agents?q=zoe: %d %s", status, raw)
+	status := func() runs {
+		t.Helper()
+		code, _, raw := serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil)
+		var st runs
+		if err := json.Unmarshal(raw, &st); code != http.StatusOK || err != nil || len(st.Runs) == 0 {
+			t.Fatalf("admin status: %d %v %s", code, err, raw)
+		}
+		return st
+	}
+	// The service's scheduler runs once at start; wait for that run so that the push's own
+	// run is the one that creates the agent.
+	for st := status(); st.Runs[0].Trigger != "schedule"; st = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no scheduled run in the demo's status: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := status(); st.Runs[0].Counts["applied"] != 0 {
+		t.Errorf("the scheduled run after the demo's two runs applied changes: %+v", st.Runs[0])
+	}
+
+	code, _, raw := serveDo(t, http.MethodPost, scimURL, scimToken, user)
+	if code != http.StatusCreated {
+		t.Fatalf("push the printed example user: %d %s", code, raw)
+	}
+	code, _, raw = serveDo(t, http.MethodGet, simURL+"/api/v2/agents?q=zoe", simToken, nil)
+	if code != http.StatusOK {
+		t.Fatalf("simulator agents?q=zoe: %d %s", code, raw)
 	}
 	var list struct {
 		Items []babelforce.Agent `json:"items"`
@@ -1449,16 +1522,7 @@ func TestServeDemo(t *testing.T) {
 		list.Items[0].Number != "+49305550199" || !list.Items[0].IsEnabled() || list.Items[0].AgentSource == "" {
 		t.Errorf("simulator agents for zoe: %s", raw)
 	}
-	status, _, raw = serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil)
-	var st struct {
-		Runs []struct {
-			Trigger string         `json:"trigger"`
-			Counts  map[string]int `json:"counts"`
-		} `json:"runs"`
-	}
-	if err := json.Unmarshal(raw, &st); status != http.StatusOK || err != nil || len(st.Runs) == 0 {
-		t.Fatalf("admin status: %d %v %s", status, err, raw)
-	}
+	st := status()
 	if st.Runs[0].Trigger != "scim_push" || st.Runs[0].Counts["create_agent/applied"] != 1 {
 		t.Errorf("admin status: last run %+v, want the push creating one agent", st.Runs[0])
 	}
