@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,6 +155,18 @@ func ldapMembers(t testing.TB, c *ldap.Conn, groupDN string, add, del []string) 
 	}
 	if err := c.Modify(req); err != nil {
 		t.Fatalf("ldap modify members of %s: %v", groupDN, err)
+	}
+}
+
+// ldapAdd adds one entry (attribute → values) as the slapd's admin.
+func ldapAdd(t testing.TB, c *ldap.Conn, dn string, attrs map[string][]string) {
+	t.Helper()
+	req := ldap.NewAddRequest(dn, nil)
+	for _, a := range slices.Sorted(maps.Keys(attrs)) {
+		req.Attribute(a, attrs[a])
+	}
+	if err := c.Add(req); err != nil {
+		t.Fatalf("ldap add %s: %v", dn, err)
 	}
 }
 

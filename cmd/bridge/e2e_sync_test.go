@@ -491,6 +491,51 @@ func TestE2ESyncLifecycle(t *testing.T) {
 	sim.ResetCalls()
 	out = f.mustSync(t)
 	assert.Zero(t, sim.WriteCalls(), "fourth sync wrote: %v\n%s", writesOf(sim.Calls()), out)
+
+	// 5. finn is hired again (a new entry, so a new entryUUID, with the same e-mail) and quinn
+	// moves from the support team to sales.
+	quinn := f.person("quinn.adams")
+	ldapAdd(t, admin, finn.dn(), map[string][]string{
+		"objectClass": {"inetOrgPerson"}, "uid": {finn.uid}, "cn": {finn.name()}, "sn": {finn.family},
+		"givenName": {finn.given}, "displayName": {finn.name()}, "mail": {finn.email()}, "telephoneNumber": {finn.phone},
+	})
+	ldapMembers(t, admin, groupDN("team-support"), nil, []string{quinn.dn()})
+	ldapMembers(t, admin, groupDN("team-sales"), []string{quinn.dn()}, nil)
+	plan, errOut, code = f.cli(t, "plan")
+	require.Equal(t, exitOK, code, "plan: %s", errOut)
+	t.Logf("plan after re-hire and team move:\n%s", plan)
+	for _, want := range []string{
+		"- remove quinn.adams@example.com from agent group support",
+		"+ add quinn.adams@example.com to agent group sales",
+		"~ enable agent finn.becker@example.com",
+	} {
+		assert.Contains(t, plan, want)
+	}
+	sim.ResetCalls()
+	out = f.mustSync(t)
+	t.Logf("fifth sync: %d write calls: %v\n%s", sim.WriteCalls(), writesOf(sim.Calls()), out)
+	assert.Equal(t, map[string]int{
+		"DELETE /api/v2/agents/groups/{groupId}/agents/{agentId}": 1, // quinn leaves support
+		"POST /api/v2/agents/groups/{groupId}/agents":             1, // and joins sales
+		"PUT /api/v2/agents/{id}":                                 1, // finn's old agent takes his new directory id
+		"PUT /api/v2/agents/{id}/enable":                          1, // and is enabled again
+		"PUT /auth/scim/v2/Users/{id}":                            1, // finn's login user: new externalId, active
+	}, writesOf(sim.Calls()), "the fifth sync should make exactly the minimal writes (no agent or login user created)")
+	after = agentsByEmail(sim)
+	usersAfter = scimUsersByName(sim)
+	if a, ok := after[finn.email()]; assert.True(t, ok) {
+		assert.Equal(t, before[finn.email()].ID, a.ID, "finn gets his old agent back")
+		assert.True(t, a.IsEnabled(), "finn's agent enabled again")
+		assert.NotEqual(t, before[finn.email()].SourceID, a.SourceID, "the agent follows finn's new directory id")
+		u := usersAfter[finn.email()]
+		assert.True(t, u.IsActive(), "finn's login user active again")
+		assert.Equal(t, a.SourceID, u.ExternalID)
+	}
+	assert.Equal(t, []string{"sales"}, groupNames(after[quinn.email()]))
+	assert.Len(t, after, len(f.inScope()))
+	sim.ResetCalls()
+	out = f.mustSync(t)
+	assert.Zero(t, sim.WriteCalls(), "sixth sync wrote: %v\n%s", writesOf(sim.Calls()), out)
 }
 
 // assertAllEnabled checks that every agent and login user in the simulator is still enabled.
