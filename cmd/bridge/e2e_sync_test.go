@@ -221,13 +221,13 @@ func newE2EWith(t *testing.T, s *testenv.Slapd, people []e2ePerson, o e2eOptions
 	t.Helper()
 	sim := babelforcetest.New(t, babelforcetest.Options{})
 	f := &e2eFixture{people: people, slapd: s, sim: sim, state: t.TempDir() + "/state.json", env: mergeEnv(babelforceSimEnv(sim), slapdEnv(s))}
-	f.config = f.writeConfig(t, o)
+	f.config = f.configFor(t, o)
 	return f
 }
 
-// writeConfig writes a configuration for the fixture's simulator and state file with o's
+// configFor writes a configuration for the fixture's simulator and state file with o's
 // settings (defaults as newE2EWith's).
-func (f *e2eFixture) writeConfig(t *testing.T, o e2eOptions) string {
+func (f *e2eFixture) configFor(t *testing.T, o e2eOptions) string {
 	t.Helper()
 	if o.guardMax == 0 {
 		o.guardMax = 10
@@ -641,7 +641,7 @@ func TestE2EGuardReadCutHalfway(t *testing.T) {
 	ldapReplace(t, ldapAdmin(t, s), f.person("ben.mueller").dn(), map[string][]string{"displayName": {"Benjamin Mueller"}})
 
 	cut := startCutProxy(t, hostPort(t, s.URL), total/2)
-	f.config = f.writeConfig(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
+	f.config = f.configFor(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
 	f.sim.ResetCalls()
 	out, errOut, code := f.cli(t, "sync")
 	require.True(t, cut.Cut(), "the proxy should have cut the read (served %d of %d bytes)", cut.Served(), total)
@@ -654,7 +654,7 @@ func TestE2EGuardReadCutHalfway(t *testing.T) {
 
 	// plan, cut the same way, says the same and exits 1 too.
 	cut = startCutProxy(t, hostPort(t, s.URL), total/2)
-	f.config = f.writeConfig(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
+	f.config = f.configFor(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
 	out, errOut, code = f.cli(t, "plan")
 	require.True(t, cut.Cut(), "the proxy should have cut the plan's read")
 	assert.Equal(t, exitError, code, "plan after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
@@ -662,7 +662,7 @@ func TestE2EGuardReadCutHalfway(t *testing.T) {
 
 	// slapd gone altogether: exit 1 as well, and nothing written.
 	s.Kill()
-	f.config = f.writeConfig(t, e2eOptions{guardMax: 100, guardPercent: 100})
+	f.config = f.configFor(t, e2eOptions{guardMax: 100, guardPercent: 100})
 	f.sim.ResetCalls()
 	out, errOut, code = f.cli(t, "sync")
 	assert.Equal(t, exitError, code, "sync with slapd down\nstdout:\n%s\nstderr:\n%s", out, errOut)
@@ -699,7 +699,7 @@ func TestE2EHandMadeAgent(t *testing.T) {
 	require.Equal(t, exitOK, code, "explain: %s", errOut)
 	assert.Contains(t, explain, `NOT owned by bridge (agentSource "", sourceId "")`)
 
-	f.env["BRIDGE_SYNC_ADOPT"] = "true"
+	f.config = f.configFor(t, e2eOptions{extraSync: "  adopt: true\n"})
 	f.sim.ResetCalls()
 	f.mustSync(t)
 	t.Logf("adoption: %v", writesOf(f.sim.Calls()))
