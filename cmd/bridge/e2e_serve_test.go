@@ -135,8 +135,6 @@ inbound_scim:
   oidc:
     issuer: %[7]q
     audience: %[8]q
-sso:
-  allow_insecure_http: true   # the CLI passes this to the inbound SCIM token verifier
 store:
   path: %[9]s
 server:
@@ -708,6 +706,9 @@ func TestServeReplayIdPSequences(t *testing.T) {
 				if n := len(s.sim.Agents()); n != 1 {
 					t.Errorf("%s: %d agents, want 1 (the e-mail changed, the person did not)%s", label, n, serveDescribeAgents(s.sim))
 				}
+				if users := s.sim.SCIMUsers(); len(users) != 1 {
+					t.Errorf("%s: %d login users, want 1 (the old e-mail's login must not stay behind): %+v", label, len(users), users)
+				}
 			case 6: // soft delete with the string "False"
 				serveWantAgent{email: updated, enabled: false, sourceID: v["user"], roles: []string{"agent"}, login: no}.check(t, s.sim, label)
 			case 8: // restored with "True"
@@ -901,6 +902,8 @@ func TestServeAuth(t *testing.T) {
 
 		jwt := op.ServiceToken(t)
 		s.moreSecrets = append(s.moreSecrets, jwt, strings.Split(jwt, ".")[2])
+		// The issuer is plain http on loopback, which inbound_scim accepts; the configuration
+		// has no sso section (the verifier does not depend on sso.allow_insecure_http).
 		serveWantSCIMOK(t, s, "JWT of the issuer for the audience", jwt)
 		serveWantSCIMOK(t, s, "static token", s.scimToken)
 		// A write with the JWT is stored and provisioned like any other.
