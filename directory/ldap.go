@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -111,32 +112,12 @@ type rootDSE struct {
 // returned only part of it).
 func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
 	started := l.now()
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.SearchTimeout)
-	defer cancel()
-	conn, serverURL, err := l.connect(ctx)
+	r, userBase, groupBase, done, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	// A cancelled or expired context closes the connection, which ends any search in flight.
-	defer context.AfterFunc(ctx, func() { _ = conn.Close() })()
-
-	r := &ldapRead{l: l, conn: conn, url: serverURL, parent: parent, ctx: ctx}
-	r.dse = r.readRootDSE()
-	userBase, groupBase := l.cfg.UserBaseDN, l.cfg.GroupBaseDN
-	if userBase == "" || groupBase == "" {
-		def, err := r.dse.base()
-		if err != nil {
-			return nil, fmt.Errorf("ldap %s: %w: set user_base_dn and group_base_dn", serverURL, err)
-		}
-		if userBase == "" {
-			userBase = def
-		}
-		if groupBase == "" {
-			groupBase = def
-		}
-	}
+	defer done()
+	serverURL := r.url
 	users, err := r.search("users", userBase, l.cfg.UserFilter, l.userAttrs)
 	if err != nil {
 		return nil, err
@@ -162,6 +143,37 @@ func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
 		"user_pages", r.pages["users"], "group_pages", r.pages["groups"], "ranged_reads", r.pages["range"],
 		"duration", l.now().Sub(started).String())
 	return snap, nil
+}
+
+// open connects and binds (see connect) under search_timeout, reads the root DSE and resolves
+// the user and group base DNs (the default naming context where not configured). done closes
+// the connection; a cancelled or expired ctx closes it earlier, which ends any search in
+// flight.
+func (l *LDAP) open(parent context.Context) (r *ldapRead, userBase, groupBase string, done func(), err error) {
+	ctx, cancel := context.WithTimeout(parent, l.cfg.SearchTimeout)
+	conn, serverURL, err := l.connect(ctx)
+	if err != nil {
+		cancel()
+		return nil, "", "", nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	done = func() {
+		stop()
+		conn.Close()
+		cancel()
+	}
+	r = &ldapRead{l: l, conn: conn, url: serverURL, parent: parent, ctx: ctx}
+	r.dse = r.readRootDSE()
+	userBase, groupBase = l.cfg.UserBaseDN, l.cfg.GroupBaseDN
+	if userBase == "" || groupBase == "" {
+		def, err := r.dse.base()
+		if err != nil {
+			done()
+			return nil, "", "", nil, fmt.Errorf("ldap %s: %w: set user_base_dn and group_base_dn", serverURL, err)
+		}
+		userBase, groupBase = cmp.Or(userBase, def), cmp.Or(groupBase, def)
+	}
+	return r, userBase, groupBase, done, nil
 }
 
 // connect dials the URLs in order and binds on the first that answers.
@@ -586,22 +598,31 @@ func (l *LDAP) build(userEntries, groupEntries []*entry) (*Snapshot, error) {
 	idDN := map[string]string{}
 	noID := 0
 	var errs []error
-	for _, e := range userEntries {
+	// claim returns e's id, or false when e is skipped: without an id (logged) or with an
+	// unreadable or shared one (in errs).
+	claim := func(kind string, e *entry) (string, bool) {
 		id, err := l.id(e)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, err)
-			continue
-		}
-		if id == "" {
+			return "", false
+		case id == "":
 			noID++
-			l.logger.Warn("ldap user has no id attribute, skipped", "dn", e.dn, "attribute", a.ID)
-			continue
+			l.logger.Warn("ldap "+kind+" has no id attribute, skipped", "dn", e.dn, "attribute", a.ID)
+			return "", false
 		}
 		if other, dup := idDN[id]; dup {
 			errs = append(errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
-			continue
+			return "", false
 		}
 		idDN[id] = e.dn
+		return id, true
+	}
+	for _, e := range userEntries {
+		id, ok := claim("user", e)
+		if !ok {
+			continue
+		}
 		u := l.user(e, id)
 		if k, ok := normDN(e.dn); ok {
 			userByDN[k] = id
@@ -614,29 +635,14 @@ func (l *LDAP) build(userEntries, groupEntries []*entry) (*Snapshot, error) {
 	groupByDN := make(map[string]string, len(groupEntries))
 	groupEntryOf := make([]*entry, 0, len(groupEntries))
 	for _, e := range groupEntries {
-		id, err := l.id(e)
-		if err != nil {
-			errs = append(errs, err)
+		id, ok := claim("group", e)
+		if !ok {
 			continue
 		}
-		if id == "" {
-			noID++
-			l.logger.Warn("ldap group has no id attribute, skipped", "dn", e.dn, "attribute", a.ID)
-			continue
-		}
-		if other, dup := idDN[id]; dup {
-			errs = append(errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
-			continue
-		}
-		idDN[id] = e.dn
 		if k, ok := normDN(e.dn); ok {
 			groupByDN[k] = id
 		}
-		name := e.str(a.GroupName)
-		if name == "" {
-			name = e.str("cn")
-		}
-		snap.Groups = append(snap.Groups, Group{ID: id, Name: name, DN: e.dn})
+		snap.Groups = append(snap.Groups, Group{ID: id, Name: l.groupName(e), DN: e.dn})
 		groupEntryOf = append(groupEntryOf, e)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -696,6 +702,11 @@ func (l *LDAP) build(userEntries, groupEntries []*entry) (*Snapshot, error) {
 		l.logger.Debug("ldap members ignored", "outside_bases_or_filters", outside, "nested_groups_off", nestedIgnored)
 	}
 	return snap, nil
+}
+
+// groupName is the group_name attribute of a group entry, else its cn.
+func (l *LDAP) groupName(e *entry) string {
+	return cmp.Or(e.str(l.cfg.Attributes.GroupName), e.str("cn"))
 }
 
 // id renders the id attribute of an entry per attributes.id_format; "" when absent.

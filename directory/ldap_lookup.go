@@ -27,25 +27,12 @@ func (l *LDAP) LookupUser(ctx context.Context, userName string) (*Snapshot, erro
 		return full.subset(userName), nil
 	}
 	started := l.now()
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.SearchTimeout)
-	defer cancel()
-	conn, serverURL, err := l.connect(ctx)
+	r, userBase, groupBase, done, err := l.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	defer context.AfterFunc(ctx, func() { _ = conn.Close() })()
-	r := &ldapRead{l: l, conn: conn, url: serverURL, parent: parent, ctx: ctx}
-	r.dse = r.readRootDSE()
-	userBase, groupBase := l.cfg.UserBaseDN, l.cfg.GroupBaseDN
-	if userBase == "" || groupBase == "" {
-		def, err := r.dse.base()
-		if err != nil {
-			return nil, fmt.Errorf("ldap %s: %w: set user_base_dn and group_base_dn", serverURL, err)
-		}
-		userBase, groupBase = orDefault(userBase, def), orDefault(groupBase, def)
-	}
+	defer done()
+	serverURL := r.url
 	a := l.cfg.Attributes
 	filter := fmt.Sprintf("(&%s(%s=%s))", l.cfg.UserFilter, a.UserName, ldap.EscapeFilter(userName))
 	users, err := r.search("users", userBase, filter, l.userAttrs)
@@ -98,11 +85,7 @@ func (l *LDAP) LookupUser(ctx context.Context, userName string) (*Snapshot, erro
 					}
 					i = len(snap.Groups)
 					groupAt[k] = i
-					name := ge.str(a.GroupName)
-					if name == "" {
-						name = ge.str("cn")
-					}
-					snap.Groups = append(snap.Groups, Group{ID: gid, Name: name, DN: ge.dn})
+					snap.Groups = append(snap.Groups, Group{ID: gid, Name: l.groupName(ge), DN: ge.dn})
 					if l.cfg.nested() {
 						next = append(next, node{ge.dn, gid})
 					}
@@ -119,13 +102,6 @@ func (l *LDAP) LookupUser(ctx context.Context, userName string) (*Snapshot, erro
 	}
 	snap.Resolve()
 	return snap, nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // subset returns the snapshot cut down to the user with the given user name (case-insensitive)
