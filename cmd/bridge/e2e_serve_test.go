@@ -1538,3 +1538,89 @@ func TestServeDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestServeCommand runs `bridge serve --config FILE` itself (flags, config file, secrets from
+// the environment, logs on stderr), pushes a user, and stops it the way SIGTERM does.
+func TestServeCommand(t *testing.T) {
+	t.Parallel()
+	sim := serveNewSim(t)
+	dir := t.TempDir()
+	scimToken, adminToken := serveSecret("scimtok"), serveSecret("admintok")
+	raw := fmt.Sprintf(serveConfigTemplate, sim.URL, sim.Username, 1, serveAgentSource, 4,
+		filepath.Join(dir, "state.json"), "", "", filepath.Join(dir, "bridge.db"))
+	cfgPath := filepath.Join(dir, "bridge.yaml")
+	if err := os.WriteFile(cfgPath, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"BRIDGE_BABELFORCE_PASSWORD": sim.Password,
+		"BRIDGE_INBOUND_SCIM_TOKENS": scimToken,
+		"BRIDGE_SERVER_ADMIN_TOKEN":  adminToken,
+		"BRIDGE_LOG_LEVEL":           "info",
+	}
+	stdout, stderr := &serveSyncBuffer{}, &serveSyncBuffer{}
+	env := &cliEnv{stdout: stdout, stderr: stderr,
+		getenv:    func(k string) string { return vars[k] },
+		lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, env, []string{"serve", "--config", cfgPath}) }()
+	done := false
+	stop := func() int {
+		cancel()
+		if done {
+			return exitOK
+		}
+		done = true
+		select {
+		case c := <-exited:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop 30s after cancellation")
+			return -1
+		}
+	}
+	t.Cleanup(func() { stop() })
+
+	// The listen address (port 0) is in the "bridge serving" log line.
+	addrRE := regexp.MustCompile(`"msg":"bridge serving","addr":"(127\.0\.0\.1:\d+)"`)
+	deadline := time.Now().Add(20 * time.Second)
+	var m []string
+	for m = addrRE.FindStringSubmatch(stderr.String()); m == nil; m = addrRE.FindStringSubmatch(stderr.String()) {
+		select {
+		case c := <-exited:
+			done = true
+			t.Fatalf("serve exited with %d\n%s", c, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve logged no address in 20s\n%s", stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	base := "http://" + m[1]
+	status, _, body := serveDo(t, http.MethodPost, base+"/scim/v2/Users", scimToken, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+		"userName":"cli@example.com","displayName":"Cli User","emails":[{"value":"cli@example.com","primary":true}],"active":true}`)
+	if status != http.StatusCreated {
+		t.Fatalf("push: %d %s", status, body)
+	}
+	serveWantAgent{email: "cli@example.com", name: "Cli User", enabled: true, roles: []string{"agent"}}.check(t, sim, "pushed to bridge serve")
+	if status, _, body := serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil); status != http.StatusOK || !strings.Contains(string(body), `"scim_push"`) {
+		t.Errorf("status with the admin token from the environment: %d %s", status, body)
+	}
+	if c := stop(); c != exitOK {
+		t.Errorf("serve exited with %d after cancellation\n%s", c, stderr)
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("no orderly stop logged\n%s", logs)
+	}
+	if strings.Contains(logs, `"level":"DEBUG"`) {
+		t.Errorf("BRIDGE_LOG_LEVEL=info did not override the file's debug level")
+	}
+	for _, secret := range []string{scimToken, adminToken, sim.Password} {
+		if strings.Contains(logs+stdout.String(), secret) {
+			t.Errorf("a secret appears in the output of bridge serve")
+		}
+	}
+}
