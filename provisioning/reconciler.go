@@ -336,6 +336,7 @@ func (r *Reconciler) ProvisionUsers(ctx context.Context, trigger string, queries
 	defer r.release()
 	opts := RunOptions{Trigger: trigger}
 	rep := r.newReport(opts)
+	rep.Users = slices.Clone(queries) // until they resolve to directory ids
 	snap, err := r.read(ctx)
 	if err != nil {
 		return r.finish(rep, err)

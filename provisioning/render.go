@@ -214,6 +214,10 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	if r.Plan != nil {
+		writeCapped(&b, "Skipped:", r.Plan.Skipped, reportListMax)
+		writeCapped(&b, "Warnings:", r.Plan.Warnings, reportListMax)
+	}
 	var failed []Result
 	for _, res := range r.Results {
 		if res.Status == StatusFailed {
@@ -252,6 +256,24 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// reportListMax is how many skipped people or warnings a report's text names; the plan
+// (bridge plan) lists them all.
+const reportListMax = 20
+
+func writeCapped(b *strings.Builder, title string, items []Skipped, max int) {
+	if len(items) == 0 {
+		return
+	}
+	b.WriteString(title + "\n")
+	for i, s := range items {
+		if i == max {
+			fmt.Fprintf(b, "  ... and %d more (bridge plan lists them all)\n", len(items)-max)
+			break
+		}
+		fmt.Fprintf(b, "  %s: %s\n", s.Subject, s.Reason)
+	}
 }
 
 // WriteJSON writes the report as indented JSON.
