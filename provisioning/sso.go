@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -262,19 +261,12 @@ func (t *SSOTask) Apply(ctx context.Context, c Change) error {
 	if c.Kind != UpdateSSO {
 		return fmt.Errorf("sso: cannot apply a %s change", c.Kind)
 	}
-	t.mu.Lock()
-	want := t.planned
-	t.mu.Unlock()
+	want, err := plannedOrReplan(ctx, &t.mu, &t.planned, t.Plan)
+	if err != nil {
+		return err
+	}
 	if want == nil {
-		if _, err := t.Plan(ctx); err != nil {
-			return err
-		}
-		t.mu.Lock()
-		want = t.planned
-		t.mu.Unlock()
-		if want == nil {
-			return nil // nothing differs any more
-		}
+		return nil // nothing differs any more
 	}
 	stored, err := t.tgt.PutSSOConfig(ctx, want)
 	if err != nil {
@@ -330,41 +322,17 @@ func ssoFormatURIs(m map[string]string) string {
 
 // ssoDiff compares everything but the secret and the read-only redirect URIs.
 func ssoDiff(cur, want *babelforce.SSOConfig) []FieldChange {
-	var out []FieldChange
-	add := func(field, before, after string) {
-		if before != after {
-			out = append(out, FieldChange{Field: field, Before: before, After: after})
-		}
+	var d fieldDiff
+	d.add("enabled", fmt.Sprint(cur.Enabled), fmt.Sprint(want.Enabled))
+	d.add("issuer", cur.Issuer, want.Issuer)
+	d.add("authorizationEndpoint", cur.AuthorizationEndpoint, want.AuthorizationEndpoint)
+	d.add("tokenEndpoint", cur.TokenEndpoint, want.TokenEndpoint)
+	d.add("clientId", cur.ClientID, want.ClientID)
+	d.addSet("scopes", cur.Scopes, want.Scopes, " ")
+	keys := slices.Concat(slices.Collect(maps.Keys(cur.Claims)), slices.Collect(maps.Keys(want.Claims)))
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		d.add("claims."+k, cur.Claims[k], want.Claims[k])
 	}
-	add("enabled", fmt.Sprint(cur.Enabled), fmt.Sprint(want.Enabled))
-	add("issuer", cur.Issuer, want.Issuer)
-	add("authorizationEndpoint", cur.AuthorizationEndpoint, want.AuthorizationEndpoint)
-	add("tokenEndpoint", cur.TokenEndpoint, want.TokenEndpoint)
-	add("clientId", cur.ClientID, want.ClientID)
-	if !ssoSameSet(cur.Scopes, want.Scopes) {
-		out = append(out, FieldChange{Field: "scopes", Before: strings.Join(cur.Scopes, " "), After: strings.Join(want.Scopes, " ")})
-	}
-	keys := map[string]bool{}
-	for k := range cur.Claims {
-		keys[k] = true
-	}
-	for k := range want.Claims {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		add("claims."+k, cur.Claims[k], want.Claims[k])
-	}
-	return out
-}
-
-func ssoSameSet(a, b []string) bool {
-	as, bs := slices.Clone(a), slices.Clone(b)
-	slices.Sort(as)
-	slices.Sort(bs)
-	return slices.Equal(slices.Compact(as), slices.Compact(bs))
+	return d
 }

@@ -187,19 +187,12 @@ func (t *SCIMConfigTask) Apply(ctx context.Context, c Change) error {
 	if c.Kind != UpdateSCIMConfig {
 		return fmt.Errorf("scim configuration: cannot apply a %s change", c.Kind)
 	}
-	t.mu.Lock()
-	want := t.planned
-	t.mu.Unlock()
+	want, err := plannedOrReplan(ctx, &t.mu, &t.planned, t.Plan)
+	if err != nil {
+		return err
+	}
 	if want == nil {
-		if _, err := t.Plan(ctx); err != nil {
-			return err
-		}
-		t.mu.Lock()
-		want = t.planned
-		t.mu.Unlock()
-		if want == nil {
-			return nil
-		}
+		return nil // nothing differs any more
 	}
 	if _, err := t.tgt.PutSCIMConfiguration(ctx, want); err != nil {
 		return fmt.Errorf("scim configuration: update babelforce SCIM configuration: %w", err)
@@ -212,21 +205,14 @@ func (t *SCIMConfigTask) Apply(ctx context.Context, c Change) error {
 }
 
 func scimConfigDiff(cur, want *babelforce.SCIMConfiguration) []FieldChange {
-	var out []FieldChange
-	add := func(field, before, after string) {
-		if before != after {
-			out = append(out, FieldChange{Field: field, Before: before, After: after})
-		}
-	}
-	if !ssoSameSet(cur.DefaultRoles, want.DefaultRoles) {
-		out = append(out, FieldChange{Field: "defaultRoles", Before: strings.Join(cur.DefaultRoles, ","), After: strings.Join(want.DefaultRoles, ",")})
-	}
-	add("customizer", cur.Customizer, want.Customizer)
+	var d fieldDiff
+	d.addSet("defaultRoles", cur.DefaultRoles, want.DefaultRoles, ",")
+	d.add("customizer", cur.Customizer, want.Customizer)
 	cf, wf := cur.Features, want.Features
-	add("features.scim", fmt.Sprint(cf.SCIM), fmt.Sprint(wf.SCIM))
-	add("features.groups", fmt.Sprint(cf.Groups), fmt.Sprint(wf.Groups))
-	add("features.roles", fmt.Sprint(cf.Roles), fmt.Sprint(wf.Roles))
-	add("features.password_sync", fmt.Sprint(cf.PasswordSync), fmt.Sprint(wf.PasswordSync))
-	add("features.phone_number_sync", fmt.Sprint(cf.PhoneNumberSync), fmt.Sprint(wf.PhoneNumberSync))
-	return out
+	d.add("features.scim", fmt.Sprint(cf.SCIM), fmt.Sprint(wf.SCIM))
+	d.add("features.groups", fmt.Sprint(cf.Groups), fmt.Sprint(wf.Groups))
+	d.add("features.roles", fmt.Sprint(cf.Roles), fmt.Sprint(wf.Roles))
+	d.add("features.password_sync", fmt.Sprint(cf.PasswordSync), fmt.Sprint(wf.PasswordSync))
+	d.add("features.phone_number_sync", fmt.Sprint(cf.PhoneNumberSync), fmt.Sprint(wf.PhoneNumberSync))
+	return d
 }
