@@ -1624,3 +1624,70 @@ func TestServeCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConcurrentPushes: an IdP pushing many users at once (Okta and Entra ID send
+// requests in parallel) gets every one stored and provisioned; a full sync afterwards finds
+// nothing left to do. A user pushed inactive gets no agent.
+func TestServeConcurrentPushes(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{})
+	const n = 25
+	type answer struct {
+		status int
+		id     string
+		err    error
+	}
+	answers := make(chan answer, n+1)
+	push := func(i int, active bool) {
+		email := fmt.Sprintf("p%02d@example.com", i)
+		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,
+			"name":{"givenName":"P","familyName":"%02d"},"emails":[{"value":%q,"primary":true}],"active":%v}`, email, i, email, active)
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/scim/v2/Users", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.scimToken)
+		req.Header.Set("Content-Type", "application/scim+json")
+		resp, err := serveHTTP.Do(req)
+		if err != nil {
+			answers <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var res struct {
+			ID string `json:"id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		answers <- answer{status: resp.StatusCode, id: res.ID, err: err}
+	}
+	for i := range n {
+		go push(i, true)
+	}
+	go push(n, false)
+	var ids []string
+	for range n + 1 {
+		a := <-answers
+		if a.err != nil || a.status != http.StatusCreated {
+			t.Errorf("concurrent push: %d %v", a.status, a.err)
+			continue
+		}
+		ids = append(ids, a.id)
+	}
+	agents := s.sim.Agents()
+	if len(agents) != n {
+		t.Errorf("%d agents after %d concurrent pushes of active users, want %d%s", len(agents), n, n, serveDescribeAgents(s.sim))
+	}
+	for _, a := range agents {
+		if !slices.Contains(ids, a.SourceID) || !a.IsEnabled() {
+			t.Errorf("agent %+v", a)
+		}
+	}
+	if _, ok := serveAgentByEmail(s.sim, fmt.Sprintf("p%02d@example.com", n)); ok {
+		t.Errorf("an agent was created for a user pushed inactive")
+	}
+	s.sim.ResetCalls()
+	status, ans := s.admin(http.MethodPost, "/api/v1/sync")
+	if status != http.StatusOK {
+		t.Fatalf("sync: %d %v", status, ans)
+	}
+	if w := s.sim.WriteCalls(); w != 0 {
+		t.Errorf("the sync after the pushes made %d writes, want 0: %v", w, s.sim.Calls())
+	}
+}
