@@ -1063,6 +1063,17 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 		t.Errorf("bridge did not even try babelforce during the push: %v", s.sim.Calls())
 	}
 
+	if !strings.Contains(s.logs.String(), "on-demand provisioning after SCIM write failed") {
+		t.Errorf("the failed provisioning of the push is not logged")
+	}
+	_, _, raw := s.do(http.MethodGet, "/metrics", s.adminToken, nil)
+	if v, ok := serveMetric(string(raw), `bridge_runs_total{result="error",trigger="scim_push"}`); !ok || v != 1 {
+		t.Errorf("metrics: the failed push run is not counted (%v %v)", v, ok)
+	}
+	if !regexp.MustCompile(`(?m)^bridge_babelforce_requests_total\{endpoint="GET /[^"]+",status="50[023]"\} [1-9]`).Match(raw) {
+		t.Errorf("metrics: no babelforce 5xx answers counted")
+	}
+
 	if err := s.sim.SetFaults(babelforcetest.Faults{}); err != nil {
 		t.Fatal(err)
 	}
