@@ -68,7 +68,8 @@ type serveOptions struct {
 	maxAttempts int
 	// oidcIssuer/oidcAudience configure JWT bearer tokens on the inbound SCIM endpoint.
 	oidcIssuer, oidcAudience string
-	concurrency              int // sync.concurrency (default 4)
+	concurrency              int    // sync.concurrency (default 4)
+	password                 string // the babelforce password bridge uses ("": the simulator's)
 }
 
 // serveInstance is one running `bridge serve`.
@@ -161,16 +162,19 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 	if o.concurrency == 0 {
 		o.concurrency = 4
 	}
+	if o.password == "" {
+		o.password = o.sim.Password
+	}
 	s := &serveInstance{
 		t: t, sim: o.sim, dir: o.dir, logs: &serveSyncBuffer{},
-		scimToken: serveSecret("scimtok"), adminToken: serveSecret("admintok"), pwd: o.sim.Password,
+		scimToken: serveSecret("scimtok"), adminToken: serveSecret("admintok"), pwd: o.password,
 		done: make(chan error, 1),
 	}
 	raw := fmt.Sprintf(serveConfigTemplate, o.sim.URL, o.sim.Username, o.maxAttempts, serveAgentSource,
 		o.concurrency, filepath.Join(o.dir, "state.json"), o.oidcIssuer, o.oidcAudience,
 		filepath.Join(o.dir, "bridge.db"))
 	env := map[string]string{
-		"BRIDGE_BABELFORCE_PASSWORD": o.sim.Password,
+		"BRIDGE_BABELFORCE_PASSWORD": o.password,
 		"BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken,
 		"BRIDGE_SERVER_ADMIN_TOKEN":  s.adminToken,
 	}
@@ -1700,5 +1704,23 @@ func TestServeConcurrentPushes(t *testing.T) {
 	}
 	if w := s.sim.WriteCalls(); w != 0 {
 		t.Errorf("the sync after the pushes made %d writes, want 0: %v", w, s.sim.Calls())
+	}
+}
+
+// TestServeReadiness: /readyz answers 503 naming babelforce while bridge's credentials are
+// refused, and /healthz stays 200 (the process is alive).
+func TestServeReadiness(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{password: serveSecret("wrongpw")})
+	status, _, raw := s.do(http.MethodGet, "/readyz", "", nil)
+	var body struct {
+		Error  string `json:"error"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &body); status != http.StatusServiceUnavailable || err != nil || !strings.Contains(body.Error, "babelforce") {
+		t.Errorf("/readyz with refused babelforce credentials: %d %s", status, raw)
+	}
+	if status, _, raw := s.do(http.MethodGet, "/healthz", "", nil); status != http.StatusOK {
+		t.Errorf("/healthz: %d %s", status, raw)
 	}
 }
