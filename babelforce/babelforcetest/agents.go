@@ -96,6 +96,29 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err *validationErr
 	s.writeError(w, r, err.status, err.code, err.msg)
 }
 
+// agentLocked returns the agent with the id, or answers 404 and returns nil.
+func (s *Server) agentLocked(w http.ResponseWriter, r *http.Request, id string) *agentRec {
+	a := s.agents[id]
+	if a == nil {
+		s.fail(w, r, notFound("agent %q not found", id))
+	}
+	return a
+}
+
+// groupLocked returns the agent group with the id, or answers 404 and returns nil.
+func (s *Server) groupLocked(w http.ResponseWriter, r *http.Request, id string) *groupRec {
+	g := s.groups[id]
+	if g == nil {
+		s.fail(w, r, notFound("agent group %q not found", id))
+	}
+	return g
+}
+
+// writeItem answers {"item": item, "success": true}, babelforce's shape for one object.
+func writeItem(w http.ResponseWriter, status int, item any) {
+	writeJSON(w, status, map[string]any{"item": item, "success": true})
+}
+
 func validEmail(e string) bool {
 	a, err := mail.ParseAddress(e)
 	return err == nil && a.Address == e && a.Name == ""
@@ -352,18 +375,17 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ params) {
 	if setGroups {
 		s.setMembershipsLocked(a.id, groups)
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"item": s.agentJSONLocked(a), "success": true})
+	writeItem(w, http.StatusCreated, s.agentJSONLocked(a))
 }
 
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.agents[p["id"]]
-	if !ok {
-		s.fail(w, r, notFound("agent %q not found", p["id"]))
+	a := s.agentLocked(w, r, p["id"])
+	if a == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"item": s.agentJSONLocked(a), "success": true})
+	writeItem(w, http.StatusOK, s.agentJSONLocked(a))
 }
 
 func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, p params) {
@@ -373,9 +395,8 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.agents[p["id"]]
-	if !ok {
-		s.fail(w, r, notFound("agent %q not found", p["id"]))
+	a := s.agentLocked(w, r, p["id"])
+	if a == nil {
 		return
 	}
 	next := *a
@@ -390,7 +411,7 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, p params) {
 	if setGroups {
 		s.setMembershipsLocked(a.id, groups)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"item": s.agentJSONLocked(a), "success": true})
+	writeItem(w, http.StatusOK, s.agentJSONLocked(a))
 }
 
 func (s *Server) deleteAgentLocked(id string) {
@@ -403,8 +424,7 @@ func (s *Server) deleteAgentLocked(id string) {
 func (s *Server) deleteAgent(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.agents[p["id"]]; !ok {
-		s.fail(w, r, notFound("agent %q not found", p["id"]))
+	if s.agentLocked(w, r, p["id"]) == nil {
 		return
 	}
 	s.deleteAgentLocked(p["id"])
@@ -415,9 +435,8 @@ func (s *Server) setAgentEnabled(enabled bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p params) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		a, ok := s.agents[p["id"]]
-		if !ok {
-			s.fail(w, r, notFound("agent %q not found", p["id"]))
+		a := s.agentLocked(w, r, p["id"])
+		if a == nil {
 			return
 		}
 		if a.enabled != enabled {
@@ -530,18 +549,17 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	s.groups[g.id] = g
 	s.groupOrder = append(s.groupOrder, g.id)
-	writeJSON(w, http.StatusCreated, map[string]any{"item": groupJSON(g), "success": true})
+	writeItem(w, http.StatusCreated, groupJSON(g))
 }
 
 func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.groups[p["id"]]
-	if !ok {
-		s.fail(w, r, notFound("agent group %q not found", p["id"]))
+	g := s.groupLocked(w, r, p["id"])
+	if g == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "success": true})
+	writeItem(w, http.StatusOK, groupJSON(g))
 }
 
 func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, p params) {
@@ -551,9 +569,8 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.groups[p["id"]]
-	if !ok {
-		s.fail(w, r, notFound("agent group %q not found", p["id"]))
+	g := s.groupLocked(w, r, p["id"])
+	if g == nil {
 		return
 	}
 	next := *g
@@ -562,14 +579,13 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	g.name, g.tags = next.name, next.tags
-	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "success": true})
+	writeItem(w, http.StatusOK, groupJSON(g))
 }
 
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.groups[p["id"]]; !ok {
-		s.fail(w, r, notFound("agent group %q not found", p["id"]))
+	if s.groupLocked(w, r, p["id"]) == nil {
 		return
 	}
 	delete(s.groups, p["id"])
@@ -583,10 +599,9 @@ func (s *Server) listGroupMembers(w http.ResponseWriter, r *http.Request, p para
 		return
 	}
 	s.mu.Lock()
-	g, ok := s.groups[p["groupId"]]
-	if !ok {
+	g := s.groupLocked(w, r, p["groupId"])
+	if g == nil {
 		s.mu.Unlock()
-		s.fail(w, r, notFound("agent group %q not found", p["groupId"]))
 		return
 	}
 	items := make([]babelforce.Agent, 0, len(g.members))
@@ -612,14 +627,12 @@ func (s *Server) addGroupMember(w http.ResponseWriter, r *http.Request, p params
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.groups[p["groupId"]]
-	if !ok {
-		s.fail(w, r, notFound("agent group %q not found", p["groupId"]))
+	g := s.groupLocked(w, r, p["groupId"])
+	if g == nil {
 		return
 	}
-	a, ok := s.agents[body.ID]
-	if !ok {
-		s.fail(w, r, notFound("agent %q not found", body.ID))
+	a := s.agentLocked(w, r, body.ID)
+	if a == nil {
 		return
 	}
 	if !slices.Contains(g.members, a.id) {
@@ -631,9 +644,8 @@ func (s *Server) addGroupMember(w http.ResponseWriter, r *http.Request, p params
 func (s *Server) removeGroupMember(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.groups[p["groupId"]]
-	if !ok {
-		s.fail(w, r, notFound("agent group %q not found", p["groupId"]))
+	g := s.groupLocked(w, r, p["groupId"])
+	if g == nil {
 		return
 	}
 	if !slices.Contains(g.members, p["agentId"]) {
@@ -641,7 +653,7 @@ func (s *Server) removeGroupMember(w http.ResponseWriter, r *http.Request, p par
 		return
 	}
 	g.members = slices.DeleteFunc(g.members, func(x string) bool { return x == p["agentId"] })
-	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "success": true})
+	writeItem(w, http.StatusOK, groupJSON(g))
 }
 
 // ---- tags ----
@@ -694,9 +706,8 @@ func (s *Server) listExternalIDs(w http.ResponseWriter, r *http.Request, p param
 		return
 	}
 	s.mu.Lock()
-	if _, ok := s.agents[p["id"]]; !ok {
+	if s.agentLocked(w, r, p["id"]) == nil {
 		s.mu.Unlock()
-		s.fail(w, r, notFound("agent %q not found", p["id"]))
 		return
 	}
 	items := s.externalIDsLocked(p["id"])
@@ -718,8 +729,7 @@ func (s *Server) setExternalID(w http.ResponseWriter, r *http.Request, p params)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.agents[p["id"]]; !ok {
-		s.fail(w, r, notFound("agent %q not found", p["id"]))
+	if s.agentLocked(w, r, p["id"]) == nil {
 		return
 	}
 	if s.externalIDs[p["id"]] == nil {
@@ -735,8 +745,7 @@ func (s *Server) setExternalID(w http.ResponseWriter, r *http.Request, p params)
 func (s *Server) deleteExternalID(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.agents[p["id"]]; !ok {
-		s.fail(w, r, notFound("agent %q not found", p["id"]))
+	if s.agentLocked(w, r, p["id"]) == nil {
 		return
 	}
 	if _, ok := s.externalIDs[p["id"]][p["integrationId"]]; !ok {

@@ -153,7 +153,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ params) {
 	now := s.stamp()
 	u := &userRec{id: newID(), email: email, roles: addUnique(nil, *body.Roles...), enabled: act, activated: act, created: now, updated: now, version: 1}
 	s.addUserLocked(u)
-	writeJSON(w, http.StatusCreated, map[string]any{"item": s.managedUserLocked(u), "success": true})
+	writeItem(w, http.StatusCreated, s.managedUserLocked(u))
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p params) {
@@ -164,7 +164,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p params) {
 		s.fail(w, r, notFound("user %q not found", p["id"]))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"item": s.managedUserLocked(u), "success": true})
+	writeItem(w, http.StatusOK, s.managedUserLocked(u))
 }
 
 func (s *Server) getUserByEmail(w http.ResponseWriter, r *http.Request, p params) {
@@ -175,7 +175,7 @@ func (s *Server) getUserByEmail(w http.ResponseWriter, r *http.Request, p params
 		s.fail(w, r, notFound("user with email %q not found", p["email"]))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"item": s.managedUserLocked(u), "success": true})
+	writeItem(w, http.StatusOK, s.managedUserLocked(u))
 }
 
 // usersAction is POST /api/v2/users/{enable|disable|delete|reset-password} {"emails": [...]}.
@@ -193,15 +193,7 @@ func (s *Server) usersAction(action string) handlerFunc {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		var done int
-		var unknown []string
-		for _, e := range body.Emails {
-			u := s.userByEmailLocked(e)
-			if u == nil {
-				unknown = append(unknown, e)
-				continue
-			}
-			done++
+		found := s.eachUserByEmailLocked(body.Emails, func(u *userRec) {
 			switch action {
 			case "enable":
 				u.enabled = true
@@ -214,13 +206,30 @@ func (s *Server) usersAction(action string) handlerFunc {
 			case "reset-password":
 				u.passwordResets++
 			}
-		}
-		msg := fmt.Sprintf("%s: %d user(s)", action, done)
-		if len(unknown) > 0 {
-			msg += "; not found: " + strings.Join(unknown, ", ")
-		}
-		message(w, msg)
+		})
+		message(w, fmt.Sprintf("%s: %s", action, found))
 	}
+}
+
+// eachUserByEmailLocked runs fn on the user of each e-mail address and describes the outcome:
+// "N user(s)", followed by "; not found: a, b" for addresses without a user.
+func (s *Server) eachUserByEmailLocked(emails []string, fn func(*userRec)) string {
+	var done int
+	var unknown []string
+	for _, e := range emails {
+		u := s.userByEmailLocked(e)
+		if u == nil {
+			unknown = append(unknown, e)
+			continue
+		}
+		done++
+		fn(u)
+	}
+	out := fmt.Sprintf("%d user(s)", done)
+	if len(unknown) > 0 {
+		out += "; not found: " + strings.Join(unknown, ", ")
+	}
+	return out
 }
 
 func (s *Server) listRoles(w http.ResponseWriter, r *http.Request, _ params) {
@@ -247,30 +256,18 @@ func (s *Server) userRoles(add bool) handlerFunc {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		var done int
-		var unknown []string
-		for _, e := range body.Emails {
-			u := s.userByEmailLocked(e)
-			if u == nil {
-				unknown = append(unknown, e)
-				continue
-			}
-			done++
+		found := s.eachUserByEmailLocked(body.Emails, func(u *userRec) {
 			if add {
 				u.roles = addUnique(u.roles, body.Roles...)
 			} else {
 				u.roles = slices.DeleteFunc(u.roles, func(r string) bool { return slices.Contains(body.Roles, r) })
 			}
 			s.touchLocked(u)
-		}
+		})
 		verb := "added to"
 		if !add {
 			verb = "removed from"
 		}
-		msg := fmt.Sprintf("roles %s %d user(s)", verb, done)
-		if len(unknown) > 0 {
-			msg += "; not found: " + strings.Join(unknown, ", ")
-		}
-		message(w, msg)
+		message(w, fmt.Sprintf("roles %s %s", verb, found))
 	}
 }
