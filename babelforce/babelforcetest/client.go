@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/internal/httpx"
 )
 
 // ClientConfig is a babelforce.Config for the simulator: its URL, credentials and SCIM
@@ -25,18 +26,7 @@ func (s *Server) ClientConfig() babelforce.Config {
 // FastSleep is a babelforce.WithSleep function that waits a thousandth of the asked time
 // (a Retry-After of 1s waits 1ms), so retry paths run at test speed.
 func FastSleep(ctx context.Context, d time.Duration) error {
-	d /= 1000
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return httpx.Sleep(ctx, d/1000)
 }
 
 // Client returns a *babelforce.Client for the simulator (ClientConfig, FastSleep; opts
