@@ -189,17 +189,9 @@ func (s *Server) setAttr(u *userRec, attr string, v any, rolesOn bool) *scimErr 
 		}
 		u.email = str
 	case "externalid":
-		str, err := stringish("externalId", v)
-		if err != nil {
-			return err
-		}
-		u.externalID = str
+		return setString(&u.externalID, "externalId", v)
 	case "displayname":
-		str, err := stringish("displayName", v)
-		if err != nil {
-			return err
-		}
-		u.displayName = str
+		return setString(&u.displayName, "displayName", v)
 	case "active":
 		if v == nil {
 			u.enabled = true
@@ -226,21 +218,11 @@ func (s *Server) setAttr(u *userRec, attr string, v any, rolesOn bool) *scimErr 
 			}
 		}
 	case "name.givenname", "name.familyname", "name.formatted":
-		str, err := stringish(attr, v)
-		if err != nil {
-			return err
-		}
 		if u.name == nil {
 			u.name = &babelforce.SCIMName{}
 		}
-		switch strings.ToLower(attr) {
-		case "name.givenname":
-			u.name.GivenName = str
-		case "name.familyname":
-			u.name.FamilyName = str
-		default:
-			u.name.Formatted = str
-		}
+		dst := map[string]*string{"name.givenname": &u.name.GivenName, "name.familyname": &u.name.FamilyName, "name.formatted": &u.name.Formatted}
+		return setString(dst[strings.ToLower(attr)], attr, v)
 	case "name.middlename", "name.honorificprefix", "name.honorificsuffix":
 	case "emails":
 		vals, err := parseValues("emails", v)
@@ -273,6 +255,16 @@ func (s *Server) setAttr(u *userRec, attr string, v any, rolesOn bool) *scimErr 
 		}
 		return scimBad("invalidPath", "attribute %q is not supported", attr)
 	}
+	return nil
+}
+
+// setString stores v, which must be a string or null (""), in *dst.
+func setString(dst *string, attr string, v any) *scimErr {
+	str, err := stringish(attr, v)
+	if err != nil {
+		return err
+	}
+	*dst = str
 	return nil
 }
 
@@ -335,6 +327,15 @@ func (s *Server) fillUser(u *userRec, body map[string]any) *scimErr {
 		return scimBad("invalidValue", "userName %q must be an e-mail address", u.email)
 	}
 	return nil
+}
+
+// scimFindLocked returns the user with the id, or answers a SCIM 404 and returns nil.
+func (s *Server) scimFindLocked(w http.ResponseWriter, id string) *userRec {
+	u := s.users[id]
+	if u == nil {
+		writeSCIMError(w, http.StatusNotFound, "", fmt.Sprintf("user %q not found", id))
+	}
+	return u
 }
 
 func (s *Server) scimEnabled(w http.ResponseWriter) bool {
@@ -464,9 +465,8 @@ func (s *Server) scimGet(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.users[p["id"]]
-	if !ok {
-		writeSCIMError(w, http.StatusNotFound, "", fmt.Sprintf("user %q not found", p["id"]))
+	u := s.scimFindLocked(w, p["id"])
+	if u == nil {
 		return
 	}
 	writeTyped(w, scimContentType, http.StatusOK, s.scimUserLocked(u, s.baseURL(r)))
@@ -482,9 +482,8 @@ func (s *Server) scimReplace(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.users[p["id"]]
-	if !ok {
-		writeSCIMError(w, http.StatusNotFound, "", fmt.Sprintf("user %q not found", p["id"]))
+	u := s.scimFindLocked(w, p["id"])
+	if u == nil {
 		return
 	}
 	// PUT replaces: attributes not given are cleared (roles kept when the body has none).
@@ -524,9 +523,8 @@ func (s *Server) scimPatch(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.users[p["id"]]
-	if !ok {
-		writeSCIMError(w, http.StatusNotFound, "", fmt.Sprintf("user %q not found", p["id"]))
+	u := s.scimFindLocked(w, p["id"])
+	if u == nil {
 		return
 	}
 	next := *u
@@ -797,8 +795,7 @@ func (s *Server) scimDelete(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.users[p["id"]]; !ok {
-		writeSCIMError(w, http.StatusNotFound, "", fmt.Sprintf("user %q not found", p["id"]))
+	if s.scimFindLocked(w, p["id"]) == nil {
 		return
 	}
 	s.deleteUserLocked(p["id"])

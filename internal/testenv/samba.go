@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -38,7 +37,7 @@ type Samba struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	exited chan struct{}
-	log    *lockedWriter
+	log    *lockedBuffer
 }
 
 const (
@@ -186,7 +185,7 @@ func startSamba() (*Samba, error) {
 	bin, _ := LookPath("samba")
 	cmd := exec.Command(bin, "-s", conf, "-i")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	s.log = &lockedWriter{w: &bytes.Buffer{}}
+	s.log = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// samba -i terminates on EOF on stdin: our end closes when this process exits.
 	stdin, err := cmd.StdinPipe()

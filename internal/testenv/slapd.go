@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,7 +50,7 @@ type Slapd struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *lockedWriter
+	log    *lockedBuffer
 }
 
 // StartSlapd starts slapd on free loopback ports with opts.SeedLDIF loaded and stops it when the
@@ -189,7 +188,7 @@ func (s *Slapd) start(confPath string, cred *syscall.Credential, withTLS bool, t
 	// -d 0 keeps slapd in the foreground, so it is our child and dies with Kill.
 	cmd := exec.Command(bin, "-d", "0", "-f", confPath, "-h", urls)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	log := &lockedWriter{w: &bytes.Buffer{}}
+	log := &lockedBuffer{}
 	cmd.Stdout = log
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
@@ -288,22 +287,4 @@ func ensureTrailingBlank(s string) string {
 		return ""
 	}
 	return s + "\n\n"
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// Bytes returns a copy of what was written so far.
-func (l *lockedWriter) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.w.Bytes())
 }
