@@ -1,0 +1,328 @@
+package scimserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/babelforce/bridge/directory/store"
+)
+
+const scimErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+// fuzzFixture is a handler over a fresh in-memory store holding two users and a group, so
+// that fuzzed PATCH/PUT/DELETE requests reach existing resources: "{user}", "{user2}" and
+// "{group}" in a fuzzed path or body stand for their ids.
+type fuzzFixture struct {
+	h                  http.Handler
+	user, user2, group string
+}
+
+func newFuzzFixture(t *testing.T) *fuzzFixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), ":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	h, err := New(st, Config{Tokens: []string{testToken}}, Options{
+		OnChange: func(context.Context, string, []string) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &fuzzFixture{h: h}
+	create := func(path, body string) string {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/scim+json")
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, req)
+		if rr.Code != http.StatusCreated {
+			t.Fatalf("fixture POST %s: %d %s", path, rr.Code, rr.Body.String())
+		}
+		var out struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(rr.Body.Bytes(), &out); err != nil || out.ID == "" {
+			t.Fatalf("fixture POST %s: no id in %s", path, rr.Body.String())
+		}
+		return out.ID
+	}
+	fx.user = create("/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+		"userName":"fuzz.one@example.com","externalId":"ext-1","active":true,"displayName":"Fuzz One",
+		"name":{"givenName":"Fuzz","familyName":"One"},
+		"emails":[{"value":"fuzz.one@example.com","type":"work","primary":true},{"value":"home@example.com","type":"home"}],
+		"phoneNumbers":[{"value":"+49 30 1234567","type":"work"}],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales","manager":{"value":"m-1"}}}`)
+	fx.user2 = create("/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"fuzz.two@example.com","active":"True"}`)
+	fx.group = create("/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Fuzz Team",
+		"members":[{"value":"`+fx.user+`"},{"value":"`+fx.user2+`"}]}`)
+	return fx
+}
+
+func (fx *fuzzFixture) subst(s string) string {
+	return strings.NewReplacer("{user}", fx.user, "{user2}", fx.user2, "{group}", fx.group).Replace(s)
+}
+
+// validMethod reports whether m is an HTTP token (net/http refuses other methods).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range m {
+		if c > 0x7e || c <= ' ' || strings.ContainsRune("()<>@,;:\\\"/[]?={}", c) {
+			return false
+		}
+	}
+	return true
+}
+
+var replayVar = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
+
+// replaySeeds turns the recorded Okta and Entra ID sequences into fuzz seeds; ${var} becomes
+// "{group}" for group variables and "{user}" for everything else.
+func replaySeeds(f *testing.F) [][4]string {
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "scim", "*", "*.json"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no recorded SCIM sequences in testdata/scim (%v)", err)
+	}
+	vars := func(s string) string {
+		return replayVar.ReplaceAllStringFunc(s, func(m string) string {
+			name := replayVar.FindStringSubmatch(m)[1]
+			if strings.Contains(name, "group") || strings.Contains(name, "team") {
+				return "{group}"
+			}
+			return "{user}"
+		})
+	}
+	var out [][4]string
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var rf replayFile
+		if err := json.Unmarshal(raw, &rf); err != nil {
+			f.Fatalf("%s: %v", file, err)
+		}
+		for _, st := range rf.Steps {
+			ct := st.Headers["Content-Type"]
+			if ct == "" && len(st.Body) > 0 {
+				ct = "application/scim+json"
+			}
+			out = append(out, [4]string{st.Method, vars(st.Path), ct, vars(string(st.Body))})
+		}
+	}
+	return out
+}
+
+// FuzzHandler sends one arbitrary authorised request to the whole SCIM handler. Every answer
+// must be below 500 (a 500 is the recover of a panic or an unmapped error: a bug) except the
+// deliberate 501 of the optional features bridge does not offer (/Bulk, /Me, .search); every 4xx/5xx must carry a SCIM error body whose status matches;
+// every 2xx with a body must be JSON; a request must not hang.
+func FuzzHandler(f *testing.F) {
+	for _, s := range replaySeeds(f) {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	const ct = "application/scim+json"
+	patch := func(ops string) string {
+		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":` + ops + `}`
+	}
+	for _, ops := range []string{
+		`[{"op":"replace","path":"emails[type eq \"work\"].value","value":"new@example.com"}]`,
+		`[{"op":"add","path":"emails[type eq \"other\"].value","value":"x@example.com"}]`,
+		`[{"op":"remove","path":"emails[type eq \"work\"]"}]`,
+		`[{"op":"remove","path":"emails[value eq \"nobody\"].value"}]`,
+		`[{"op":"replace","path":"name.givenName","value":"Neu"}]`,
+		`[{"op":"replace","path":"name.givenName","value":{"deep":[1,2,3]}}]`,
+		`[{"op":"add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"m-2"}]`,
+		`[{"op":"add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value","value":"m-3"}]`,
+		`[{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]`,
+		`[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"department":"Ops"}}]`,
+		`[{"op":"replace","value":{"active":"False","name.familyName":"X","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"Y"}}]`,
+		`[{"op":"replace","path":"active","value":"maybe"}]`,
+		`[{"op":"replace","path":"active","value":1e400}]`,
+		`[{"op":"replace","path":"userName","value":123456789012345678901234567890}]`,
+		`[{"op":"replace","path":"emails[type eq \"work\"","value":"x"}]`,
+		`[{"op":"replace","path":"emails[","value":"x"}]`,
+		`[{"op":"replace","path":"]","value":"x"}]`,
+		`[{"op":"replace","path":"","value":"x"}]`,
+		`[{"op":"move","path":"userName","value":"x"}]`,
+		`[{"op":"replace","path":"phoneNumbers","value":"not a list"}]`,
+		`[{"op":"add","path":"emails","value":[{"value":"a@b.c","primary":"true"}]}]`,
+		`[]`,
+		`null`,
+		`{}`,
+		`[null, 1, "x"]`,
+	} {
+		f.Add(http.MethodPatch, "/Users/{user}", ct, patch(ops))
+	}
+	for _, ops := range []string{
+		`[{"op":"remove","path":"members[value eq \"{user}\"]"}]`,
+		`[{"op":"remove","path":"members[value eq \"x\"]"}]`,
+		`[{"op":"remove","path":"members[value eq \"x\"].value"}]`,
+		`[{"op":"add","path":"members","value":[{"value":"{user2}"},{"value":"{group}"},{"value":"missing"}]}]`,
+		`[{"op":"add","path":"members","value":{"value":"{user}"}}]`,
+		`[{"op":"add","path":"members","value":[{"value":123}]}]`,
+		`[{"op":"replace","path":"members","value":[]}]`,
+		`[{"op":"remove","path":"members"}]`,
+		`[{"op":"remove","path":"members","value":[{"value":"{user}"}]}]`,
+		`[{"op":"replace","path":"displayName","value":"Fuzz Team 2"}]`,
+		`[{"op":"replace","value":{"id":"x","displayName":"Y","externalId":"e"}}]`,
+	} {
+		f.Add(http.MethodPatch, "/Groups/{group}", ct, patch(ops))
+	}
+	for _, q := range []string{
+		`userName eq "a"`, `(`, `userName eq`, `a or b and`, `userName eq "fuzz.one@example.com" and active eq true`,
+		`emails[type eq "work" and value co "@"]`, `emails[type eq "work"`, `name.givenName sw "F"`,
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Sales"`,
+		`meta.lastModified gt "2020-01-01T00:00:00Z"`, `not (userName pr)`, `userName eq 1e999`,
+		`members[value eq "{user}"]`, `displayName eq "Fuzz Team"`, `id eq "{group}" and members[value eq "{user2}"]`,
+		`active eq "True"`, `userName gt 5`, `)))`, `"`, "\xff\xfe",
+	} {
+		f.Add(http.MethodGet, "/Users?filter="+url.QueryEscape(q), "", "")
+		f.Add(http.MethodGet, "/Groups?filter="+url.QueryEscape(q)+"&excludedAttributes=members", "", "")
+	}
+	f.Add(http.MethodPost, "/Users/.search", ct, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName eq \"a\"","startIndex":-5,"count":1e10}`)
+	f.Add(http.MethodGet, "/Users?startIndex=-1&count=99999999999999999999", "", "")
+	f.Add(http.MethodGet, "/Users?startIndex=0&count=-3&attributes=name.givenName,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", "", "")
+	f.Add(http.MethodGet, "/Users/{user}?excludedAttributes=emails.value,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "", "")
+	f.Add(http.MethodGet, "/Groups/{group}?attributes=members.value,displayName", "", "")
+	f.Add(http.MethodPost, "/Users", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"s@example.com","active":"False","emails":[{"value":"s@example.com","primary":"TRUE"}]}`)
+	f.Add(http.MethodPost, "/Users", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"n@example.com","active":12345678901234567890123}`)
+	f.Add(http.MethodPost, "/Users", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"`+"\xff\xfe\xc3"+`","displayName":"`+"\xed\xa0\x80"+`"}`)
+	f.Add(http.MethodPost, "/Users", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"d@example.com","name":`+strings.Repeat(`{"a":`, 200)+`1`+strings.Repeat(`}`, 200)+`}`)
+	f.Add(http.MethodPost, "/Users", ct, strings.Repeat("[", 10000))
+	f.Add(http.MethodPost, "/Users", ct, `{"userName":null}`)
+	f.Add(http.MethodPost, "/Users", ct, `{"schemas":"urn:ietf:params:scim:schemas:core:2.0:User","userName":"x"}`)
+	f.Add(http.MethodPost, "/Users", "text/plain", `userName=x`)
+	f.Add(http.MethodPost, "/Users", ct, `{} {}`)
+	f.Add(http.MethodPost, "/Groups", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"G","members":[{"value":"{group}"},{"value":"{user}","type":"Group"}]}`)
+	f.Add(http.MethodPost, "/Groups", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Fuzz Team"}`)
+	f.Add(http.MethodPut, "/Users/{user}", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"fuzz.two@example.com"}`)
+	f.Add(http.MethodPut, "/Groups/{group}", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"G","members":[{"value":"{group}"}]}`)
+	f.Add(http.MethodPut, "/Users/nope", ct, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x"}`)
+	f.Add(http.MethodDelete, "/Groups/{group}", "", "")
+	f.Add(http.MethodDelete, "/Users/{user}", "", "")
+	f.Add(http.MethodDelete, "/Users/{user}/extra", "", "")
+	f.Add(http.MethodPost, "/Bulk", ct, `{}`)
+	f.Add(http.MethodGet, "/ServiceProviderConfig", "", "")
+	f.Add(http.MethodGet, "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", "", "")
+	f.Add(http.MethodGet, "/ResourceTypes/User", "", "")
+	f.Add(http.MethodGet, "/Me", "", "")
+	f.Add(http.MethodGet, "/v2/users/", "", "")
+	f.Add(http.MethodGet, "/nothing", "", "")
+	f.Add("PROPFIND", "/Users", "", "")
+	f.Add(http.MethodPatch, "/Users", ct, `{}`)
+
+	f.Fuzz(func(t *testing.T, method, target, contentType, body string) {
+		if !validMethod(method) || len(target) > 4096 {
+			return
+		}
+		fx := newFuzzFixture(t)
+		target = fx.subst(target)
+		if !strings.HasPrefix(target, "/") {
+			target = "/" + target
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return // net/http never hands such a request to a handler
+		}
+		body = fx.subst(body)
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Method = method
+		req.URL = u
+		req.RequestURI = target
+		if body != "" {
+			req.Body = httpBody(body)
+			req.ContentLength = int64(len(body))
+		}
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		rr := httptest.NewRecorder()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fx.h.ServeHTTP(rr, req)
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%s %s: no answer after 20s (a hang); goroutines:\n%s", method, target, buf[:runtime.Stack(buf, true)])
+		}
+		checkSCIMResponse(t, method, u.Path, rr)
+	})
+}
+
+func httpBody(s string) *readCloser { return &readCloser{Reader: bytes.NewReader([]byte(s))} }
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// notImplemented reports whether path is an optional SCIM feature bridge deliberately answers
+// with 501: /Bulk, /Me and the POST .search endpoints.
+func notImplemented(path string) bool {
+	canon, ok := canonicalPath(path)
+	if !ok {
+		return false
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(canon, "/"), "/")
+	return first == "Bulk" || first == "Me" || first == ".search" || strings.HasSuffix(canon, "/.search")
+}
+
+func checkSCIMResponse(t *testing.T, method, path string, rr *httptest.ResponseRecorder) {
+	t.Helper()
+	status := rr.Code
+	raw := rr.Body.Bytes()
+	if status < 100 || status > 599 {
+		t.Fatalf("%s %s: invalid HTTP status %d", method, path, status)
+	}
+	switch {
+	case status == http.StatusNotImplemented && notImplemented(path):
+	case status >= 500:
+		t.Fatalf("%s %s: status %d (a panic or an unmapped error): %s", method, path, status, raw)
+	}
+	if status >= 400 {
+		var e struct {
+			Schemas []string `json:"schemas"`
+			Status  any      `json:"status"`
+			Detail  string   `json:"detail"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatalf("%s %s: status %d without a JSON error body (%v): %q", method, path, status, err, raw)
+		}
+		found := false
+		for _, s := range e.Schemas {
+			found = found || s == scimErrorSchema
+		}
+		if !found {
+			t.Fatalf("%s %s: status %d body lacks the SCIM error schema: %s", method, path, status, raw)
+		}
+		if s, ok := e.Status.(string); !ok || s != strconv.Itoa(status) {
+			t.Fatalf("%s %s: status %d but the error body says status %#v: %s", method, path, status, e.Status, raw)
+		}
+		return
+	}
+	if status == http.StatusNoContent || len(bytes.TrimSpace(raw)) == 0 {
+		return
+	}
+	if !json.Valid(raw) {
+		t.Fatalf("%s %s: status %d with a body that is not JSON: %q", method, path, status, raw)
+	}
+}
