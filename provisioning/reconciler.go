@@ -290,6 +290,9 @@ func (r *Reconciler) acquire(ctx context.Context, trigger string) error {
 
 func (r *Reconciler) release() { <-r.running }
 
+// Busy reports whether a run is in flight now (a hint: it may end the next moment).
+func (r *Reconciler) Busy() bool { return len(r.running) > 0 }
+
 // Plan reads the directory and babelforce and returns what a run would change, guards
 // applied, without writing anything.
 func (r *Reconciler) Plan(ctx context.Context, scope Scope) (*Plan, error) {

@@ -35,6 +35,7 @@ type service struct {
 	// pushProvisions: a write to the inbound SCIM endpoint provisions the affected users at once
 	// (the source includes the store).
 	pushProvisions bool
+	push           *pushProvisioner
 	ready          func(ctx context.Context) error
 }
 
@@ -92,6 +93,7 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSourc
 		logger.Warn("no admin token configured (BRIDGE_SERVER_ADMIN_TOKEN or server.admin_token_file): /api/v1 answers 401 to everyone")
 	}
 	s.ready = s.readiness
+	s.push = newPushProvisioner(a.rec, logger.With("component", "scim_push"))
 	return s, nil
 }
 
@@ -132,21 +134,14 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 			OnRequest: s.metrics.observeSCIM,
 		}
 		if s.pushProvisions {
-			opts.OnChange = func(ctx context.Context, trigger string, userIDs []string) error {
-				_, err := s.app.rec.ProvisionUsers(ctx, provisioning.TriggerSCIMPush, userIDs...)
-				return err
-			}
+			opts.OnChange = s.push.onChange
 		} else {
 			s.logger.Warn("inbound_scim is enabled but directory.type is not scim_push: pushed users are stored, not provisioned")
 		}
 		if oc := s.app.cfg.InboundSCIM.OIDC; oc.Enabled() {
 			// inbound_scim validation accepts plain http only for a loopback issuer.
-			v, err := oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: oc.Issuer, Audience: oc.Audience,
-				AllowInsecureHTTP: strings.HasPrefix(oc.Issuer, "http://")})
-			if err != nil {
-				return nil, fmt.Errorf("inbound_scim.oidc: %w", err)
-			}
-			opts.Verifier = v
+			opts.Verifier = &lazyVerifier{cfg: oidc.VerifierConfig{Issuer: oc.Issuer, Audience: oc.Audience,
+				AllowInsecureHTTP: strings.HasPrefix(oc.Issuer, "http://")}}
 		}
 		h, err := scimserver.New(s.app.store, s.app.cfg.InboundSCIM, opts)
 		if err != nil {
@@ -161,14 +156,19 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 }
 
 // serve runs the HTTP server and the scheduler until ctx is cancelled, then shuts down
-// gracefully: the scheduler finishes its run, the server its requests.
+// gracefully: a run in flight finishes the writes it has started and stops (the next run
+// converges), the server finishes its requests.
 func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) error {
 	h, err := s.handler(ctx)
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	cfg := s.app.cfg.Server
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.ReadTimeout}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.ReadTimeout,
+		// requests run on ctx: on SIGTERM a run started through the admin API stops like a
+		// scheduled one (after the writes in flight) instead of outliving the shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	var wg sync.WaitGroup
 	if schedule {
 		wg.Add(1)
@@ -177,6 +177,11 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 			s.app.rec.Schedule(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.push.run(ctx)
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.logger.Info("bridge serving", "addr", ln.Addr().String(), "version", version,
@@ -184,7 +189,7 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 		"interval", s.app.cfg.Sync.Interval.String())
 	select {
 	case <-ctx.Done():
-		s.logger.Info("shutting down: finishing the run and the requests in flight")
+		s.logger.Info("shutting down: finishing the writes and requests in flight")
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
@@ -257,18 +262,21 @@ func (s *service) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := s.app.rec.Run(r.Context(), provisioning.RunOptions{Trigger: provisioning.TriggerManual, DryRun: dry, Force: force})
-	s.respondRun(w, rep, err)
+	s.respondRun(w, r, rep, err)
 }
 
 func (s *service) handleProvision(w http.ResponseWriter, r *http.Request) {
 	user := mux.Vars(r)["user"]
 	rep, err := s.app.rec.ProvisionUsers(r.Context(), provisioning.TriggerManual, user)
-	s.respondRun(w, rep, err)
+	s.respondRun(w, r, rep, err)
 }
 
-func (s *service) respondRun(w http.ResponseWriter, rep *provisioning.Report, err error) {
+func (s *service) respondRun(w http.ResponseWriter, r *http.Request, rep *provisioning.Report, err error) {
 	status := http.StatusOK
 	switch {
+	case err != nil && r.Context().Err() != nil:
+		status = http.StatusServiceUnavailable
+		err = fmt.Errorf("bridge is shutting down: the run stopped after the writes in flight; the next run converges: %w", err)
 	case errors.Is(err, provisioning.ErrGuardRefused):
 		status = http.StatusConflict
 	case errors.Is(err, provisioning.ErrUnknownUser):
