@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/babelforce/bridge/internal/secretfile"
 )
 
 // Defaults applied by SetDefaults (and New).
@@ -97,14 +98,9 @@ func (c *Config) LoadSecrets() error {
 		if *dst != "" || file == "" {
 			return
 		}
-		b, err := os.ReadFile(file)
+		s, err := secretfile.Read(file)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-			return
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		if s == "" {
-			errs = append(errs, fmt.Errorf("%s: %s is empty", key, file))
 			return
 		}
 		*dst = s

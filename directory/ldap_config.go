@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/babelforce/bridge/internal/secretfile"
 )
 
 // LDAP presets: the schema conventions of a directory product.
@@ -253,14 +255,11 @@ func (c *LDAPConfig) LoadSecrets() error {
 	if c.BindPassword != "" || c.BindPasswordFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(c.BindPasswordFile)
+	pw, err := secretfile.Read(c.BindPasswordFile)
 	if err != nil {
 		return fmt.Errorf("bind_password_file: %w", err)
 	}
-	c.BindPassword = strings.TrimRight(string(b), "\r\n")
-	if c.BindPassword == "" {
-		return fmt.Errorf("bind_password_file: %s is empty", c.BindPasswordFile)
-	}
+	c.BindPassword = pw
 	return nil
 }
 

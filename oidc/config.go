@@ -3,9 +3,10 @@ package oidc
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/babelforce/bridge/internal/secretfile"
 )
 
 // DefaultScopes are the scopes babelforce requests unless configured.
@@ -127,13 +128,9 @@ func (c *Config) LoadSecrets() error {
 	if c.ClientSecret != "" {
 		return errors.New("sso.client_secret_file: set either BRIDGE_SSO_CLIENT_SECRET or client_secret_file, not both")
 	}
-	b, err := os.ReadFile(c.ClientSecretFile)
+	s, err := secretfile.Read(c.ClientSecretFile)
 	if err != nil {
-		return fmt.Errorf("sso.client_secret_file: read client secret: %w", err)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return fmt.Errorf("sso.client_secret_file: %s is empty", c.ClientSecretFile)
+		return fmt.Errorf("sso.client_secret_file: %w", err)
 	}
 	c.ClientSecret = s
 	return nil
