@@ -653,29 +653,31 @@ func (l *LDAP) build(userEntries, groupEntries []*entry) (*Snapshot, error) {
 	}
 	outside, nestedIgnored := 0, 0
 	if a.Member != "-" {
+		// member resolves one value of the member attribute: the DN of a user or a group read,
+		// else a user name (memberUid style); both "" when it names neither.
+		member := func(v string) (uid, gid string) {
+			if k, ok := normDN(v); ok {
+				if uid, ok := userByDN[k]; ok {
+					return uid, ""
+				}
+				if gid, ok := groupByDN[k]; ok {
+					return "", gid
+				}
+			}
+			return userByName[strings.ToLower(v)], ""
+		}
 		for i, e := range groupEntryOf {
 			g := &snap.Groups[i]
 			for _, v := range e.strs(a.Member) {
-				if k, ok := normDN(v); ok {
-					if uid, ok := userByDN[k]; ok {
-						g.MemberUsers = append(g.MemberUsers, uid)
-					} else if gid, ok := groupByDN[k]; ok {
-						if l.cfg.nested() {
-							g.MemberGroups = append(g.MemberGroups, gid)
-						} else {
-							nestedIgnored++
-						}
-					} else if uid, ok := userByName[strings.ToLower(v)]; ok {
-						g.MemberUsers = append(g.MemberUsers, uid)
-					} else {
-						outside++
-					}
-					continue
-				}
-				if uid, ok := userByName[strings.ToLower(v)]; ok { // memberUid style
+				switch uid, gid := member(v); {
+				case uid != "":
 					g.MemberUsers = append(g.MemberUsers, uid)
-				} else {
+				case gid == "":
 					outside++
+				case l.cfg.nested():
+					g.MemberGroups = append(g.MemberGroups, gid)
+				default:
+					nestedIgnored++
 				}
 			}
 		}
