@@ -196,7 +196,10 @@ func (s *LDIFSource) entryID(e *LDIFEntry) (string, error) {
 		v = vals[0]
 	}
 	if strings.TrimSpace(v) == "" {
-		return ldifNormalizeDN(e.DN), nil
+		if dn := ldifNormalizeDN(e.DN); dn != "" {
+			return dn, nil
+		}
+		return "", &LDIFError{Line: e.Line, Msg: fmt.Sprintf("entry has an empty DN and no %s: give it a DN or an %s", s.attrs.ID, s.attrs.ID)}
 	}
 	switch strings.ToLower(s.attrs.IDFormat) {
 	case "guid":
