@@ -57,58 +57,69 @@ func normalizePatch(body any) any {
 			continue
 		}
 		for _, o := range list {
-			op, ok := o.(map[string]any)
-			if !ok {
-				continue
+			if op, ok := o.(map[string]any); ok {
+				normalizeOp(op)
 			}
-			var path string
-			valueKey := ""
-			for ok, ov := range op {
-				switch strings.ToLower(ok) {
-				case "op":
-					if s, isStr := ov.(string); isStr {
-						op[ok] = strings.ToLower(strings.TrimSpace(s))
-					}
-				case "path":
-					path, _ = ov.(string)
-				case "value":
-					valueKey = ok
-				}
-			}
-			if valueKey == "" {
-				continue
-			}
-			value := op[valueKey]
-			name := lastSegment(path)
-			switch {
-			case path != "" && boolAttributes[name]:
-				if b, ok := stringBool(value); ok {
-					op[valueKey] = b
-					continue
-				}
-				// Entra: [{"value": "False"}] for a single-valued boolean.
-				if l, ok := value.([]any); ok && len(l) == 1 {
-					if vm, ok := l[0].(map[string]any); ok {
-						if b, ok := stringBool(vm["value"]); ok {
-							op[valueKey] = b
-							continue
-						}
-						if b, ok := vm["value"].(bool); ok {
-							op[valueKey] = b
-							continue
-						}
-					}
-				}
-			case path != "" && name == "manager":
-				if id, ok := value.(string); ok {
-					op[valueKey] = map[string]any{"value": id}
-					continue
-				}
-			}
-			op[valueKey] = normalizeResource(value)
 		}
 	}
 	return m
+}
+
+// normalizeOp fixes one PATCH operation in place (see normalizePatch).
+func normalizeOp(op map[string]any) {
+	var path string
+	valueKey := ""
+	for k, v := range op {
+		switch strings.ToLower(k) {
+		case "op":
+			if s, isStr := v.(string); isStr {
+				op[k] = strings.ToLower(strings.TrimSpace(s))
+			}
+		case "path":
+			path, _ = v.(string)
+		case "value":
+			valueKey = k
+		}
+	}
+	if valueKey == "" {
+		return
+	}
+	value := op[valueKey]
+	name := lastSegment(path)
+	switch {
+	case path != "" && boolAttributes[name]:
+		if b, ok := patchBool(value); ok {
+			op[valueKey] = b
+			return
+		}
+	case path != "" && name == "manager":
+		if id, ok := value.(string); ok {
+			op[valueKey] = map[string]any{"value": id}
+			return
+		}
+	}
+	op[valueKey] = normalizeResource(value)
+}
+
+// patchBool reads the value of a PATCH of a boolean attribute: a string boolean, or (Entra)
+// [{"value": "False"}] or [{"value": false}] for a single-valued boolean.
+func patchBool(value any) (bool, bool) {
+	if b, ok := stringBool(value); ok {
+		return b, true
+	}
+	l, ok := value.([]any)
+	if !ok || len(l) != 1 {
+		return false, false
+	}
+	vm, ok := l[0].(map[string]any)
+	if !ok {
+		return false, false
+	}
+	if b, ok := stringBool(vm["value"]); ok {
+		return b, true
+	}
+	b, ok := vm["value"].(bool)
+	return b, ok
 }
 
 // lastSegment returns the lower-cased attribute named last in a path:
