@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/directory"
@@ -34,6 +36,8 @@ type appOptions struct {
 	metrics   *metrics
 	openStore bool // open the store even if the source is not scim_push (serve with inbound SCIM)
 	audit     func(provisioning.AuditRecord)
+	// progress, when set, sees how many changes of a run are done.
+	progress func(done, total int)
 	// wrapSource, when set, replaces the source built from the configuration.
 	wrapSource func(provisioning.Source, *store.Store) provisioning.Source
 }
@@ -131,6 +135,9 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 	if o.metrics != nil {
 		opts = append(opts, provisioning.WithReportHook(o.metrics.observeRun))
 	}
+	if o.progress != nil {
+		opts = append(opts, provisioning.WithProgress(o.progress))
+	}
 	a.rec = provisioning.NewReconciler(a.source, client, rules, cfg.Sync, opts...)
 	return a, nil
 }
@@ -199,6 +206,26 @@ func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app
 	}
 	logger := newLogger(cfg.Log, env.stderr)
 	return newApp(ctx, cfg, logger, o)
+}
+
+// progressPrinter reports the progress of long runs on w, at most once a second and only for
+// runs of at least 50 changes, so that short runs stay quiet.
+func progressPrinter(w io.Writer, now func() time.Time) func(done, total int) {
+	var mu sync.Mutex
+	var last time.Time
+	return func(done, total int) {
+		if total < 50 {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t := now()
+		if done < total && t.Sub(last) < time.Second {
+			return
+		}
+		last = t
+		fmt.Fprintf(w, "applied %d/%d changes (%d%%)\n", done, total, done*100/total)
+	}
 }
 
 // exitFor maps a run's error to an exit code.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/babelforce/bridge/directory"
 	"github.com/babelforce/bridge/provisioning"
@@ -53,7 +54,7 @@ func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation,
 			return nil, err
 		}
 	}
-	a, err := setup(ctx, env, cf, appOptions{})
+	a, err := setup(ctx, env, cf, appOptions{progress: progressPrinter(env.stderr, time.Now)})
 	if err != nil {
 		return nil, err
 	}
