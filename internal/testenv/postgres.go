@@ -1,0 +1,309 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+)
+
+// Postgres is one throwaway database on the PostgreSQL cluster shared by the tests of this
+// test binary.
+type Postgres struct {
+	// URL is postgres://bridge:PASSWORD@127.0.0.1:PORT/t_RANDOM?sslmode=disable, a database
+	// of its own for the calling test (dropped when the test ends).
+	URL string
+	// Database is the database name in URL.
+	Database string
+}
+
+// pgCluster is the running cluster: a postgres process owned by this test binary.
+type pgCluster struct {
+	dir      string // temp dir: data/, sock/, pwfile
+	port     int
+	password string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	log      *lockedBuffer
+}
+
+const (
+	pgDirPrefix = "bridge-pg-"
+	pgUser      = "bridge"
+)
+
+var (
+	pgMu   sync.Mutex
+	pgInst *pgCluster
+	pgErr  error
+)
+
+// StartPostgres returns a fresh, empty database for t on the PostgreSQL cluster shared by
+// every test of this test binary; the first call runs initdb and starts the server on a free
+// port of 127.0.0.1 (about 1-2 s), later calls only CREATE DATABASE. The database is dropped
+// when t ends; the cluster runs until the binary exits (the server gets SIGQUIT when this
+// process dies, however it dies) or until StopPostgres (for TestMain).
+//
+// Authentication is scram-sha-256 with a random password, which is in URL (so that code
+// which must not log it is tested with one). As root the server runs as the postgres user
+// (initdb and postgres refuse root). Needs the Debian postgresql package (initdb and
+// postgres from /usr/lib/postgresql/*/bin); without it the test fails in CI and is skipped
+// elsewhere.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	bin, err := pgBinDir()
+	if err != nil {
+		msg := err.Error() + " (apt-get install -y --no-install-recommends postgresql)"
+		if InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	pgMu.Lock()
+	if pgInst == nil && pgErr == nil {
+		pgInst, pgErr = startPostgres(bin)
+	}
+	c, cerr := pgInst, pgErr
+	pgMu.Unlock()
+	if cerr != nil {
+		t.Fatalf("postgres: %v", cerr)
+	}
+	select {
+	case <-c.exited:
+		t.Fatalf("postgres: the shared server has exited:\n%s", tail(c.log.Bytes(), 4000))
+	default:
+	}
+	name := "t_" + randomHex(6)
+	admin, err := sql.Open("pgx", c.url("postgres"))
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("postgres: create database %s: %v\n%s", name, err, tail(c.log.Bytes(), 2000))
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", c.url("postgres"))
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// FORCE: a test that leaked a connection must not keep its database alive.
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("postgres: drop database %s: %v", name, err)
+		}
+	})
+	return &Postgres{URL: c.url(name), Database: name}
+}
+
+// StopPostgres stops the shared cluster, if one was started, and removes its files. Call it
+// from TestMain after m.Run; without it the server stops when the test binary exits.
+func StopPostgres() {
+	pgMu.Lock()
+	defer pgMu.Unlock()
+	if pgInst == nil {
+		return
+	}
+	pgInst.stop()
+	_ = os.RemoveAll(pgInst.dir)
+	pgInst, pgErr = nil, fmt.Errorf("stopped by StopPostgres")
+}
+
+func (c *pgCluster) url(db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(pgUser, c.password),
+		Host:     "127.0.0.1:" + strconv.Itoa(c.port),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// pgBinDir finds the newest /usr/lib/postgresql/*/bin holding initdb and postgres.
+func pgBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
+	for _, d := range dirs {
+		if isExecutable(filepath.Join(d, "initdb")) && isExecutable(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("test needs PostgreSQL (initdb and postgres in /usr/lib/postgresql/*/bin), not found")
+}
+
+func pgMajor(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// removeStalePGDirs removes the directories of earlier test binaries whose server is gone.
+func removeStalePGDirs() {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), pgDirPrefix+"*"))
+	for _, d := range old {
+		b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+		if err == nil {
+			if pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0]); err == nil && syscall.Kill(pid, 0) == nil {
+				continue // still running (another test binary)
+			}
+		}
+		if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > time.Minute {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+func startPostgres(bin string) (*pgCluster, error) {
+	removeStalePGDirs()
+	dir, err := os.MkdirTemp("", pgDirPrefix)
+	if err != nil {
+		return nil, err
+	}
+	c := &pgCluster{dir: dir, password: randomHex(12), log: &lockedBuffer{}}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root needs the postgres user (from the postgresql package): %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		// The server runs as postgres: it must reach its files under the temp dir.
+		for d := dir; strings.HasPrefix(d, filepath.Clean(os.TempDir())+"/"); d = filepath.Dir(d) {
+			_ = os.Chmod(d, 0o755)
+		}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	pwfile := filepath.Join(dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "sock")
+	if err := os.Mkdir(sock, 0o700); err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		for _, p := range []string{pwfile, sock} {
+			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", pgUser, "--pwfile", pwfile,
+		"--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %w\n%s", err, tail(out, 4000))
+	}
+	// A port that was free a moment ago may be taken by the time the server binds it: retry.
+	for attempt := 0; ; attempt++ {
+		c.port = freePortNoTB()
+		err = c.start(bin, data, sock, cred)
+		if err == nil {
+			return c, nil
+		}
+		if attempt == 2 {
+			return nil, err
+		}
+	}
+}
+
+func (c *pgCluster) start(bin, data, sock string, cred *syscall.Credential) error {
+	c.log = &lockedBuffer{}
+	// postgres in the foreground rather than pg_ctl: the server is our child, so it dies with
+	// the test binary (Pdeathsig) and a crash is seen at once (exited).
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", sock, "-h", "127.0.0.1",
+		"-p", strconv.Itoa(c.port),
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "shared_buffers=16MB", "-c", "max_connections=200", "-c", "logging_collector=off")
+	cmd.Dir = c.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	cmd.Stdout, cmd.Stderr = c.log, c.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	c.cmd = cmd
+	c.exited = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(c.exited) }()
+	db, err := sql.Open("pgx", c.url("postgres"))
+	if err != nil {
+		c.stop()
+		return err
+	}
+	defer db.Close()
+	err = waitFor(30*time.Second, c.exited, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return db.PingContext(ctx)
+	})
+	if err != nil {
+		c.stop()
+		return fmt.Errorf("postgres on port %d: %w\n%s", c.port, err, tail(c.log.Bytes(), 4000))
+	}
+	return nil
+}
+
+// stop asks for a fast shutdown and waits for it (SIGKILL after 10 s).
+func (c *pgCluster) stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.exited
+	}
+}
+
+// freePortNoTB is FreePort without a testing.TB (the shared cluster outlives any one test).
+func freePortNoTB() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
