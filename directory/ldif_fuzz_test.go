@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/babelforce/bridge/directory"
 	"github.com/babelforce/bridge/directory/directorytest"
@@ -72,6 +75,7 @@ func FuzzParseLDIF(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		defer hangGuard(t)()
 		entries, err := directory.ParseLDIF(strings.NewReader(in))
 		if err != nil {
 			var le *directory.LDIFError
@@ -103,6 +107,7 @@ func FuzzLDIFSource(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		defer hangGuard(t)()
 		path := filepath.Join(t.TempDir(), "d.ldif")
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
@@ -122,6 +127,17 @@ func FuzzLDIFSource(f *testing.F) {
 			checkSnapshot(t, preset, snap)
 		}
 	})
+}
+
+// hangGuard crashes the fuzz worker, so that the fuzzer reports the input, when one input
+// takes longer than 30 s (an endless loop). Use as defer hangGuard(t)().
+func hangGuard(t *testing.T) (stop func()) {
+	name := t.Name()
+	timer := time.AfterFunc(30*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		panic(fmt.Sprintf("%s: one input took more than 30s; goroutines:\n%s", name, buf[:runtime.Stack(buf, true)]))
+	})
+	return func() { timer.Stop() }
 }
 
 // checkSnapshot checks what every source promises about a snapshot.
