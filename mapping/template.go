@@ -160,6 +160,11 @@ func templateError(key string, err error) string {
 			msg = at + msg[j+3:]
 		}
 	}
+	// text/template prints the value it cannot range over: for the user view that is a
+	// struct dump with a pointer address, which says nothing to an admin.
+	if k := strings.Index(msg, "range can't iterate over "); k >= 0 {
+		msg = msg[:k] + `range needs a list, e.g. {{range attrs "mail"}}`
+	}
 	return msg
 }
 
