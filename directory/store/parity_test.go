@@ -43,7 +43,9 @@ const parityUser = `{
 
 // TestStoreAndSCIMSourceAgree feeds the same SCIM user (and a group holding it) to the upstream
 // SCIM source and to the store: both must give the same directory.User, attributes included.
-func TestStoreAndSCIMSourceAgree(t *testing.T) {
+func TestStoreAndSCIMSourceAgree(t *testing.T) { eachBackend(t, testStoreAndSCIMSourceAgree) }
+
+func testStoreAndSCIMSourceAgree(t *testing.T, openStore func(*testing.T) *Store) {
 	ctx := context.Background()
 	var doc map[string]any
 	dec := json.NewDecoder(strings.NewReader(parityUser))
@@ -81,7 +83,7 @@ func TestStoreAndSCIMSourceAgree(t *testing.T) {
 	}
 
 	// The store, given the same user and group the way the inbound SCIM endpoint stores them.
-	s := openMem(t)
+	s := openStore(t)
 	ids := []string{"u-1", "g-1"}
 	s.newID = func() string { id := ids[0]; ids = ids[1:]; return id }
 	attrs := map[string]any{}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"maps"
 
@@ -21,7 +20,7 @@ var _ directory.Reader = (*Store)(nil)
 // users (ID = SCIM id, attributes flattened, see FlattenUser), every group (ID = SCIM id,
 // Name = displayName) with its direct members, resolved with Snapshot.Resolve.
 func (s *Store) Read(ctx context.Context) (*directory.Snapshot, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.beginRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read store: %w", err)
 	}

@@ -103,7 +103,7 @@ func (s *Store) Create(ctx context.Context, r Resource) (Resource, error) {
 	r.ID = s.newID()
 	now := s.now().UTC()
 	r.Created, r.LastModified, r.Version = now, now, 1
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx, nil)
 	if err != nil {
 		return Resource{}, fmt.Errorf("create %s: %w", strings.ToLower(string(r.Kind)), err)
 	}
@@ -117,9 +117,28 @@ func (s *Store) Create(ctx context.Context, r Resource) (Resource, error) {
 	return s.Get(ctx, r.Kind, r.ID)
 }
 
+// lockRow locks the row of a read-modify-write transaction against other writers until the
+// transaction ends (PostgreSQL; SQLite has one writer at a time anyway). A missing row is
+// not an error here: the get that follows reports it.
+func (s *Store) lockRow(ctx context.Context, tx *txn, kind Kind, id string) error {
+	if s.d.forUpdate == "" {
+		return nil
+	}
+	tbl, err := table(kind)
+	if err != nil {
+		return err
+	}
+	var got string
+	err = tx.QueryRowContext(ctx, `SELECT id FROM `+tbl+` WHERE id = ?`+s.d.forUpdate, id).Scan(&got)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("lock: %w", err)
+	}
+	return nil
+}
+
 // Get returns the resource, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, kind Kind, id string) (Resource, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.beginRead(ctx)
 	if err != nil {
 		return Resource{}, fmt.Errorf("get %s %s: %w", kind, id, err)
 	}
@@ -127,7 +146,7 @@ func (s *Store) Get(ctx context.Context, kind Kind, id string) (Resource, error)
 	return s.get(ctx, tx, kind, id)
 }
 
-func (s *Store) get(ctx context.Context, tx *sql.Tx, kind Kind, id string) (Resource, error) {
+func (s *Store) get(ctx context.Context, tx *txn, kind Kind, id string) (Resource, error) {
 	rs, err := s.query(ctx, tx, kind, []Cond{{Attr: "id", Value: id}}, -1, 0)
 	if err != nil {
 		return Resource{}, fmt.Errorf("get %s %s: %w", strings.ToLower(string(kind)), id, err)
@@ -148,11 +167,14 @@ func (s *Store) Update(ctx context.Context, kind Kind, id string, fn func(*Resou
 	if _, err := table(kind); err != nil {
 		return Resource{}, Resource{}, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx, nil)
 	if err != nil {
 		return Resource{}, Resource{}, fmt.Errorf("update %s %s: %w", strings.ToLower(string(kind)), id, err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	if err := s.lockRow(ctx, tx, kind, id); err != nil {
+		return Resource{}, Resource{}, fmt.Errorf("update %s %s: %w", strings.ToLower(string(kind)), id, err)
+	}
 	before, err = s.get(ctx, tx, kind, id)
 	if err != nil {
 		return Resource{}, Resource{}, err
@@ -190,11 +212,14 @@ func (s *Store) Delete(ctx context.Context, kind Kind, id string) (Resource, err
 		return Resource{}, err
 	}
 	what := strings.ToLower(string(kind)) + " " + id
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx, nil)
 	if err != nil {
 		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	if err := s.lockRow(ctx, tx, kind, id); err != nil {
+		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
+	}
 	old, err := s.get(ctx, tx, kind, id)
 	if err != nil {
 		return Resource{}, err
@@ -218,7 +243,7 @@ func (s *Store) List(ctx context.Context, kind Kind, q Query) (Page, error) {
 	}
 	what := "list " + strings.ToLower(string(kind)) + "s"
 	start := max(q.StartIndex, 1)
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.beginRead(ctx)
 	if err != nil {
 		return Page{}, fmt.Errorf("%s: %w", what, err)
 	}
@@ -278,7 +303,7 @@ func (s *Store) List(ctx context.Context, kind Kind, q Query) (Page, error) {
 // when the user no longer exists), a group id for every user in it, through nested groups.
 // The result is sorted and without duplicates.
 func (s *Store) ExpandUsers(ctx context.Context, ids []string) ([]string, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.beginRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("expand users: %w", err)
 	}
@@ -361,7 +386,7 @@ func where(kind Kind, conds []Cond) (string, []any, error) {
 	return " WHERE " + strings.Join(parts, " AND "), args, nil
 }
 
-func (s *Store) count(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond) (int, error) {
+func (s *Store) count(ctx context.Context, tx *txn, kind Kind, conds []Cond) (int, error) {
 	tbl, err := table(kind)
 	if err != nil {
 		return 0, err
@@ -378,7 +403,7 @@ func (s *Store) count(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond) 
 }
 
 // query loads resources without their members/groups (see decorate).
-func (s *Store) query(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond, limit, offset int) ([]Resource, error) {
+func (s *Store) query(ctx context.Context, tx *txn, kind Kind, conds []Cond, limit, offset int) ([]Resource, error) {
 	tbl, err := table(kind)
 	if err != nil {
 		return nil, err
@@ -392,7 +417,7 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond, 
 		q += ` LIMIT ? OFFSET ?`
 		args = append(args, limit, offset)
 	} else if offset > 0 {
-		q += ` LIMIT -1 OFFSET ?`
+		q += ` ` + s.d.limitAll + ` OFFSET ?`
 		args = append(args, offset)
 	}
 	rows, err := tx.QueryContext(ctx, q, args...)
@@ -423,7 +448,7 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, kind Kind, conds []Cond, 
 }
 
 // decorate fills "members" of groups and "groups" of users from the membership rows.
-func (s *Store) decorate(ctx context.Context, tx *sql.Tx, rs []Resource) error {
+func (s *Store) decorate(ctx context.Context, tx *txn, rs []Resource) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -497,7 +522,7 @@ func (s *Store) decorate(ctx context.Context, tx *sql.Tx, rs []Resource) error {
 }
 
 // write inserts (old == nil) or updates r, including group membership rows.
-func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
+func (s *Store) write(ctx context.Context, tx *txn, old, r *Resource) error {
 	what := strings.ToLower(string(r.Kind)) + " " + r.ID
 	attrs := cloneMap(r.Attributes)
 	delete(attrs, "id")
@@ -521,9 +546,9 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("%s: check userName: %w", what, err)
 		}
-		active := true
-		if b, ok := attrs["active"].(bool); ok {
-			active = b
+		active := 1 // an INTEGER column on both backends
+		if b, ok := attrs["active"].(bool); ok && !b {
+			active = 0
 		}
 		data, err := encodeAttributes(attrs)
 		if err != nil {
@@ -540,6 +565,10 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
 				active = ?, data = ?, last_modified = ?, display_name = ?, version = ? WHERE id = ?`,
 				userName, foldKey(userName), nullString(r.ExternalID), active, data,
 				formatTime(r.LastModified), nullString(stringAttr(attrs, "displayName")), r.Version, r.ID)
+		}
+		if s.d.uniqueViolation(err, "scim_users", "user_name_key") {
+			// Another transaction (another replica, on PostgreSQL) stored it after our check.
+			return fmt.Errorf("userName %q: %w (userName is compared case-insensitively)", userName, ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: save: %w", what, err)
@@ -583,7 +612,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, old, r *Resource) error {
 }
 
 // resolveMembers checks that every member exists, sets its kind and drops duplicates.
-func (s *Store) resolveMembers(ctx context.Context, tx *sql.Tx, groupID string, in []Member) ([]Member, error) {
+func (s *Store) resolveMembers(ctx context.Context, tx *txn, groupID string, in []Member) ([]Member, error) {
 	seen := map[string]bool{}
 	out := make([]Member, 0, len(in))
 	for _, m := range in {
@@ -594,17 +623,18 @@ func (s *Store) resolveMembers(ctx context.Context, tx *sql.Tx, groupID string, 
 		if m.ID == groupID {
 			return nil, fmt.Errorf("%w: a group cannot be a member of itself", ErrInvalid)
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_users WHERE id = ?`, m.ID).Scan(&n); err != nil {
+		isUser, err := s.exists(ctx, tx, "scim_users", m.ID)
+		if err != nil {
 			return nil, fmt.Errorf("check member %s: %w", m.ID, err)
 		}
-		if n > 0 {
+		if isUser {
 			m.Kind = KindUser
 		} else {
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_groups WHERE id = ?`, m.ID).Scan(&n); err != nil {
+			isGroup, err := s.exists(ctx, tx, "scim_groups", m.ID)
+			if err != nil {
 				return nil, fmt.Errorf("check member %s: %w", m.ID, err)
 			}
-			if n == 0 {
+			if !isGroup {
 				return nil, fmt.Errorf("member %q: %w", m.ID, ErrInvalidMember)
 			}
 			m.Kind = KindGroup
@@ -614,8 +644,22 @@ func (s *Store) resolveMembers(ctx context.Context, tx *sql.Tx, groupID string, 
 	return out, nil
 }
 
+// exists reports whether tbl has a row with id and, on PostgreSQL, keeps it from being
+// deleted until the transaction ends (a member must not vanish under a group being saved).
+func (s *Store) exists(ctx context.Context, tx *txn, tbl, id string) (bool, error) {
+	var got string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM `+tbl+` WHERE id = ?`+s.d.forShare, id).Scan(&got)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	}
+	return false, err
+}
+
 // writeMembers applies the difference between the previous and the new member lists.
-func (s *Store) writeMembers(ctx context.Context, tx *sql.Tx, groupID string, previous, next []Member) error {
+func (s *Store) writeMembers(ctx context.Context, tx *txn, groupID string, previous, next []Member) error {
 	prev := make(map[string]Member, len(previous))
 	for _, m := range previous {
 		prev[m.ID] = m

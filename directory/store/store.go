@@ -1,12 +1,17 @@
 // Package store keeps what identity providers (Okta, Entra ID, ...) push to bridge's inbound
-// SCIM 2.0 endpoint: users and groups as SCIM resources, plus group memberships, in an embedded
-// SQLite database (modernc.org/sqlite, pure Go). It is also a directory.Reader, so the rest of
-// bridge treats the pushed data like any other directory.
+// SCIM 2.0 endpoint: users and groups as SCIM resources, plus group memberships. It is also a
+// directory.Reader, so the rest of bridge treats the pushed data like any other directory.
 //
-// The SQL is kept portable (TEXT/INTEGER columns, no SQLite-only functions in queries, explicit
-// deletes instead of cascades, Go-side data migrations) so that a PostgreSQL backend can follow.
+// Two backends, one Store: an embedded SQLite database (modernc.org/sqlite, pure Go; a file
+// path or ":memory:") for a single bridge, and PostgreSQL (a postgres:// or postgresql:// URL,
+// through pgx) for several bridge replicas sharing what IdPs push. The queries are written
+// once; a small dialect adapts placeholders, LIMIT, column collation, row locks and errors.
+// The SQL is kept portable (TEXT/INTEGER columns, no backend-only functions in queries,
+// explicit deletes instead of cascades, Go-side data migrations).
 //
-// The schema is versioned in the schema_version table and migrated forward on Open.
+// The schema is versioned in the schema_version table and migrated forward on Open, in one
+// transaction; on PostgreSQL under an advisory lock, so that replicas starting together
+// migrate once. RunLock is the cross-replica lock of reconcile runs.
 package store
 
 import (
@@ -47,22 +52,33 @@ var (
 // busyTimeout bounds how long a statement waits for another writer.
 const busyTimeout = 5 * time.Second
 
-// Store is the SQLite-backed store. It is safe for concurrent use.
+// Store is the store, on SQLite or PostgreSQL. It is safe for concurrent use, and on
+// PostgreSQL by several processes at once.
 type Store struct {
 	db     *sql.DB
+	d      *dialect
 	logger *slog.Logger
 	now    func() time.Time
 	newID  func() string
 }
 
-// Open opens (creating if needed) the database at path, or a private in-memory database for
-// ":memory:", and migrates its schema to the current version.
+// Open opens the store at path and migrates its schema to the current version:
+//   - a postgres:// or postgresql:// URL: that PostgreSQL database (which must exist; the
+//     tables are created), e.g. postgres://bridge:PASSWORD@db.internal:5432/bridge?sslmode=verify-full;
+//     libpq's PG* environment variables fill what the URL leaves out (PGPASSWORD, ...);
+//   - ":memory:": a private in-memory SQLite database;
+//   - anything else: a SQLite database file, created (mode 0600) if needed.
+//
+// Errors and logs never show a password of the URL (see Redact).
 func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if strings.TrimSpace(path) == "" {
-		return nil, errors.New("open store: path is empty (use a file path or \":memory:\")")
+		return nil, errors.New("open store: path is empty (use a file path, \":memory:\" or a postgres:// URL)")
+	}
+	if IsPostgresURL(path) {
+		return openPostgres(ctx, path, logger)
 	}
 	memory := path == ":memory:"
 	q := url.Values{}
@@ -99,13 +115,21 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	} else {
 		db.SetMaxOpenConns(4)
 	}
-	s := &Store{db: db, logger: logger, now: time.Now, newID: newUUID}
+	return newStore(ctx, db, sqliteDialect, logger, fmt.Sprintf("%q", path))
+}
+
+// newStore migrates the schema of db and returns the store; what names the database in errors.
+func newStore(ctx context.Context, db *sql.DB, d *dialect, logger *slog.Logger, what string) (*Store, error) {
+	s := &Store{db: db, d: d, logger: logger, now: time.Now, newID: newUUID}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open store %q: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", what, err)
 	}
 	return s, nil
 }
+
+// Backend is BackendSQLite or BackendPostgres.
+func (s *Store) Backend() string { return s.d.name }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -130,7 +154,7 @@ type migration struct {
 	name    string
 	stmts   []string
 	// fn runs after stmts, inside the same transaction (data backfills done in Go, portably).
-	fn func(ctx context.Context, tx *sql.Tx) error
+	fn func(ctx context.Context, tx *txn) error
 }
 
 // migrations, in order. Never edit a released one: append a new one.
@@ -187,29 +211,58 @@ var migrations = []migration{
 // SchemaVersion is the schema version this code writes.
 func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
+// migrateLockKey is the PostgreSQL advisory lock (per database) held while migrating.
+const migrateLockKey int64 = 0x6272_6964_6765_0001 // "bridge" 1
+
+// migrate brings the schema to the current version in one transaction. Two processes opening
+// the same database at once migrate one after the other; the second finds nothing to do:
+// SQLite's BEGIN IMMEDIATE makes one wait for the other, on PostgreSQL an advisory
+// transaction lock does.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+	tx, err := s.begin(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.d.name == BackendPostgres {
+		// Wait as long as ctx allows for another replica's migration, not lock_timeout.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, migrateLockKey); err != nil {
+			return fmt.Errorf("migrate schema: wait for the migration lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.d.ddl(`CREATE TABLE IF NOT EXISTS schema_version (
 		version    INTEGER NOT NULL,
 		applied_at TEXT NOT NULL
-	)`); err != nil {
+	)`)); err != nil {
 		return fmt.Errorf("create schema_version: %w", err)
 	}
-	current, err := s.schemaVersion(ctx)
-	if err != nil {
-		return err
+	var v sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
 	}
+	current := int(v.Int64)
 	latest := SchemaVersion()
 	if current > latest {
 		return fmt.Errorf("database schema version %d is newer than this bridge supports (%d): upgrade bridge", current, latest)
 	}
+	var applied []migration
 	for _, m := range migrations {
 		if m.version <= current {
 			continue
 		}
-		if err := s.apply(ctx, m); err != nil {
+		if err := s.apply(ctx, tx, m); err != nil {
 			return fmt.Errorf("migrate schema to version %d (%s): %w", m.version, m.name, err)
 		}
-		s.logger.Info("store schema migrated", "version", m.version, "migration", m.name)
+		applied = append(applied, m)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate schema: commit: %w", err)
+	}
+	for _, m := range applied {
+		s.logger.Info("store schema migrated", "version", m.version, "migration", m.name, "backend", s.d.name)
 	}
 	return nil
 }
@@ -222,14 +275,9 @@ func (s *Store) schemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), nil
 }
 
-func (s *Store) apply(ctx context.Context, m migration) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
+func (s *Store) apply(ctx context.Context, tx *txn, m migration) error {
 	for _, stmt := range m.stmts {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.ddl(stmt)); err != nil {
 			return err
 		}
 	}
@@ -238,15 +286,13 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
-		m.version, formatTime(s.now())); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
+		m.version, formatTime(s.now()))
+	return err
 }
 
 // backfillV2 fills the columns added in version 2 from the JSON documents.
-func backfillV2(ctx context.Context, tx *sql.Tx) error {
+func backfillV2(ctx context.Context, tx *txn) error {
 	type row struct{ id, data string }
 	load := func(query string) ([]row, error) {
 		rows, err := tx.QueryContext(ctx, query)

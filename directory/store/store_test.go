@@ -47,9 +47,11 @@ func mustCreate(t *testing.T, s *Store, r Resource) Resource {
 	return out
 }
 
-func TestCRUD(t *testing.T) {
+func TestCRUD(t *testing.T) { eachBackend(t, testCRUD) }
+
+func testCRUD(t *testing.T, openStore func(*testing.T) *Store) {
 	ctx := context.Background()
-	s := openMem(t)
+	s := openStore(t)
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s.SetClock(func() time.Time { return clock })
 
@@ -111,8 +113,12 @@ func TestCRUD(t *testing.T) {
 }
 
 func TestUserNameUniqueCaseInsensitive(t *testing.T) {
+	eachBackend(t, testUserNameUniqueCaseInsensitive)
+}
+
+func testUserNameUniqueCaseInsensitive(t *testing.T, openStore func(*testing.T) *Store) {
 	ctx := context.Background()
-	s := openMem(t)
+	s := openStore(t)
 	a := mustCreate(t, s, user("ann@example.com", nil))
 	if _, err := s.Create(ctx, user("ANN@example.COM", nil)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate create = %v", err)
@@ -136,9 +142,11 @@ func TestUserNameUniqueCaseInsensitive(t *testing.T) {
 	}
 }
 
-func TestListFiltersAndPaging(t *testing.T) {
+func TestListFiltersAndPaging(t *testing.T) { eachBackend(t, testListFiltersAndPaging) }
+
+func testListFiltersAndPaging(t *testing.T, openStore func(*testing.T) *Store) {
 	ctx := context.Background()
-	s := openMem(t)
+	s := openStore(t)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ids []string
 	for i := range 25 {
@@ -198,9 +206,11 @@ func TestListFiltersAndPaging(t *testing.T) {
 	}
 }
 
-func TestGroupMembers(t *testing.T) {
+func TestGroupMembers(t *testing.T) { eachBackend(t, testGroupMembers) }
+
+func testGroupMembers(t *testing.T, openStore func(*testing.T) *Store) {
 	ctx := context.Background()
-	s := openMem(t)
+	s := openStore(t)
 	a := mustCreate(t, s, user("a@x", nil))
 	b := mustCreate(t, s, user("b@x", nil))
 	inner := mustCreate(t, s, group("Inner", b.ID))
@@ -258,9 +268,11 @@ func TestGroupMembers(t *testing.T) {
 	}
 }
 
-func TestReadSnapshot(t *testing.T) {
+func TestReadSnapshot(t *testing.T) { eachBackend(t, testReadSnapshot) }
+
+func testReadSnapshot(t *testing.T, openStore func(*testing.T) *Store) {
 	ctx := context.Background()
-	s := openMem(t)
+	s := openStore(t)
 	ann := mustCreate(t, s, Resource{Kind: KindUser, ExternalID: "okta-1", Attributes: map[string]any{
 		"userName":    "ann@example.com",
 		"displayName": "Ann Agent",
