@@ -1,0 +1,303 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/babelforce/bridge/internal/testenv"
+)
+
+// TestPostgresReplicasCreateSameUserName: two Store handles on one database (two bridge
+// replicas) create the same userName (in other cases) at the same moment, again and again:
+// every time exactly one succeeds and the other gets ErrConflict.
+func TestPostgresReplicasCreateSameUserName(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	a, b := openURL(t, pg.URL), openURL(t, pg.URL)
+	for i := range 25 {
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for j, s := range []*Store{a, b} {
+			wg.Go(func() {
+				<-start
+				name := fmt.Sprintf("race%02d@example.com", i)
+				if j == 1 {
+					name = strings.ToUpper(name)
+				}
+				_, errs[j] = s.Create(ctx, user(name, nil))
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok, conflicts := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrConflict):
+				conflicts++
+			default:
+				t.Fatalf("round %d: unexpected error %v", i, err)
+			}
+		}
+		if ok != 1 || conflicts != 1 {
+			t.Fatalf("round %d: %d created, %d conflicts (%v); want 1 and 1", i, ok, conflicts, errs)
+		}
+	}
+	p, err := b.List(ctx, KindUser, Query{Count: -1})
+	if err != nil || p.Total != 25 {
+		t.Fatalf("users = %d, %v; want 25", p.Total, err)
+	}
+}
+
+// TestPostgresReplicasNoLostUpdate: read-modify-write Updates from two handles at once lock
+// the row, so that none is lost.
+func TestPostgresReplicasNoLostUpdate(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	a, b := openURL(t, pg.URL), openURL(t, pg.URL)
+	u := mustCreate(t, a, user("counter@example.com", map[string]any{"count": 0}))
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			_, _, err := s.Update(ctx, KindUser, u.ID, func(r *Resource) error {
+				c, err := r.Attributes["count"].(json.Number).Int64()
+				if err != nil {
+					return err
+				}
+				r.Attributes["count"] = c + 1
+				return nil
+			})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.Get(ctx, KindUser, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attributes["count"] != json.Number(fmt.Sprint(n)) || got.Version != n+1 {
+		t.Fatalf("count = %v, version %d; want %d and %d", got.Attributes["count"], got.Version, n, n+1)
+	}
+}
+
+// TestPostgresRunLock: the run lock is held by one replica at a time and free again after
+// release.
+func TestPostgresRunLock(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	a, b := openURL(t, pg.URL), openURL(t, pg.URL)
+	release, ok, err := a.RunLock(ctx)
+	if err != nil || !ok {
+		t.Fatalf("first RunLock = %v, %v; want ok", ok, err)
+	}
+	if _, ok, err := b.RunLock(ctx); err != nil || ok {
+		t.Fatalf("RunLock of the other replica while held = %v, %v; want not ok", ok, err)
+	}
+	// Another run in the same process (another connection) does not get it either.
+	if _, ok, err := a.RunLock(ctx); err != nil || ok {
+		t.Fatalf("second RunLock of the holder = %v, %v; want not ok", ok, err)
+	}
+	release()
+	release() // idempotent
+	releaseB, ok, err := b.RunLock(ctx)
+	if err != nil || !ok {
+		t.Fatalf("RunLock after release = %v, %v; want ok", ok, err)
+	}
+	if _, ok, _ := a.RunLock(ctx); ok {
+		t.Fatal("a got the lock b holds")
+	}
+	// A replica that dies (its connections close) frees the lock.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	releaseB() // after Close: must not panic
+	if release, ok, err := a.RunLock(ctx); err != nil || !ok {
+		t.Fatalf("RunLock after the holder closed = %v, %v; want ok", ok, err)
+	} else {
+		release()
+	}
+	// Nothing left holding connections busy: the pool is usable as before.
+	if err := a.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSQLiteRunLockAlwaysOK(t *testing.T) {
+	s := openMem(t)
+	for range 2 {
+		release, ok, err := s.RunLock(context.Background())
+		if err != nil || !ok {
+			t.Fatalf("RunLock = %v, %v", ok, err)
+		}
+		release()
+	}
+	if s.Backend() != BackendSQLite {
+		t.Fatalf("backend = %q", s.Backend())
+	}
+}
+
+// TestPostgresConcurrentOpensMigrateOnce: replicas starting together on an empty database
+// all open it, and the schema is migrated once.
+func TestPostgresConcurrentOpensMigrateOnce(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	const n = 4
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			stores[i], errs[i] = Open(ctx, pg.URL, nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = stores[i].Close() })
+	}
+	var rows, distinct int
+	if err := stores[0].db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version`).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if rows != SchemaVersion() || distinct != SchemaVersion() {
+		t.Fatalf("schema_version has %d rows (%d versions); want %d", rows, distinct, SchemaVersion())
+	}
+	if stores[0].Backend() != BackendPostgres {
+		t.Fatalf("backend = %q", stores[0].Backend())
+	}
+	// All handles work on the one schema.
+	u := mustCreate(t, stores[1], user("one@example.com", nil))
+	if _, err := stores[3].Get(ctx, KindUser, u.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPostgresMigrateFromV1 builds a version-1 database by hand, with data, and checks that
+// Open migrates it without losing anything; a newer schema is refused.
+func TestPostgresMigrateFromV1(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stmts := append([]string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL)`,
+		`INSERT INTO schema_version VALUES (1, '2025-01-01T00:00:00Z')`,
+	}, migrations[0].stmts...)
+	stmts = append(stmts,
+		`INSERT INTO scim_users (id, user_name, user_name_key, external_id, active, data, created, last_modified)
+		 VALUES ('u1', 'Old@Example.com', 'old@example.com', 'x1', 1,
+		 '{"userName":"Old@Example.com","displayName":"Old Timer","active":true}',
+		 '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
+		`INSERT INTO scim_groups (id, display_name, external_id, data, created, last_modified)
+		 VALUES ('g1', 'Legacy Group', NULL, '{"displayName":"Legacy Group"}', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
+		`INSERT INTO scim_group_members (group_id, member_id, member_type, display) VALUES ('g1', 'u1', 'User', NULL)`,
+	)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, postgresDialect.ddl(q)); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := openURL(t, pg.URL)
+	if v, err := s.schemaVersion(ctx); err != nil || v != SchemaVersion() {
+		t.Fatalf("schema version = %d, %v", v, err)
+	}
+	u, err := s.Get(ctx, KindUser, "u1")
+	if err != nil || u.Version != 1 || u.ExternalID != "x1" {
+		t.Fatalf("migrated user = %+v, %v", u, err)
+	}
+	p, err := s.List(ctx, KindGroup, Query{Eq: []Cond{{Attr: "displayName", Value: "legacy GROUP"}}, Count: -1})
+	if err != nil || p.Total != 1 || len(p.Resources[0].Members()) != 1 {
+		t.Fatalf("migrated group lookup = %+v, %v", p, err)
+	}
+	if _, err := s.Create(ctx, user("old@example.COM", nil)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("uniqueness after migration = %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO schema_version VALUES (99, 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := Open(ctx, pg.URL, nil); err == nil {
+		s2.Close()
+		t.Fatal("opening a database from a newer bridge must fail")
+	}
+}
+
+// TestPostgresErrorsHidePassword: a wrong password or an unreachable server is a clear error
+// that does not show the password.
+func TestPostgresErrorsHidePassword(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	u, err := url.Parse(pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "Wr0ng-Secret-Pa55"
+	u.User = url.UserPassword(u.User.Username(), wrong)
+	_, err = Open(ctx, u.String(), nil)
+	if err == nil {
+		t.Fatal("wrong password: no error")
+	}
+	if strings.Contains(err.Error(), wrong) {
+		t.Fatalf("error shows the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "xxxxx") || !strings.Contains(err.Error(), "password authentication failed") {
+		t.Errorf("error should name the (redacted) URL and the cause: %v", err)
+	}
+	bad := fmt.Sprintf("postgresql://bridge:%s@127.0.0.1:%d/nope?connect_timeout=2", wrong, testenv.FreePort(t))
+	if _, err := Open(ctx, bad, nil); err == nil || strings.Contains(err.Error(), wrong) {
+		t.Fatalf("unreachable server: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"bridge.db":                            "bridge.db",
+		":memory:":                             ":memory:",
+		"postgres://u:secret@h:5432/db":        "postgres://u:xxxxx@h:5432/db",
+		"postgresql://u@h/db?sslmode=require":  "postgresql://u@h/db?sslmode=require",
+		"postgres://u@h/db?password=secret":    "postgres://u@h/db?password=xxxxx",
+		"POSTGRES://u:p%40ss@h/db":             "postgres://u:xxxxx@h/db",
+		"postgres://u:secret@h:port/db":        "postgres://(unparsable URL, not shown)",
+		"  postgres://u:secret@h/db  ":         "postgres://u:xxxxx@h/db",
+		"/var/lib/bridge/postgres://not-a-url": "/var/lib/bridge/postgres://not-a-url",
+	} {
+		got := Redact(in)
+		if got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(got, "secret") {
+			t.Errorf("Redact(%q) shows the password: %q", in, got)
+		}
+	}
+	if !IsPostgresURL("postgresql://x") || IsPostgresURL("file.db") {
+		t.Error("IsPostgresURL")
+	}
+}
