@@ -207,11 +207,18 @@ func fuzzSnapshot(shape []byte, names, emails, phones, groups string) *directory
 		if b&0x80 == 0 {
 			u.Phones = []directory.Phone{{Value: phoneList[i%len(phoneList)]}}
 		}
-		s.Users = append(s.Users, u)
 		for range int(b % 3) {
-			g := int(next()) % len(s.Groups)
-			s.Groups[g].MemberUsers = append(s.Groups[g].MemberUsers, u.ID)
+			// a membership held by the group, by the user, or both
+			m := next()
+			g := int(m) % len(s.Groups)
+			if m&0x40 == 0 {
+				s.Groups[g].MemberUsers = append(s.Groups[g].MemberUsers, u.ID)
+			}
+			if m&0x80 == 0 {
+				u.Groups = append(u.Groups, s.Groups[g].ID)
+			}
 		}
+		s.Users = append(s.Users, u)
 	}
 	for range len(s.Groups) {
 		from, to := int(next())%len(s.Groups), int(next())%len(s.Groups)
@@ -252,6 +259,10 @@ func FuzzDesire(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ids := map[string]bool{} // Snapshot.User needs a resolved (sorted) snapshot
+		for _, u := range s.Users {
+			ids[u.ID] = true
+		}
 		d := Desire(s, rules)
 		after, err := json.Marshal(s)
 		if err != nil {
@@ -283,7 +294,7 @@ func FuzzDesire(f *testing.F) {
 					}
 				}
 			}
-			if s.User(a.SourceID) == nil {
+			if !ids[a.SourceID] {
 				t.Fatalf("agent %q for no user of the snapshot", a.SourceID)
 			}
 		}
