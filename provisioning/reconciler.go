@@ -107,7 +107,7 @@ func WithHistory(n int) Option { return func(r *Reconciler) { r.keep = n } }
 func WithReportHook(f func(*Report)) Option { return func(r *Reconciler) { r.onReport = f } }
 
 // Reconciler plans and applies changes to babelforce; every trigger goes through it. It runs
-// one plan/apply at a time.
+// one plan/apply at a time; with WithRunLock, one at a time across all replicas too.
 //
 // A run reads the whole directory (any error, directory.ErrIncomplete included, stops it
 // before anything is written), maps it (mapping.Desire) and reads only what the diff needs
@@ -163,6 +163,12 @@ type Reconciler struct {
 	running chan struct{} // holds a token while a run is in flight
 	state   *stateStore
 
+	// runLock, when set, is the lock shared by all replicas (see WithRunLock).
+	runLock        RunLockFunc
+	runLockWait    time.Duration
+	runLockWaitSet bool
+	runLockPoll    time.Duration // tests shorten it
+
 	mu      sync.Mutex
 	history []Report // newest first
 }
@@ -195,7 +201,8 @@ func NewReconciler(src Source, tgt Target, rules *mapping.Rules, cfg Config, opt
 // RunOptions says what one run does.
 type RunOptions struct {
 	// Trigger is "schedule", "manual", "scim_push" or "cli". A scheduled run returns ErrBusy
-	// when another run is in flight; every other trigger waits for it.
+	// when another run is in flight (ErrOtherReplica when in another replica, see
+	// WithRunLock); every other trigger waits for it (a bounded time for another replica).
 	Trigger string
 	// DryRun plans and reports without writing anything.
 	DryRun bool
@@ -310,13 +317,20 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (*Plan, error) {
 
 // Run plans and applies one reconcile. The error is a *GuardError (errors.Is
 // ErrGuardRefused) when a guard held back destructive changes, ErrBusy for a scheduled run
-// while another runs, the read error when the directory or babelforce could not be read
-// whole (then nothing was written), or the joined errors of the changes that failed.
+// while another runs (ErrOtherReplica, which is ErrBusy too, when another replica holds the
+// run lock, or when a run of another trigger waited for it in vain), the read error when the
+// directory or babelforce could not be read whole (then nothing was written), or the joined
+// errors of the changes that failed.
 func (r *Reconciler) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 	if err := r.acquire(ctx, opts.Trigger); err != nil {
 		return nil, err
 	}
 	defer r.release()
+	unlock, err := r.acquireRunLock(ctx, opts.Trigger)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	rep := r.newReport(opts)
 	snap, err := r.read(ctx)
 	if err != nil {
@@ -337,6 +351,11 @@ func (r *Reconciler) ProvisionUsers(ctx context.Context, trigger string, queries
 		return nil, err
 	}
 	defer r.release()
+	unlock, err := r.acquireRunLock(ctx, trigger)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	opts := RunOptions{Trigger: trigger}
 	rep := r.newReport(opts)
 	rep.Users = slices.Clone(queries) // until they resolve to directory ids
@@ -510,11 +529,14 @@ func unjoin(err error) []error {
 }
 
 // Schedule runs a reconcile now and then every interval (± jitter) until ctx is cancelled; a
-// tick while another run is in flight is skipped. It returns once the current run is done.
+// tick while another run is in flight, here or (WithRunLock) in another replica, is skipped.
+// It returns once the current run is done.
 func (r *Reconciler) Schedule(ctx context.Context) {
 	for {
 		_, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule})
 		switch {
+		case errors.Is(err, ErrOtherReplica):
+			r.log.Info("scheduled reconcile skipped: another replica is reconciling")
 		case errors.Is(err, ErrBusy):
 			r.log.Info("scheduled reconcile skipped: another run is in flight")
 		case err != nil && ctx.Err() == nil:

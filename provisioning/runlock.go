@@ -1,0 +1,88 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RunLockFunc takes a lock shared by every bridge replica without waiting: ok is false when
+// another replica holds it; on success release must be called when the run ends.
+// store.(*Store).RunLock is one (a PostgreSQL advisory lock; always free on SQLite).
+type RunLockFunc func(ctx context.Context) (release func(), ok bool, err error)
+
+// ErrOtherReplica is returned by a run that did not get the run lock because another replica
+// is reconciling. errors.Is(err, ErrBusy) holds for it too.
+var ErrOtherReplica = fmt.Errorf("%w: another replica is reconciling", ErrBusy)
+
+// Run lock timing: how often a waiting run asks again, and how long it waits by default.
+const (
+	runLockPoll        = 200 * time.Millisecond
+	defaultRunLockWait = 30 * time.Second
+)
+
+// WithRunLock makes every run (Run, ProvisionUsers) also take lock, a lock shared by the
+// replicas of one bridge deployment, so that two replicas never reconcile at once. It is
+// taken after the in-process lock and held until the run ends. A scheduled run that does
+// not get it at once is skipped (Schedule logs "another replica is reconciling"; Run returns
+// ErrOtherReplica). Other triggers (manual, scim_push, cli) ask again every 200 ms for up to
+// the run lock wait (WithRunLockWait, default 30 s) or until ctx ends, then fail with
+// ErrOtherReplica. An error taking the lock fails the run before anything is read.
+func WithRunLock(lock RunLockFunc) Option { return func(r *Reconciler) { r.runLock = lock } }
+
+// WithRunLockWait sets how long a run that is not scheduled waits for the run lock (default
+// 30 s; 0 or less: not at all).
+func WithRunLockWait(d time.Duration) Option {
+	return func(r *Reconciler) { r.runLockWait = d; r.runLockWaitSet = true }
+}
+
+// acquireRunLock takes the cross-replica run lock, if one is configured; release is never nil
+// when err is nil.
+func (r *Reconciler) acquireRunLock(ctx context.Context, trigger string) (release func(), err error) {
+	if r.runLock == nil {
+		return func() {}, nil
+	}
+	try := func() (func(), bool, error) {
+		release, ok, err := r.runLock(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("take the run lock: %w", err)
+		}
+		if ok && release == nil {
+			release = func() {}
+		}
+		return release, ok, nil
+	}
+	release, ok, err := try()
+	if err != nil || ok {
+		return release, err
+	}
+	wait := defaultRunLockWait
+	if r.runLockWaitSet {
+		wait = r.runLockWait
+	}
+	if trigger == TriggerSchedule || wait <= 0 {
+		return nil, ErrOtherReplica
+	}
+	r.log.Info("waiting for another replica's reconcile", "trigger", trigger, "max_wait", wait)
+	poll := r.runLockPoll
+	if poll <= 0 {
+		poll = runLockPoll
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for another replica's reconcile: %w", ctx.Err())
+		case <-deadline.C:
+			return nil, fmt.Errorf("waited %s for the run lock: %w", wait, ErrOtherReplica)
+		case <-tick.C:
+		}
+		release, ok, err := try()
+		if err != nil || ok {
+			return release, err
+		}
+	}
+}
