@@ -57,18 +57,27 @@ func Transport(caFile string, insecure bool) (*http.Transport, error) {
 	return tr, nil
 }
 
+// MaxRetryAfter caps what RetryAfter returns, so that a caller may add the wait to the time
+// it has already spent without overflowing time.Duration.
+const MaxRetryAfter = 365 * 24 * time.Hour
+
 // RetryAfter reads a Retry-After header: delta seconds (fractions accepted) or an HTTP date,
-// relative to now (never negative). ok is false when the header is absent or unreadable.
+// relative to now (never negative, at most MaxRetryAfter). ok is false when the header is
+// absent or unreadable.
 func RetryAfter(h http.Header, now time.Time) (wait time.Duration, ok bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		// compare before converting: a float beyond int64 converts to a negative Duration
+		if secs >= MaxRetryAfter.Seconds() {
+			return MaxRetryAfter, true
+		}
 		return time.Duration(secs * float64(time.Second)), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
 	}
 	return 0, false
 }
