@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/babelforce/bridge/internal/httpx"
 )
@@ -195,7 +196,11 @@ func rawText(m json.RawMessage) string {
 func excerpt(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(s[cut]) { // never split a UTF-8 sequence
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }
