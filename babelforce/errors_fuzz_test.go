@@ -38,6 +38,8 @@ func FuzzParseAPIError(f *testing.F) {
 		{-1, `{"error":""}`},
 		{999, `{"error_description":"x"}`},
 		{403, strings.Repeat("[", 10000)},
+		{502, "<html>" + strings.Repeat("ä", 300) + "</html>"},
+		{400, `{"message":{"text":"` + strings.Repeat("é", 300) + `"}}`},
 	} {
 		f.Add(s.status, "GET", "/api/v2/agents/42", []byte(s.body))
 	}
