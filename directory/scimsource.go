@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -347,17 +348,28 @@ func (s *SCIMSource) listOnce(ctx context.Context, endpoint, filter string) ([]j
 		}
 		for i, raw := range page.Resources {
 			var head struct {
-				ID string `json:"id"`
+				ID          string `json:"id"`
+				UserName    any    `json:"userName"` // any: only for the error below
+				DisplayName any    `json:"displayName"`
 			}
 			if err := json.Unmarshal(raw, &head); err != nil {
 				return nil, fmt.Errorf("%s: resource %d: %w", where, i+1, err)
 			}
-			if head.ID != "" {
-				if seen[head.ID] {
-					return nil, fmt.Errorf("%s: resource %q returned twice: the server ignores startIndex or its paging is inconsistent: %w", where, head.ID, ErrIncomplete)
+			if head.ID == "" {
+				// Checked here, not only when converting: a server that ignores startIndex and
+				// repeats id-less resources would otherwise be paged through totalResults times.
+				name := ""
+				un, _ := head.UserName.(string)
+				dn, _ := head.DisplayName.(string)
+				if n := cmp.Or(un, dn); n != "" {
+					name = " " + strconv.Quote(n)
 				}
-				seen[head.ID] = true
+				return nil, fmt.Errorf("%s: resource %d%s has no id: every SCIM resource needs one", where, i+1, name)
 			}
+			if seen[head.ID] {
+				return nil, fmt.Errorf("%s: resource %q returned twice: the server ignores startIndex or its paging is inconsistent: %w", where, head.ID, ErrIncomplete)
+			}
+			seen[head.ID] = true
 			all = append(all, raw)
 		}
 		start += got
