@@ -80,8 +80,10 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 		}
 		st, err := store.Open(ctx, path, logger.With("component", "store"))
 		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
+			// store.Open's errors name the store already, its password redacted.
+			return nil, err
 		}
+		logger.Debug("store open", "backend", st.Backend(), "path", store.Redact(path))
 		a.store = st
 		a.closers = append(a.closers, st.Close)
 	}
@@ -137,6 +139,10 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 	}
 	if o.progress != nil {
 		opts = append(opts, provisioning.WithProgress(o.progress))
+	}
+	if a.store != nil {
+		// Replicas sharing a PostgreSQL store reconcile one at a time (always free on SQLite).
+		opts = append(opts, provisioning.WithRunLock(a.store.RunLock))
 	}
 	a.rec = provisioning.NewReconciler(a.source, client, rules, cfg.Sync, opts...)
 	return a, nil

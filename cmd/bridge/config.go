@@ -39,7 +39,14 @@ type Config struct {
 
 // StoreConfig says where what IdPs push is kept.
 type StoreConfig struct {
-	// Path of the SQLite file (created on first start). ":memory:" keeps nothing across restarts.
+	// Path of the SQLite file (created on first start; default bridge.db). ":memory:" keeps
+	// nothing across restarts. A postgres:// or postgresql:// URL uses that PostgreSQL
+	// database instead, which several bridge replicas can share (they then reconcile one at
+	// a time); the database must exist, bridge creates and migrates its tables. Never put
+	// the password in the YAML: set the whole URL in the environment
+	// (BRIDGE_STORE_PATH=postgres://bridge:PASSWORD@db:5432/bridge?sslmode=verify-full), or
+	// keep a password-less URL here and give the password as PGPASSWORD or in a PGPASSFILE.
+	// bridge never logs the password.
 	Path string `yaml:"path" env:"PATH, overwrite"`
 }
 
