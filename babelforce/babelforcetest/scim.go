@@ -397,10 +397,11 @@ func (s *Server) scimList(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	base := s.baseURL(r)
 	s.mu.Lock()
-	var all []babelforce.SCIMUser
+	// match on the records, render only the page: a list of n users costs O(n) checks and
+	// one page of resources, not n resources per page.
+	var matched []*userRec
 	for _, id := range s.userOrder {
 		u := s.users[id]
-		su := s.scimUserLocked(u, base)
 		match := true
 		switch attr {
 		case "username":
@@ -412,19 +413,24 @@ func (s *Server) scimList(w http.ResponseWriter, r *http.Request, _ params) {
 		case "displayname":
 			match = u.displayName == want
 		case "emails.value", "emails":
+			su := s.scimUserLocked(u, base)
 			match = slices.ContainsFunc(su.Emails, func(e babelforce.SCIMValue) bool { return strings.EqualFold(e.Value, want) })
 		}
 		if match {
-			all = append(all, su)
+			matched = append(matched, u)
 		}
 	}
+	from := min(start-1, len(matched))
+	to := min(from+count, len(matched))
+	page := make([]babelforce.SCIMUser, 0, to-from)
+	for _, u := range matched[from:to] {
+		page = append(page, s.scimUserLocked(u, base))
+	}
+	total := len(matched)
 	s.mu.Unlock()
-	from := min(start-1, len(all))
-	to := min(from+count, len(all))
-	page := nonNil(all[from:to])
 	writeTyped(w, scimContentType, http.StatusOK, map[string]any{
 		"schemas":      []string{babelforce.SCIMListSchema},
-		"totalResults": len(all),
+		"totalResults": total,
 		"startIndex":   start,
 		"itemsPerPage": len(page),
 		"Resources":    page,
