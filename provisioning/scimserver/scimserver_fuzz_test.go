@@ -326,3 +326,139 @@ func checkSCIMResponse(t *testing.T, method, path string, rr *httptest.ResponseR
 		t.Fatalf("%s %s: status %d with a body that is not JSON: %q", method, path, status, raw)
 	}
 }
+
+// serveFuzz runs one authorised request against the fixture and checks the answer like
+// FuzzHandler does.
+func (fx *fuzzFixture) serveFuzz(t *testing.T, method, target, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		t.Fatalf("test built a bad target %q: %v", target, err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Method = method
+	req.URL = u
+	req.RequestURI = target
+	if body != "" {
+		req.Body = httpBody(body)
+		req.ContentLength = int64(len(body))
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rr := httptest.NewRecorder()
+	fx.h.ServeHTTP(rr, req)
+	checkSCIMResponse(t, method, u.Path, rr)
+	return rr
+}
+
+// FuzzPatch aims at PATCH application: one operation with a fuzzed op, path and value (JSON
+// text, or a string when it is not JSON) on the fixture's user (onGroup false) or group. The
+// answer obeys FuzzHandler's rules; a successful PATCH is followed by a GET of the resource,
+// which must succeed and return what the PATCH returned.
+func FuzzPatch(f *testing.F) {
+	for _, s := range []struct {
+		group           bool
+		op, path, value string
+	}{
+		{false, "replace", `emails[type eq "work"].value`, `"new@example.com"`},
+		{false, "add", `emails[type eq "work"].value`, `"x@example.com"`},
+		{false, "remove", `emails[type eq "work"]`, ``},
+		{false, "remove", `emails[value eq "home@example.com"]`, ``},
+		{false, "replace", `emails[type eq "work" and primary eq true].value`, `"y@example.com"`},
+		{false, "replace", `emails[type eq "work"].primary`, `"True"`},
+		{false, "add", `phoneNumbers[type eq "mobile"].value`, `"+49 30 1234567"`},
+		{false, "replace", `name.givenName`, `"Neu"`},
+		{false, "replace", `name`, `{"givenName":"A","familyName":"B"}`},
+		{false, "replace", `name.givenName`, `{"x":[1,{"y":null}]}`},
+		{false, "add", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager`, `"m-2"`},
+		{false, "add", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value`, `"m-3"`},
+		{false, "remove", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager`, ``},
+		{false, "replace", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`, `"Ops"`},
+		{false, "replace", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`, `{"department":"X","manager":{"value":"m"}}`},
+		{false, "replace", `urn:ietf:params:scim:schemas:core:2.0:User:userName`, `"core@example.com"`},
+		{false, "replace", ``, `{"active":"False","name.familyName":"X","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"Y"}`},
+		{false, "replace", ``, `{"emails[type eq \"work\"].value":"z@example.com"}`},
+		{false, "replace", `active`, `"maybe"`},
+		{false, "replace", `active`, `1e400`},
+		{false, "replace", `userName`, `123456789012345678901234567890`},
+		{false, "replace", `userName`, `"fuzz.two@example.com"`},
+		{false, "replace", `externalId`, `null`},
+		{false, "replace", `id`, `"other"`},
+		{false, "replace", `meta.version`, `"W/\"9\""`},
+		{false, "replace", `emails[type eq "work"`, `"x"`},
+		{false, "replace", `emails[`, `"x"`},
+		{false, "replace", `]`, `"x"`},
+		{false, "replace", `emails[type eq "work"].value.extra`, `"x"`},
+		{false, "replace", `name.givenName.x`, `"x"`},
+		{false, "move", `userName`, `"x"`},
+		{false, "Replace", `PhoneNumbers`, `"not a list"`},
+		{false, "add", `emails`, `[{"value":"a@b.c","primary":"true"}]`},
+		{false, "add", `emails`, `{"value":"single@b.c"}`},
+		{false, "remove", ``, ``},
+		{false, "add", `groups`, `[{"value":"{group}"}]`},
+		{false, "replace", `x509Certificates[value eq "a"].display`, `"d"`},
+		{true, "remove", `members[value eq "{user}"]`, ``},
+		{true, "remove", `members[value eq "x"]`, ``},
+		{true, "remove", `members[value eq "x"].value`, ``},
+		{true, "replace", `members[value eq "{user}"].display`, `"D"`},
+		{true, "add", `members`, `[{"value":"{user2}"},{"value":"{group}"},{"value":"missing"}]`},
+		{true, "add", `members`, `{"value":"{user}"}`},
+		{true, "add", `members`, `[{"value":123}]`},
+		{true, "add", `members`, `[{"value":"{group}","type":"User"}]`},
+		{true, "replace", `members`, `[]`},
+		{true, "remove", `members`, ``},
+		{true, "remove", `members`, `[{"value":"{user}"}]`},
+		{true, "replace", `displayName`, `"Fuzz Team 2"`},
+		{true, "replace", `displayName`, `""`},
+		{true, "replace", ``, `{"id":"x","displayName":"Y","externalId":"e"}`},
+		{true, "add", `members[value eq "{user}"]`, `{"value":"{user}"}`},
+	} {
+		f.Add(s.group, s.op, s.path, s.value)
+	}
+	f.Fuzz(func(t *testing.T, onGroup bool, op, path, value string) {
+		fx := newFuzzFixture(t)
+		opDoc := map[string]any{"op": op}
+		if path != "" {
+			opDoc["path"] = fx.subst(path)
+		}
+		if value != "" {
+			var v any
+			if err := json.Unmarshal([]byte(fx.subst(value)), &v); err == nil {
+				opDoc["value"] = json.RawMessage(fx.subst(value))
+			} else {
+				opDoc["value"] = value
+			}
+		}
+		body, err := json.Marshal(map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{opDoc},
+		})
+		if err != nil {
+			return // a value json.Marshal refuses (cannot come over the wire either)
+		}
+		target := "/Users/" + fx.user
+		if onGroup {
+			target = "/Groups/" + fx.group
+		}
+		rr := fx.serveFuzz(t, http.MethodPatch, target, string(body))
+		if rr.Code != http.StatusOK {
+			return
+		}
+		got := fx.serveFuzz(t, http.MethodGet, target, "")
+		if got.Code != http.StatusOK {
+			t.Fatalf("GET after a successful PATCH: %d %s", got.Code, got.Body.Bytes())
+		}
+		var patched, read map[string]any
+		if err := json.Unmarshal(rr.Body.Bytes(), &patched); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got.Body.Bytes(), &read); err != nil {
+			t.Fatal(err)
+		}
+		pj, _ := json.Marshal(patched)
+		rj, _ := json.Marshal(read)
+		if !bytes.Equal(pj, rj) {
+			t.Fatalf("PATCH answered\n%s\nbut GET reads\n%s", pj, rj)
+		}
+	})
+}
