@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/babelforce/bridge/internal/testenv"
 )
@@ -299,5 +300,64 @@ func TestRedact(t *testing.T) {
 	}
 	if !IsPostgresURL("postgresql://x") || IsPostgresURL("file.db") {
 		t.Error("IsPostgresURL")
+	}
+}
+
+// TestPostgresUniqueViolationIsConflict: when another transaction inserts the same userName
+// after Create's check (the check cannot see uncommitted rows), the unique index decides and
+// the loser gets ErrConflict, not a database error.
+func TestPostgresUniqueViolationIsConflict(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	s := openURL(t, pg.URL)
+	for _, commit := range []bool{true, false} {
+		name := fmt.Sprintf("late%v@example.com", commit)
+		other, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.ExecContext(ctx, `INSERT INTO scim_users (id, user_name, user_name_key, active, data, created, last_modified)
+			VALUES ($1, $2, $3, 1, '{}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`, "other-"+name, name, name); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Create(ctx, user(strings.ToUpper(name), nil))
+			done <- err
+		}()
+		// Wait until Create's INSERT waits for the other transaction's index entry.
+		waitUntil(t, func() bool {
+			var n int
+			_ = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+			return n > 0
+		})
+		if commit {
+			if err := other.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; !errors.Is(err, ErrConflict) {
+				t.Fatalf("create after the other transaction committed: %v; want ErrConflict", err)
+			}
+		} else {
+			if err := other.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("create after the other transaction rolled back: %v", err)
+			}
+		}
+	}
+}
+
+// waitUntil polls cond (the database's view of other sessions) for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
