@@ -26,6 +26,7 @@ const scimErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
 // "{group}" in a fuzzed path or body stand for their ids.
 type fuzzFixture struct {
 	h                  http.Handler
+	st                 *store.Store
 	user, user2, group string
 }
 
@@ -42,7 +43,7 @@ func newFuzzFixture(t *testing.T) *fuzzFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &fuzzFixture{h: h}
+	fx := &fuzzFixture{h: h, st: st}
 	create := func(path, body string) string {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+testToken)
@@ -266,7 +267,25 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%s %s: no answer after 20s (a hang); goroutines:\n%s", method, target, buf[:runtime.Stack(buf, true)])
 		}
 		checkSCIMResponse(t, method, u.Path, rr)
+		fx.checkStore(t)
 	})
+}
+
+// checkStore reads the store as the directory source: whatever a request stored must not
+// make the next sync's directory read fail (one bad push must not stop every sync).
+func (fx *fuzzFixture) checkStore(t *testing.T) {
+	t.Helper()
+	snap, err := fx.st.Read(context.Background())
+	if err != nil {
+		t.Fatalf("the store cannot be read as a directory after the request: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, u := range snap.Users {
+		if u.ID == "" || seen[u.ID] {
+			t.Fatalf("store snapshot: empty or repeated user id %q", u.ID)
+		}
+		seen[u.ID] = true
+	}
 }
 
 func httpBody(s string) *readCloser { return &readCloser{Reader: bytes.NewReader([]byte(s))} }
@@ -441,6 +460,7 @@ func FuzzPatch(f *testing.F) {
 			target = "/Groups/" + fx.group
 		}
 		rr := fx.serveFuzz(t, http.MethodPatch, target, string(body))
+		fx.checkStore(t)
 		if rr.Code != http.StatusOK {
 			return
 		}
