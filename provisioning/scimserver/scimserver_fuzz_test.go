@@ -131,8 +131,9 @@ func replaySeeds(f *testing.F) [][4]string {
 
 // FuzzHandler sends one arbitrary authorised request to the whole SCIM handler. Every answer
 // must be below 500 (a 500 is the recover of a panic or an unmapped error: a bug) except the
-// deliberate 501 of the optional features bridge does not offer (/Bulk, /Me, .search); every 4xx/5xx must carry a SCIM error body whose status matches;
-// every 2xx with a body must be JSON; a request must not hang.
+// deliberate 501 of the optional features bridge does not offer (/Bulk, /Me, .search); every
+// 4xx/5xx must carry a SCIM error body whose status matches; every 2xx with a body must be
+// JSON; a request must not hang; the store must still read as a directory afterwards.
 func FuzzHandler(f *testing.F) {
 	for _, s := range replaySeeds(f) {
 		f.Add(s[0], s[1], s[2], s[3])
