@@ -4,16 +4,32 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/babelforce/bridge/internal/testenv"
 )
 
-// BenchmarkRead measures a full snapshot of 10,000 users in 100 groups.
+// BenchmarkRead measures a full snapshot of 10,000 users in 100 groups, on each backend.
 func BenchmarkRead(b *testing.B) {
+	b.Run(BackendSQLite, func(b *testing.B) {
+		s, err := Open(context.Background(), ":memory:", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchmarkRead(b, s)
+	})
+	b.Run(BackendPostgres, func(b *testing.B) {
+		s, err := Open(context.Background(), testenv.StartPostgres(b).URL, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchmarkRead(b, s)
+	})
+}
+
+func benchmarkRead(b *testing.B, s *Store) {
 	ctx := context.Background()
-	s, err := Open(ctx, ":memory:", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
 	var groupMembers [100][]any
 	for i := range 10000 {
 		u, err := s.Create(ctx, Resource{Kind: KindUser, ExternalID: fmt.Sprint(i), Attributes: map[string]any{
