@@ -85,6 +85,7 @@ skills: [{match: *a, tag: *a}]`,
 	} {
 		f.Add(s)
 	}
+	snap := loadSnapshot(f, "snapshot.json")
 	f.Fuzz(func(t *testing.T, text string) {
 		var cfg Config
 		dec := yaml.NewDecoder(strings.NewReader(text))
@@ -122,6 +123,21 @@ skills: [{match: *a, tag: *a}]`,
 		d := Desire(&directory.Snapshot{}, r)
 		if len(d.Agents) != 0 {
 			t.Fatalf("agents from an empty snapshot: %+v", d.Agents)
+		}
+		// rules that compile map a real directory without panicking and keep Desire's promises
+		d = Desire(snap, r)
+		checkDesired(t, snap, r, d)
+		for _, u := range snap.Users[:min(3, len(snap.Users))] {
+			e := Explain(snap, r, u.ID)
+			if !e.Found || e.UserID != u.ID {
+				t.Fatalf("Explain(%q) did not find the user: %+v", u.ID, e)
+			}
+			if (e.Agent == nil) == (e.Skip == nil) {
+				t.Fatalf("Explain(%q): agent %v and skip %v", u.ID, e.Agent, e.Skip)
+			}
+			if e.Text() == "" {
+				t.Fatalf("Explain(%q): empty text", u.ID)
+			}
 		}
 	})
 }
@@ -259,10 +275,6 @@ func FuzzDesire(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids := map[string]bool{} // Snapshot.User needs a resolved (sorted) snapshot
-		for _, u := range s.Users {
-			ids[u.ID] = true
-		}
 		d := Desire(s, rules)
 		after, err := json.Marshal(s)
 		if err != nil {
@@ -271,59 +283,72 @@ func FuzzDesire(f *testing.F) {
 		if !bytes.Equal(before, after) {
 			t.Fatalf("Desire modified the snapshot:\n%s\n%s", before, after)
 		}
-		for i, a := range d.Agents {
-			if i > 0 && d.Agents[i-1].SourceID >= a.SourceID {
-				t.Fatalf("agents not sorted and unique by SourceID: %q then %q", d.Agents[i-1].SourceID, a.SourceID)
-			}
-			if a.Email != strings.ToLower(a.Email) {
-				t.Fatalf("agent %q: e-mail %q is not lower-case", a.SourceID, a.Email)
-			}
-			if a.Number != "" && !e164.MatchString(a.Number) {
-				t.Fatalf("agent %q: number %q is not E.164", a.SourceID, a.Number)
-			}
-			if a.AgentSource != rules.AgentSource() {
-				t.Fatalf("agent %q: agent source %q", a.SourceID, a.AgentSource)
-			}
-			for what, list := range map[string][]string{"tags": a.Tags, "agent groups": a.AgentGroups, "roles": a.Roles} {
-				if !sortedUnique(list) {
-					t.Fatalf("agent %q: %s not sorted and unique: %q", a.SourceID, what, list)
-				}
-				for _, v := range list {
-					if strings.TrimSpace(v) == "" {
-						t.Fatalf("agent %q: empty entry in %s: %q", a.SourceID, what, list)
-					}
-				}
-			}
-			if !ids[a.SourceID] {
-				t.Fatalf("agent %q for no user of the snapshot", a.SourceID)
-			}
-		}
-		if !sortedUnique(d.Tags) || !sortedUnique(d.AgentGroups) {
-			t.Fatalf("desired tags %q or agent groups %q not sorted and unique", d.Tags, d.AgentGroups)
-		}
-		for _, list := range [][]Skip{d.Skipped, d.Warnings} {
-			if !slices.IsSortedFunc(list, func(a, b Skip) int { return strings.Compare(a.UserID, b.UserID) }) {
-				t.Fatalf("skips not sorted by user id: %+v", list)
-			}
-			for _, sk := range list {
-				if sk.Detail == "" || (sk.Reason != ReasonInvalid && sk.Reason != ReasonOutOfScope) {
-					t.Fatalf("skip without a detail or with reason %q: %+v", sk.Reason, sk)
-				}
-			}
-		}
-		seen := map[string]bool{}
-		for _, a := range d.Agents {
-			seen[a.SourceID] = true
-		}
-		for _, sk := range d.Skipped {
-			if seen[sk.UserID] {
-				t.Fatalf("user %q both mapped and skipped", sk.UserID)
-			}
-		}
+		checkDesired(t, s, rules, d)
 		if again := Desire(s, rules); !reflect.DeepEqual(d, again) {
 			t.Fatalf("Desire is not deterministic:\n%+v\n%+v", d, again)
 		}
 	})
+}
+
+// checkDesired checks what Desire promises whatever the rules and the directory: agents
+// sorted and unique by SourceID, each for a user of the snapshot, with a lower-case e-mail, an
+// E.164 number or none, and sorted, unique, non-empty tags, agent groups and roles; skipped
+// users and warnings sorted, with a reason and a detail; nobody both mapped and skipped.
+func checkDesired(t *testing.T, s *directory.Snapshot, rules *Rules, d *Desired) {
+	t.Helper()
+	ids := map[string]bool{} // Snapshot.User needs a resolved (sorted) snapshot
+	for _, u := range s.Users {
+		ids[u.ID] = true
+	}
+	for i, a := range d.Agents {
+		if i > 0 && d.Agents[i-1].SourceID >= a.SourceID {
+			t.Fatalf("agents not sorted and unique by SourceID: %q then %q", d.Agents[i-1].SourceID, a.SourceID)
+		}
+		if a.Email != strings.ToLower(a.Email) {
+			t.Fatalf("agent %q: e-mail %q is not lower-case", a.SourceID, a.Email)
+		}
+		if a.Number != "" && !e164.MatchString(a.Number) {
+			t.Fatalf("agent %q: number %q is not E.164", a.SourceID, a.Number)
+		}
+		if a.AgentSource != rules.AgentSource() {
+			t.Fatalf("agent %q: agent source %q", a.SourceID, a.AgentSource)
+		}
+		for what, list := range map[string][]string{"tags": a.Tags, "agent groups": a.AgentGroups, "roles": a.Roles} {
+			if !sortedUnique(list) {
+				t.Fatalf("agent %q: %s not sorted and unique: %q", a.SourceID, what, list)
+			}
+			for _, v := range list {
+				if strings.TrimSpace(v) == "" {
+					t.Fatalf("agent %q: empty entry in %s: %q", a.SourceID, what, list)
+				}
+			}
+		}
+		if !ids[a.SourceID] {
+			t.Fatalf("agent %q for no user of the snapshot", a.SourceID)
+		}
+	}
+	if !sortedUnique(d.Tags) || !sortedUnique(d.AgentGroups) {
+		t.Fatalf("desired tags %q or agent groups %q not sorted and unique", d.Tags, d.AgentGroups)
+	}
+	for _, list := range [][]Skip{d.Skipped, d.Warnings} {
+		if !slices.IsSortedFunc(list, func(a, b Skip) int { return strings.Compare(a.UserID, b.UserID) }) {
+			t.Fatalf("skips not sorted by user id: %+v", list)
+		}
+		for _, sk := range list {
+			if sk.Detail == "" || (sk.Reason != ReasonInvalid && sk.Reason != ReasonOutOfScope) {
+				t.Fatalf("skip without a detail or with reason %q: %+v", sk.Reason, sk)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range d.Agents {
+		seen[a.SourceID] = true
+	}
+	for _, sk := range d.Skipped {
+		if seen[sk.UserID] {
+			t.Fatalf("user %q both mapped and skipped", sk.UserID)
+		}
+	}
 }
 
 func sortedUnique(list []string) bool {
