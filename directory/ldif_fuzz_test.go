@@ -99,9 +99,10 @@ func FuzzParseLDIF(f *testing.F) {
 	})
 }
 
-// FuzzLDIFSource: an LDIF file read by NewLDIF with both presets never panics; a snapshot has
-// unique, non-empty user and group ids, and memberships that agree with Resolve (every
-// direct group of a user is among its transitive ones, every group id exists).
+// FuzzLDIFSource: an LDIF file read by NewLDIF with both presets (and attribute overrides:
+// memberOf, hex and uid ids, disabled flags) never panics; a snapshot has unique, non-empty
+// user and group ids, and memberships that agree with Resolve (every direct group of a user is
+// among its transitive ones, every group id exists).
 func FuzzLDIFSource(f *testing.F) {
 	for _, s := range ldifSeeds(f) {
 		f.Add(s)
@@ -112,8 +113,16 @@ func FuzzLDIFSource(f *testing.F) {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, preset := range []string{directory.PresetOpenLDAP, directory.PresetActiveDirectory} {
-			src, err := directory.NewLDIF(directory.LDIFConfig{Path: path, Preset: preset}, nil)
+		noNesting := false
+		for preset, cfg := range map[string]directory.LDIFConfig{
+			directory.PresetOpenLDAP:        {Path: path, Preset: directory.PresetOpenLDAP},
+			directory.PresetActiveDirectory: {Path: path, Preset: directory.PresetActiveDirectory},
+			"active_directory with memberOf": {Path: path, Preset: directory.PresetActiveDirectory, NestedGroups: &noNesting,
+				Attributes: directory.LDAPAttributes{Member: "-", MemberOf: "memberOf", IDFormat: "hex", Disabled: "userAccountControl", DisabledMask: 2}},
+			"openldap by uid": {Path: path, Preset: directory.PresetOpenLDAP,
+				Attributes: directory.LDAPAttributes{ID: "uid", Member: "memberUid", Disabled: "pwdAccountLockedTime", DisabledValues: []string{"000001010000Z"}}},
+		} {
+			src, err := directory.NewLDIF(cfg, nil)
 			if err != nil {
 				t.Fatalf("%s: NewLDIF: %v", preset, err)
 			}
