@@ -1620,6 +1620,13 @@ func TestServeCommand(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("push: %d %s", status, body)
 	}
+	// serve starts with a scheduled run; a push that lands while it runs is answered at once
+	// and provisioned right after it, so wait for the agent (and its login user).
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if status, _, body := serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil); status == http.StatusOK && strings.Contains(string(body), `"scim_push"`) {
+			break
+		}
+	}
 	serveWantAgent{email: "cli@example.com", name: "Cli User", enabled: true, roles: []string{"agent"}}.check(t, sim, "pushed to bridge serve")
 	if status, _, body := serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil); status != http.StatusOK || !strings.Contains(string(body), `"scim_push"`) {
 		t.Errorf("status with the admin token from the environment: %d %s", status, body)

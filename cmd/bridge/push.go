@@ -37,8 +37,18 @@ func (p *pushProvisioner) onChange(ctx context.Context, _ string, userIDs []stri
 		return nil
 	}
 	if !p.rec.Busy() {
-		return p.provision(ctx, userIDs)
+		err := p.provision(ctx, userIDs)
+		if !errors.Is(err, provisioning.ErrOtherReplica) {
+			return err
+		}
+		// another replica is reconciling: queue like a local run in flight
 	}
+	p.enqueue(userIDs)
+	p.log.Info("scim push queued behind the running reconcile", "users", len(userIDs))
+	return nil
+}
+
+func (p *pushProvisioner) enqueue(userIDs []string) {
 	p.mu.Lock()
 	for _, id := range userIDs {
 		p.pending[id] = true
@@ -48,8 +58,6 @@ func (p *pushProvisioner) onChange(ctx context.Context, _ string, userIDs []stri
 	case p.wake <- struct{}{}:
 	default:
 	}
-	p.log.Info("scim push queued behind the running reconcile", "users", len(userIDs))
-	return nil
 }
 
 // run works off the queue until ctx ends.

@@ -277,6 +277,10 @@ func (s *service) respondRun(w http.ResponseWriter, r *http.Request, rep *provis
 	case err != nil && r.Context().Err() != nil:
 		status = http.StatusServiceUnavailable
 		err = fmt.Errorf("bridge is shutting down: the run stopped after the writes in flight; the next run converges: %w", err)
+	case errors.Is(err, provisioning.ErrBusy):
+		// another replica is reconciling (a local run is waited for)
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "30")
 	case errors.Is(err, provisioning.ErrGuardRefused):
 		status = http.StatusConflict
 	case errors.Is(err, provisioning.ErrUnknownUser):
