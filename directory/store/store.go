@@ -11,7 +11,8 @@
 //
 // The schema is versioned in the schema_version table and migrated forward on Open, in one
 // transaction; on PostgreSQL under an advisory lock, so that replicas starting together
-// migrate once. RunLock is the cross-replica lock of reconcile runs.
+// migrate once. RunLock is the cross-replica lock of reconcile runs; LoadState and SaveState
+// keep the reconciler's state (provisioning.StateBackend) where every replica sees it.
 package store
 
 import (
@@ -205,6 +206,17 @@ var migrations = []migration{
 			`CREATE INDEX scim_group_members_member ON scim_group_members (member_id)`,
 		},
 		fn: backfillV2,
+	},
+	{
+		version: 3,
+		name:    "bridge_state: the reconciler's state shared by all replicas",
+		stmts: []string{
+			`CREATE TABLE bridge_state (
+				name       TEXT PRIMARY KEY,
+				data       TEXT NOT NULL,
+				updated_at TEXT NOT NULL
+			)`,
+		},
 	},
 }
 
