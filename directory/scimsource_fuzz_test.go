@@ -168,3 +168,71 @@ func FuzzSCIMSourceRead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSCIMUser converts arbitrary JSON objects with SCIMUser (the conversion the upstream
+// SCIM source and the store of pushed users share): never a panic; an error exactly when the
+// id is missing or active is not a boolean; the attributes flattened with lower-case names and
+// no repeated values, never a password; the same result twice.
+func FuzzSCIMUser(f *testing.F) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+		  "id":"u1","userName":"Ann","externalId":"e1","displayName":"Ann A","active":"False","password":"secret",
+		  "name":{"givenName":"Ann","familyName":"A","formatted":"Ann A"},
+		  "emails":[{"value":"ann@x","type":"work","primary":true},{"value":"ann@x","type":"home"},{"formatted":"f@x"}],
+		  "phoneNumbers":[{"value":"+49 30 1","type":"work","primary":"True"}],
+		  "groups":[{"value":"g1","display":"G","type":"direct"},{"value":"g2","type":"indirect"},{"value":"g3"}],
+		  "addresses":[{"type":"work","locality":"Berlin"}],
+		  "meta":{"version":"W/\"1\""},
+		  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales","manager":{"value":"m1","displayName":"M","$ref":"../Users/m1"}}}`,
+		`{"ID":"u2","USERNAME":"b","Active":true,"EMAILS":[{"VALUE":"B@X"}]}`,
+		`{"id":"","userName":"x"}`,
+		`{"userName":"no id"}`,
+		`{"id":5}`,
+		`{"id":"u","active":"maybe"}`,
+		`{"id":"u","active":1}`,
+		`{"id":"u","active":null}`,
+		`{"id":"u","emails":"x","phoneNumbers":{"value":1},"name":[1],"groups":[{"value":5},null,"g"]}`,
+		`{"id":"u","emails":[{"value":["a","b"],"primary":{"x":1}}]}`,
+		`{"id":"u","x":{"y":{"z":{"w":[[[1]]]}}},"n":1e400,"m":-0,"b":false}`,
+		`{"id":"u","urn:x:y":{"a":{"b":"c"}},"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":"flat"}`,
+		`{"id":"u","userName":"` + "\xff\xfe" + `","displayName":"\u0000"}`,
+		`{"id":"u","id ":"v","Id":"w"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		dec := json.NewDecoder(strings.NewReader(doc))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil || m == nil {
+			return
+		}
+		u, err := SCIMUser(m)
+		again, err2 := SCIMUser(m)
+		if (err == nil) != (err2 == nil) || fmt.Sprint(u) != fmt.Sprint(again) {
+			t.Fatalf("SCIMUser differs between two calls: %v / %v\n%+v\n%+v", err, err2, u, again)
+		}
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+		} else if u.ID == "" {
+			t.Fatalf("no error but no id: %+v", u)
+		}
+		for k, vals := range u.Attributes {
+			if k != strings.ToLower(k) {
+				t.Fatalf("attribute name %q not lower-case", k)
+			}
+			if k == "password" || strings.HasSuffix(k, ".password") {
+				t.Fatalf("password copied into attribute %q", k)
+			}
+			seen := map[string]bool{}
+			for _, v := range vals {
+				if seen[v] {
+					t.Fatalf("attribute %q repeats %q: %q", k, v, vals)
+				}
+				seen[v] = true
+			}
+		}
+	})
+}
