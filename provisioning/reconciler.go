@@ -126,10 +126,10 @@ func WithReportHook(f func(*Report)) Option { return func(r *Reconciler) { r.onR
 //
 // Changes per agent: create in one call; name, e-mail and number (a desired "" number
 // leaves the number alone) in one update together with the tag list; tags and agent groups
-// bridge manages (every tag and group the mapping ever produced, remembered in the state
-// file) follow the directory, others an admin set by hand stay; agent groups are created
-// before anyone joins them; enable and disable use the bulk endpoint for more than one
-// agent. A person who left or went out of scope is disabled (their login user deactivated
+// bridge manages (every tag and group the mapping ever produced, remembered in the state:
+// sync.state_file, or with WithStateBackend the store all replicas share) follow the
+// directory, others an admin set by hand stay; agent groups are created before anyone joins
+// them; enable and disable use the bulk endpoint for more than one agent. A person who left or went out of scope is disabled (their login user deactivated
 // when login_users.deactivate_on_leave) and, with delete.enabled, deleted once bridge has
 // seen the agent disabled for delete.grace_period; an inactive person is disabled, never
 // deleted. A user the mapping cannot map (Reason "invalid") is left as it is.
@@ -195,6 +195,7 @@ func NewReconciler(src Source, tgt Target, rules *mapping.Rules, cfg Config, opt
 	for _, o := range opts {
 		o(r)
 	}
+	r.state.log = r.log
 	return r
 }
 
@@ -307,7 +308,7 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := r.state.load()
+	st, err := r.state.loadContext(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +459,7 @@ func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
 }
 
 func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory.Snapshot, opts RunOptions) (*Report, error) {
-	st, err := r.state.load()
+	st, err := r.state.loadContext(ctx)
 	if err != nil {
 		return r.finish(rep, err)
 	}
@@ -476,7 +477,7 @@ func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
 		st.Tags = union(st.Tags, desired.Tags)
 		st.Groups = union(st.Groups, desired.AgentGroups)
-		if err := r.state.save(st); err != nil {
+		if err := r.state.saveContext(ctx, st); err != nil {
 			errs = append(errs, err)
 		}
 	} else {

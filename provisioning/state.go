@@ -1,10 +1,13 @@
 package provisioning
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,7 +17,8 @@ import (
 )
 
 // state is what bridge remembers between runs. babelforce has no field that could hold it
-// faithfully, so it lives in a small JSON file (sync.state_file), written atomically.
+// faithfully, so it lives in a small JSON file (sync.state_file), written atomically, or,
+// with WithStateBackend, in a backend shared by all replicas (the store), as the same JSON.
 type state struct {
 	// Disabled maps an agent id to when bridge first saw it disabled while its person was
 	// gone from the directory (or disabled it); the delete grace period runs from there.
@@ -27,50 +31,140 @@ type state struct {
 	ExternalIDs map[string][]string `json:"externalIds,omitempty"`
 }
 
-// stateStore loads and saves the state; path "" keeps it in memory.
+// StateBackend keeps the reconciler's state (a JSON document) where every replica of bridge
+// sees it, e.g. *store.Store. LoadState returns nil or empty data when no state was saved
+// yet; SaveState replaces the stored state.
+type StateBackend interface {
+	LoadState(ctx context.Context) ([]byte, error)
+	SaveState(ctx context.Context, data []byte) error
+}
+
+// WithStateBackend keeps the state in b instead of sync.state_file. The state is then read
+// at the start of every run (another replica may have changed it; the run lock serialises
+// runs) and saved at its end. sync.state_file, when set, is only read: imported while b has
+// no state yet (upgrading from one replica with a file to a shared store).
+func WithStateBackend(b StateBackend) Option { return func(r *Reconciler) { r.state.backend = b } }
+
+// stateSaveTimeout bounds saving the state to the backend at the end of a run; the save does
+// not stop when the run's ctx is cancelled (changes were applied; forgetting them is worse).
+const stateSaveTimeout = 30 * time.Second
+
+// stateStore loads and saves the state: in backend when set (path is then only imported),
+// else in the file at path ("" keeps it in memory).
 type stateStore struct {
-	path string
-	mu   sync.Mutex
-	st   *state
+	path    string
+	backend StateBackend
+	log     *slog.Logger
+	mu      sync.Mutex
+	st      *state // the file's state, cached after the first read (not with a backend)
+	// imported: the file was imported into an empty backend once already (logged once).
+	imported bool
 }
 
 func newState() *state {
 	return &state{Disabled: map[string]time.Time{}, ExternalIDs: map[string][]string{}}
 }
 
-// load returns a copy of the current state, reading the file the first time.
-func (s *stateStore) load() (*state, error) {
+// load is loadContext without a deadline.
+func (s *stateStore) load() (*state, error) { return s.loadContext(context.Background()) }
+
+// save is saveContext without a deadline.
+func (s *stateStore) save(st *state) error { return s.saveContext(context.Background(), st) }
+
+// loadContext returns a copy of the current state: read from the backend every time, or
+// from the file the first time.
+func (s *stateStore) loadContext(ctx context.Context) (*state, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.backend != nil {
+		return s.loadBackend(ctx)
+	}
 	if s.st == nil {
-		st := newState()
-		if s.path != "" {
-			b, err := os.ReadFile(s.path)
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-			case err != nil:
-				return nil, fmt.Errorf("read state file: %w", err)
-			default:
-				if err := json.Unmarshal(b, st); err != nil {
-					return nil, fmt.Errorf("read state file %s: %w (delete it to start afresh; delete grace periods restart)", s.path, err)
-				}
-				if st.Disabled == nil {
-					st.Disabled = map[string]time.Time{}
-				}
-				if st.ExternalIDs == nil {
-					st.ExternalIDs = map[string][]string{}
-				}
-			}
+		st, _, err := s.readFile()
+		if err != nil {
+			return nil, err
 		}
 		s.st = st
 	}
 	return s.st.clone(), nil
 }
 
-// save stores st and writes the file atomically (temp file, fsync, rename).
-func (s *stateStore) save(st *state) error {
+// loadBackend reads the state from the backend, or imports the file while it has none.
+func (s *stateStore) loadBackend(ctx context.Context) (*state, error) {
+	b, err := s.backend.LoadState(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler state: %w (nothing was changed)", err)
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		st := newState()
+		if err := json.Unmarshal(b, st); err != nil {
+			return nil, fmt.Errorf("load state from the store: %w (nothing was changed; the stored state is not valid JSON)", err)
+		}
+		return st.normalize(), nil
+	}
+	st, found, err := s.readFile()
+	if err != nil {
+		return nil, err
+	}
+	if found && s.log != nil {
+		lvl := slog.LevelInfo
+		if s.imported {
+			lvl = slog.LevelDebug // said once is enough
+		}
+		s.imported = true
+		s.log.Log(ctx, lvl, "the store has no reconciler state yet: importing the state file; the next run that writes saves it to the store",
+			"state_file", s.path, "disabled_agents", len(st.Disabled), "tags", len(st.Tags), "groups", len(st.Groups))
+	}
+	return st, nil
+}
+
+// readFile reads the state file; found is false (and the state empty) when there is none.
+func (s *stateStore) readFile() (st *state, found bool, err error) {
+	st = newState()
+	if s.path == "" {
+		return st, false, nil
+	}
+	b, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return st, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("read state file: %w", err)
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, false, fmt.Errorf("read state file %s: %w (delete it to start afresh; delete grace periods restart)", s.path, err)
+	}
+	return st.normalize(), true, nil
+}
+
+// normalize fills the maps a JSON document left out.
+func (st *state) normalize() *state {
+	if st.Disabled == nil {
+		st.Disabled = map[string]time.Time{}
+	}
+	if st.ExternalIDs == nil {
+		st.ExternalIDs = map[string][]string{}
+	}
+	return st
+}
+
+// saveContext stores st: in the backend, or in the file, written atomically (temp file,
+// fsync, rename).
+func (s *stateStore) saveContext(ctx context.Context, st *state) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.backend != nil {
+		b, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encode state: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateSaveTimeout)
+		defer cancel()
+		if err := s.backend.SaveState(ctx, b); err != nil {
+			return fmt.Errorf("reconciler state: %w", err)
+		}
+		return nil
+	}
 	s.st = st.clone()
 	if s.path == "" {
 		return nil
