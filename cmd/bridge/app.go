@@ -141,8 +141,10 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 		opts = append(opts, provisioning.WithProgress(o.progress))
 	}
 	if a.store != nil {
-		// Replicas sharing a PostgreSQL store reconcile one at a time (always free on SQLite).
-		opts = append(opts, provisioning.WithRunLock(a.store.RunLock))
+		// Replicas sharing a PostgreSQL store reconcile one at a time (always free on SQLite),
+		// and share the reconciler's state in it; sync.state_file is then only imported while
+		// the store has no state yet.
+		opts = append(opts, provisioning.WithRunLock(a.store.RunLock), provisioning.WithStateBackend(a.store))
 	}
 	a.rec = provisioning.NewReconciler(a.source, client, rules, cfg.Sync, opts...)
 	return a, nil

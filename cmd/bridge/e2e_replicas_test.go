@@ -10,15 +10,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
+	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/internal/testenv"
 	"github.com/babelforce/bridge/provisioning"
 )
@@ -131,7 +136,7 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 	}
 
 	// Users that reached the store without being provisioned (as after an outage).
-	serveSeedUsers(t, a.svc.app.store, 100, 40, map[string][]int{"team-blue": nil})
+	seeded := serveSeedUsers(t, a.svc.app.store, 100, 40, map[string][]int{"team-blue": nil})
 	emails := append([]string(nil), pushed...)
 	for i := 100; i < 140; i++ {
 		emails = append(emails, fmt.Sprintf("user%03d@example.com", i))
@@ -237,5 +242,38 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 	}
 	if n := sim.WriteCalls(); n != 0 {
 		t.Fatalf("a sync after convergence wrote %d calls: %v", n, sim.Calls())
+	}
+
+	// The reconciler's state is in the store, shared: no replica writes its state file, and a
+	// tag that replica A was asked to manage is removed by a replica C that never gave it.
+	for _, s := range []*serveInstance{a, b} {
+		if _, err := os.Stat(filepath.Join(s.dir, "state.json")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("replica wrote a state file %s/state.json (%v); the state belongs in the store", s.dir, err)
+		}
+	}
+	ctx := context.Background()
+	vip, err := a.svc.app.store.Create(ctx, store.Resource{Kind: store.KindGroup, Attributes: map[string]any{
+		"displayName": "skill-VIP", "members": []any{map[string]any{"value": seeded[0], "type": "User"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := a.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK || serveCount(serveReport(t, body), "applied") != 1 {
+		t.Fatalf("sync on A after adding skill-VIP: %d %v", status, body)
+	}
+	if ag, ok := serveAgentByEmail(sim, "user100@example.com"); !ok || !slices.Contains(ag.Tags, "vip") {
+		t.Fatalf("user100's agent after A's sync: %+v", ag)
+	}
+	if raw, err := b.svc.app.store.LoadState(ctx); err != nil || !strings.Contains(string(raw), `"vip"`) {
+		t.Fatalf("the shared state does not name the managed tag vip: %s, %v", raw, err)
+	}
+	c := replicaStart(t, sim, pg.URL, false)
+	if _, err := a.svc.app.store.Delete(ctx, store.KindGroup, vip.ID); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := c.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK || serveCount(serveReport(t, body), "applied") != 1 {
+		t.Fatalf("sync on C after removing skill-VIP: %d %v", status, body)
+	}
+	if ag, ok := serveAgentByEmail(sim, "user100@example.com"); !ok || slices.Contains(ag.Tags, "vip") {
+		t.Errorf("replica C left the managed tag vip on user100's agent: %+v", ag)
 	}
 }
