@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -134,6 +135,20 @@ func FuzzLDIFSource(f *testing.F) {
 				continue
 			}
 			checkSnapshot(t, preset, snap)
+			// `bridge directory dump` shows any snapshot: JSON valid and deterministic, text too
+			var a, b, txt bytes.Buffer
+			if err := directory.WriteDump(&a, snap, directory.DumpJSON); err != nil {
+				t.Fatalf("%s: json dump: %v", preset, err)
+			}
+			if err := directory.WriteDump(&b, snap, directory.DumpJSON); err != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Fatalf("%s: json dump differs between two calls (%v)", preset, err)
+			}
+			if !json.Valid(a.Bytes()) {
+				t.Fatalf("%s: json dump is not JSON: %s", preset, a.Bytes())
+			}
+			if err := directory.WriteDump(&txt, snap, directory.DumpText); err != nil {
+				t.Fatalf("%s: text dump: %v", preset, err)
+			}
 		}
 	})
 }
