@@ -112,7 +112,7 @@ func (s *stateStore) loadBackend(ctx context.Context) (*state, error) {
 			lvl = slog.LevelDebug // said once is enough
 		}
 		s.imported = true
-		s.log.Log(ctx, lvl, "the store has no reconciler state yet: importing the state file; the next run that writes saves it to the store",
+		s.log.Log(ctx, lvl, "the store has no reconciler state yet: importing the state file; the next run (not a dry run) saves it to the store",
 			"state_file", s.path, "disabled_agents", len(st.Disabled), "tags", len(st.Tags), "groups", len(st.Groups))
 	}
 	return st, nil
