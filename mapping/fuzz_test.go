@@ -3,6 +3,7 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -358,4 +359,43 @@ func sortedUnique(list []string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzFindUser resolves arbitrary `bridge explain USER` arguments against the golden
+// snapshot: never a panic; either one user that the query names (id, userName, e-mail or DN)
+// or an error wrapping ErrNoUser or ErrAmbiguousUser.
+func FuzzFindUser(f *testing.F) {
+	snap := loadSnapshot(f, "snapshot.json")
+	for _, u := range snap.Users[:min(4, len(snap.Users))] {
+		f.Add(u.ID)
+		f.Add(strings.ToUpper(u.UserName))
+		f.Add(" " + u.PrimaryEmail() + " ")
+		f.Add(strings.ToUpper(u.DN))
+	}
+	for _, s := range []string{"", " ", "=", "cn=", ",,,=,", `cn=a\,b,dc=x`, `cn=\`, "cn=#zz", "\xff", "uid=nobody,dc=example,dc=com"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		u, err := FindUser(snap, q)
+		if err != nil {
+			if u != nil {
+				t.Fatalf("FindUser(%q) gave a user and an error %v", q, err)
+			}
+			if !errors.Is(err, ErrNoUser) && !errors.Is(err, ErrAmbiguousUser) {
+				t.Fatalf("FindUser(%q): error %v wraps neither ErrNoUser nor ErrAmbiguousUser", q, err)
+			}
+			return
+		}
+		if u == nil {
+			t.Fatalf("FindUser(%q): neither a user nor an error", q)
+		}
+		tq := strings.TrimSpace(q)
+		named := u.ID == tq || strings.EqualFold(u.ID, tq) || strings.EqualFold(u.UserName, tq) || strings.Contains(tq, "=")
+		for _, e := range u.Emails {
+			named = named || strings.EqualFold(strings.TrimSpace(e.Value), tq)
+		}
+		if !named {
+			t.Fatalf("FindUser(%q) found %q, which the query does not name", q, u.ID)
+		}
+	})
 }
