@@ -46,7 +46,7 @@ func (r *Reconciler) Explain(ctx context.Context, query string) (*Explanation, e
 		return nil, err
 	}
 	id := ids[0]
-	st, err := r.state.load()
+	st, err := r.state.loadContext(ctx)
 	if err != nil {
 		return nil, err
 	}

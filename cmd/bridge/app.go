@@ -213,6 +213,10 @@ func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app
 		cfg.Log.Level = "warn"
 	}
 	logger := newLogger(cfg.Log, env.stderr)
+	// The same store as bridge serve: its shared reconciler state (grace periods, managed tags)
+	// and its run lock, so a one-shot command never works from a stale state file or runs
+	// beside a replica's reconcile.
+	o.openStore = o.openStore || cfg.InboundSCIM.Enabled
 	return newApp(ctx, cfg, logger, o)
 }
 
