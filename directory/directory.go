@@ -229,7 +229,8 @@ func (s *Snapshot) Resolve() {
 	}
 }
 
-// User returns the user with the given id, or nil.
+// User returns the user with the given id, or nil. It searches the sorted users, so it needs
+// a resolved snapshot (Resolve sorts them).
 func (s *Snapshot) User(id string) *User {
 	i, ok := slices.BinarySearchFunc(s.Users, id, func(u User, id string) int { return strings.Compare(u.ID, id) })
 	if !ok {
@@ -238,7 +239,7 @@ func (s *Snapshot) User(id string) *User {
 	return &s.Users[i]
 }
 
-// Group returns the group with the given id, or nil.
+// Group returns the group with the given id, or nil. Like User, it needs a resolved snapshot.
 func (s *Snapshot) Group(id string) *Group {
 	i, ok := slices.BinarySearchFunc(s.Groups, id, func(g Group, id string) int { return strings.Compare(g.ID, id) })
 	if !ok {
