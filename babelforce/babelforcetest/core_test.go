@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/babelforce/babelforcetest/spectest"
 )
 
 var hexID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -18,7 +19,7 @@ var hexID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // TestSpecMatchesRoutes checks that the trimmed spec loads and validates, and that it holds
 // exactly the simulator's API routes (every route in the spec, every spec operation served).
 func TestSpecMatchesRoutes(t *testing.T) {
-	doc := loadSpec(t)
+	doc := spectest.LoadT(t)
 	sim := NewServer(Options{})
 	served := map[string]bool{}
 	for _, rt := range sim.routes {

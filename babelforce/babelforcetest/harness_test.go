@@ -1,10 +1,7 @@
 package babelforcetest
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,59 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/babelforce/bridge/babelforce/babelforcetest/spectest"
 )
-
-const specPath = "../../testdata/babelforce/openapi.yaml"
-
-var formatsOnce sync.Once
-
-// defineFormats makes kin-openapi check babelforce's id form: the spec says format uuid, and
-// babelforce puts 32 lower-case hex characters without hyphens on the wire.
-func defineFormats() {
-	formatsOnce.Do(func() {
-		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(`^[0-9a-f]{32}$`))
-		openapi3.DefineStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
-	})
-}
-
-func loadSpec(t testing.TB) *openapi3.T {
-	t.Helper()
-	defineFormats()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile(specPath)
-	if err != nil {
-		t.Fatalf("load %s: %v", specPath, err)
-	}
-	if err := doc.Validate(loader.Context); err != nil {
-		t.Fatalf("validate %s: %v", specPath, err)
-	}
-	return doc
-}
 
 // api talks to a simulator over real HTTP and validates every request it sends and every
 // response it gets against the trimmed spec.
 type api struct {
-	t      testing.TB
-	sim    *Server
-	router routers.Router
-	hc     *http.Client
-	token  string
+	t     testing.TB
+	sim   *Server
+	spec  *spectest.Validator
+	token string
 }
 
 func newAPI(t testing.TB, sim *Server) *api {
 	t.Helper()
-	doc := loadSpec(t)
-	doc.Servers = openapi3.Servers{{URL: sim.URL}}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("router: %v", err)
-	}
-	a := &api{t: t, sim: sim, router: router, hc: &http.Client{Timeout: 10 * time.Second}}
-	return a
+	return &api{t: t, sim: sim, spec: spectest.New(t, sim.URL)}
 }
 
 // login gets a token with the password grant.
@@ -162,61 +121,11 @@ func (a *api) do(method, path string, body any, opts ...reqOpt) *result {
 			ct = "application/scim+json"
 		}
 	}
-	newReq := func() *http.Request {
-		var rd io.Reader
-		if payload != nil {
-			rd = bytes.NewReader(payload)
-		}
-		req, err := http.NewRequest(method, a.sim.URL+path, rd)
-		if err != nil {
-			a.t.Fatalf("new request: %v", err)
-		}
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		if tok := a.tokenOr(o); tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		return req
-	}
-	name := method + " " + path
-	ctx := context.Background()
-	var input *openapi3filter.RequestValidationInput
-	if !o.noRoute {
-		req := newReq()
-		route, pathParams, err := a.router.FindRoute(req)
-		if err != nil {
-			a.t.Fatalf("%s: not in the trimmed spec: %v", name, err)
-		}
-		input = &openapi3filter.RequestValidationInput{
-			Request: req, PathParams: pathParams, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
-		}
-		if err := openapi3filter.ValidateRequest(ctx, input); err != nil && !o.noReqValidation {
-			a.t.Fatalf("%s: request does not match the spec: %v", name, err)
-		}
-	}
-	res, err := a.hc.Do(newReq())
-	if err != nil {
-		a.t.Fatalf("%s: %v", name, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		a.t.Fatalf("%s: read body: %v", name, err)
-	}
-	if input != nil {
-		input.Request = newReq()
-		rv := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: input, Status: res.StatusCode, Header: res.Header,
-			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-		}
-		rv.SetBodyBytes(b)
-		if err := openapi3filter.ValidateResponse(ctx, rv); err != nil {
-			a.t.Fatalf("%s: response %d does not match the spec: %v\nbody: %s", name, res.StatusCode, err, b)
-		}
-	}
-	return &result{t: a.t, req: name, Status: res.StatusCode, Header: res.Header, Body: b}
+	res := a.spec.Do(a.t, spectest.Request{
+		Method: method, Path: path, ContentType: ct, Body: payload, Token: a.tokenOr(o),
+		NoRoute: o.noRoute, InvalidRequest: o.noReqValidation,
+	})
+	return &result{t: a.t, req: method + " " + path, Status: res.Status, Header: res.Header, Body: res.Body}
 }
 
 func (a *api) get(path string, opts ...reqOpt) *result {

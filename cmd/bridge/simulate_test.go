@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/babelforce/bridge/babelforce/babelforcetest/spectest"
 )
 
 // simBuffer is an io.Writer that a running command and the test may use at once.
@@ -111,35 +107,13 @@ func simStart(t *testing.T, args ...string) (base string, stop func(), done <-ch
 // simSpec talks to a running simulator and checks every request to an operation of
 // testdata/babelforce/openapi.yaml, and its response, against that spec.
 type simSpec struct {
-	t      *testing.T
-	base   string
-	router routers.Router
-	hc     *http.Client
+	t *testing.T
+	v *spectest.Validator
 }
-
-var simFormatsOnce sync.Once
 
 func newSimSpec(t *testing.T, base string) *simSpec {
 	t.Helper()
-	simFormatsOnce.Do(func() {
-		// babelforce's ids (format uuid in the spec) are 32 lower-case hex characters on the wire.
-		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(`^[0-9a-f]{32}$`))
-		openapi3.DefineStringFormatValidator("email", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail))
-	})
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile("../../testdata/babelforce/openapi.yaml")
-	if err != nil {
-		t.Fatalf("load spec: %v", err)
-	}
-	if err := doc.Validate(loader.Context); err != nil {
-		t.Fatalf("spec: %v", err)
-	}
-	doc.Servers = openapi3.Servers{{URL: base}}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatalf("router: %v", err)
-	}
-	return &simSpec{t: t, base: base, router: router, hc: &http.Client{Timeout: 10 * time.Second}}
+	return &simSpec{t: t, v: spectest.New(t, base)}
 }
 
 type simResponse struct {
@@ -161,60 +135,8 @@ func (r simResponse) object(t *testing.T) map[string]any {
 // operation is one of the spec's (then request and response are validated).
 func (s *simSpec) do(method, path, contentType string, body []byte, token string, inSpec bool) simResponse {
 	s.t.Helper()
-	newReq := func() *http.Request {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequest(method, s.base+path, rd)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		if body != nil {
-			if contentType == "" {
-				contentType = "application/json"
-			}
-			req.Header.Set("Content-Type", contentType)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		return req
-	}
-	name := method + " " + path
-	ctx := context.Background()
-	var input *openapi3filter.RequestValidationInput
-	if inSpec {
-		req := newReq()
-		route, params, err := s.router.FindRoute(req)
-		if err != nil {
-			s.t.Fatalf("%s: not in the spec: %v", name, err)
-		}
-		input = &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
-		if err := openapi3filter.ValidateRequest(ctx, input); err != nil {
-			s.t.Fatalf("%s: request does not match the spec: %v", name, err)
-		}
-	}
-	resp, err := s.hc.Do(newReq())
-	if err != nil {
-		s.t.Fatalf("%s: %v", name, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatalf("%s: read body: %v", name, err)
-	}
-	if input != nil {
-		input.Request = newReq()
-		rv := &openapi3filter.ResponseValidationInput{RequestValidationInput: input, Status: resp.StatusCode, Header: resp.Header,
-			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
-		rv.SetBodyBytes(b)
-		if err := openapi3filter.ValidateResponse(ctx, rv); err != nil {
-			s.t.Fatalf("%s: response %d does not match the spec: %v\nbody: %s", name, resp.StatusCode, err, b)
-		}
-	}
-	return simResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	res := s.v.Do(s.t, spectest.Request{Method: method, Path: path, ContentType: contentType, Body: body, Token: token, NoRoute: !inSpec})
+	return simResponse{Status: res.Status, Header: res.Header, Body: res.Body}
 }
 
 func (s *simSpec) passwordGrant(user, pass string) simResponse {
