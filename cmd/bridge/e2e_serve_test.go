@@ -33,6 +33,7 @@ import (
 	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
 	"github.com/babelforce/bridge/directory/store"
+	"github.com/babelforce/bridge/internal/scimreplay"
 	"github.com/babelforce/bridge/internal/testenv"
 )
 
@@ -425,143 +426,32 @@ func serveDescribeAgents(sim *babelforcetest.Server) string {
 
 // --- replaying recorded IdP sequences (the format of testdata/scim/README.md) ---------------
 
-type serveReplayFile struct {
-	Description string            `json:"description"`
-	Steps       []serveReplayStep `json:"steps"`
-}
-
-type serveReplayStep struct {
-	Name    string            `json:"name"`
-	Method  string            `json:"method"`
-	Path    string            `json:"path"`
-	Headers map[string]string `json:"headers"`
-	Body    json.RawMessage   `json:"body"`
-	Save    map[string]string `json:"save"`
-	Expect  struct {
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    map[string]any    `json:"body"`
-	} `json:"expect"`
-}
-
 // serveReplay sends every step of a recorded sequence to the service's /scim/v2 endpoint
 // with the inbound token, checks each answer as the recording expects, and calls after
 // (when not nil) after each step with the step's index and the saved variables.
 func serveReplay(t *testing.T, s *serveInstance, raw []byte, after func(i int, vars map[string]string)) map[string]string {
 	t.Helper()
-	var rf serveReplayFile
-	if err := json.Unmarshal(raw, &rf); err != nil {
-		t.Fatalf("replay file: %v", err)
+	rf, err := scimreplay.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(rf.Steps) == 0 {
-		t.Fatal("replay file has no steps")
-	}
-	vars := map[string]string{}
-	subst := func(s string) string {
-		for k, v := range vars {
-			s = strings.ReplaceAll(s, "${"+k+"}", v)
-		}
-		return s
-	}
-	for i, st := range rf.Steps {
-		label := fmt.Sprintf("step %d (%s)", i+1, st.Name)
+	send := func(r scimreplay.Request) scimreplay.Response {
 		var body any
-		if len(st.Body) > 0 {
-			body = subst(string(st.Body))
+		if r.Body != nil {
+			body = string(r.Body)
 		}
 		var headers []string
-		for k, v := range st.Headers {
+		for k, v := range r.Headers {
 			headers = append(headers, k, v)
 		}
-		path := subst(st.Path)
-		status, hdr, rawBody := s.do(st.Method, "/scim/v2"+path, s.scimToken, body, headers...)
-		if status != st.Expect.Status {
-			t.Fatalf("%s: %s %s: status %d, want %d\n%s", label, st.Method, path, status, st.Expect.Status, rawBody)
-		}
-		var doc any
-		if len(bytes.TrimSpace(rawBody)) > 0 {
-			if err := json.Unmarshal(rawBody, &doc); err != nil {
-				t.Fatalf("%s: body is not JSON: %v\n%s", label, err, rawBody)
-			}
-		}
-		for name, p := range st.Save {
-			v, ok := serveLookup(doc, p)
-			str, isStr := v.(string)
-			if !ok || !isStr || str == "" {
-				t.Fatalf("%s: cannot save %s from %s\n%s", label, name, p, rawBody)
-			}
-			vars[name] = str
-		}
-		for h, want := range st.Expect.Headers {
-			got := hdr.Get(h)
-			if want == "<present>" {
-				if got == "" {
-					t.Errorf("%s: header %s missing", label, h)
-				}
-				continue
-			}
-			if got != subst(want) {
-				t.Errorf("%s: header %s = %q, want %q", label, h, got, subst(want))
-			}
-		}
-		for p, want := range st.Expect.Body {
-			got, ok := serveLookup(doc, p)
-			switch want {
-			case "<absent>":
-				if ok {
-					t.Errorf("%s: %s present (%v), want absent", label, p, got)
-				}
-				continue
-			case "<present>":
-				if !ok || got == nil {
-					t.Errorf("%s: %s absent, want present", label, p)
-				}
-				continue
-			}
-			if str, isStr := want.(string); isStr {
-				want = subst(str)
-			}
-			if !ok || !serveSameJSON(got, want) {
-				t.Errorf("%s: %s = %v, want %v\n%s", label, p, got, want, rawBody)
-			}
-		}
-		if after != nil {
-			after(i, vars)
-		}
+		status, hdr, rawBody := s.do(r.Method, "/scim/v2"+r.Path, s.scimToken, body, headers...)
+		return scimreplay.Response{Status: status, Header: hdr, Body: rawBody}
 	}
-	return vars
-}
-
-// serveLookup follows a /-separated path of keys and indexes; a final # is an array's length.
-func serveLookup(doc any, path string) (any, bool) {
-	cur := doc
-	for _, part := range strings.Split(path, "/") {
-		switch v := cur.(type) {
-		case map[string]any:
-			var ok bool
-			if cur, ok = v[part]; !ok {
-				return nil, false
-			}
-		case []any:
-			if part == "#" {
-				return float64(len(v)), true
-			}
-			i, err := strconv.Atoi(part)
-			if err != nil || i < 0 || i >= len(v) {
-				return nil, false
-			}
-			cur = v[i]
-		default:
-			return nil, false
-		}
+	var afterStep scimreplay.AfterStep
+	if after != nil {
+		afterStep = func(i int, _ scimreplay.Step, vars scimreplay.Vars) { after(i, vars) }
 	}
-	return cur, true
-}
-
-func serveSameJSON(a, b any) bool {
-	ra, err1 := json.Marshal(a)
-	rb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(ra, rb)
+	return scimreplay.Run(t, rf, send, afterStep)
 }
 
 func serveReadRecording(t *testing.T, idp, name string) []byte {

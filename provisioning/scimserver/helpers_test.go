@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/babelforce/bridge/directory/store"
+	"github.com/babelforce/bridge/internal/scimreplay"
 )
 
 const testToken = "test-token-0123456789abcdef"
@@ -133,43 +134,7 @@ func (f *fixture) do(method, path string, body any, headers ...string) response 
 }
 
 // lookup follows a JSON-pointer-like path ("a/0/b", final "#" = array length).
-func lookup(doc any, path string) (any, bool) {
-	cur := doc
-	for _, seg := range strings.Split(path, "/") {
-		switch c := cur.(type) {
-		case map[string]any:
-			v, ok := c[seg]
-			if !ok {
-				return nil, false
-			}
-			cur = v
-		case []any:
-			if seg == "#" {
-				return json.Number(strconv.Itoa(len(c))), true
-			}
-			i, err := strconv.Atoi(seg)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil, false
-			}
-			cur = c[i]
-		default:
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-// sameJSON compares a decoded response value with an expected value from a test file.
-func sameJSON(got, want any) bool {
-	g, _ := json.Marshal(got)
-	w, _ := json.Marshal(want)
-	var gv, wv any
-	_ = json.Unmarshal(g, &gv)
-	_ = json.Unmarshal(w, &wv)
-	gb, _ := json.Marshal(gv)
-	wb, _ := json.Marshal(wv)
-	return bytes.Equal(gb, wb)
-}
+func lookup(doc any, path string) (any, bool) { return scimreplay.Lookup(doc, path) }
 
 func userBody(userName string, extra map[string]any) map[string]any {
 	b := map[string]any{

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/babelforce/bridge/directory/store"
+	"github.com/babelforce/bridge/internal/scimreplay"
 )
 
 const scimErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -115,7 +116,7 @@ func replaySeeds(f *testing.F) [][4]string {
 		if err != nil {
 			f.Fatal(err)
 		}
-		var rf replayFile
+		var rf scimreplay.File
 		if err := json.Unmarshal(raw, &rf); err != nil {
 			f.Fatalf("%s: %v", file, err)
 		}
