@@ -440,11 +440,7 @@ func serveReplay(t *testing.T, s *serveInstance, raw []byte, after func(i int, v
 		if r.Body != nil {
 			body = string(r.Body)
 		}
-		var headers []string
-		for k, v := range r.Headers {
-			headers = append(headers, k, v)
-		}
-		status, hdr, rawBody := s.do(r.Method, "/scim/v2"+r.Path, s.scimToken, body, headers...)
+		status, hdr, rawBody := s.do(r.Method, "/scim/v2"+r.Path, s.scimToken, body, r.HeaderPairs()...)
 		return scimreplay.Response{Status: status, Header: hdr, Body: rawBody}
 	}
 	var afterStep scimreplay.AfterStep

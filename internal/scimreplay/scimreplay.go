@@ -14,8 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,6 +96,16 @@ type Request struct {
 	Path    string            // relative to the SCIM base
 	Headers map[string]string // as recorded
 	Body    []byte            // nil: no body
+}
+
+// HeaderPairs returns the recorded headers as name, value pairs, sorted by name.
+func (r Request) HeaderPairs() []string {
+	names := slices.Sorted(maps.Keys(r.Headers))
+	pairs := make([]string, 0, 2*len(names))
+	for _, n := range names {
+		pairs = append(pairs, n, r.Headers[n])
+	}
+	return pairs
 }
 
 // Response is the answer to a Request.

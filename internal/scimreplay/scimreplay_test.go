@@ -54,6 +54,9 @@ func TestRunSubstitutesSavesAndChecks(t *testing.T) {
 	if vars["ann"] != "u1" || !slices.Equal(steps, []int{0, 1}) {
 		t.Errorf("vars %v, after called for %v", vars, steps)
 	}
+	if p := (Request{Headers: map[string]string{"b": "2", "a": "1"}}).HeaderPairs(); !slices.Equal(p, []string{"a", "1", "b", "2"}) {
+		t.Errorf("HeaderPairs = %v", p)
+	}
 	if len(got) != 2 || got[1].Path != "/Users/u1" || got[1].Body != nil || string(got[0].Body) != `{"userName": "ann"}` || got[0].Headers["X-Test"] != "1" {
 		t.Errorf("requests %+v", got)
 	}

@@ -55,11 +55,7 @@ func replay(t *testing.T, file string) {
 		if r.Body != nil {
 			body = string(r.Body)
 		}
-		var headers []string
-		for k, v := range r.Headers {
-			headers = append(headers, k, v)
-		}
-		res := f.do(r.Method, r.Path, body, headers...)
+		res := f.do(r.Method, r.Path, body, r.HeaderPairs()...)
 		return scimreplay.Response{Status: res.status, Header: res.header, Body: res.raw}
 	}
 	checkChanges := func(i int, st scimreplay.Step, vars scimreplay.Vars) {
