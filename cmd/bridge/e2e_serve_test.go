@@ -825,6 +825,7 @@ func TestServeAuth(t *testing.T) {
 		for _, ep := range []struct{ method, path string }{
 			{http.MethodGet, "/api/v1/status"}, {http.MethodPost, "/api/v1/sync?dry_run=true"},
 			{http.MethodPost, "/api/v1/provision/jwt.user@example.com"}, {http.MethodGet, "/metrics"},
+			{http.MethodGet, "/api/v1/explain/jwt.user@example.com"},
 		} {
 			for _, tok := range []struct{ name, value string }{{"no token", ""}, {"wrong token", serveSecret("x")}, {"SCIM token", s.scimToken}, {"JWT", jwt}} {
 				status, hdr, raw := s.do(ep.method, ep.path, tok.value, nil)
@@ -1219,6 +1220,18 @@ func TestServeAdminAPIAndMetrics(t *testing.T) {
 	status, ans = s.admin(http.MethodPost, "/api/v1/provision/nobody@example.com")
 	if status != http.StatusNotFound || !strings.Contains(fmt.Sprint(ans["error"]), "nobody@example.com") {
 		t.Errorf("provision an unknown user: %d %v, want 404 naming the user", status, ans)
+	}
+
+	// Explain over the admin API: the same answer as bridge explain, as JSON.
+	status, ans = s.admin(http.MethodGet, "/api/v1/explain/user004@example.com")
+	if status != http.StatusOK || ans["agent"] == nil || ans["owned"] != true {
+		t.Errorf("explain user004: %d %v, want the owned agent", status, ans)
+	}
+	if m, _ := ans["mapping"].(map[string]any); m == nil || m["inScope"] != true {
+		t.Errorf("explain user004: mapping %v, want in scope", ans["mapping"])
+	}
+	if status, ans = s.admin(http.MethodGet, "/api/v1/explain/nobody@example.com"); status != http.StatusNotFound {
+		t.Errorf("explain an unknown user: %d %v, want 404", status, ans)
 	}
 
 	// A push, and a refused SCIM request, for the SCIM counters.

@@ -127,6 +127,7 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 	api.HandleFunc("/sync", s.handleSync).Methods(http.MethodPost)
 	api.HandleFunc("/provision/{user}", s.handleProvision).Methods(http.MethodPost)
 	api.HandleFunc("/status", s.handleStatus).Methods(http.MethodGet)
+	api.HandleFunc("/explain/{user}", s.handleExplain).Methods(http.MethodGet)
 
 	if s.app.store != nil && s.app.cfg.InboundSCIM.Enabled {
 		opts := scimserver.Options{
@@ -293,6 +294,20 @@ func (s *service) respondRun(w http.ResponseWriter, r *http.Request, rep *provis
 		body["error"] = err.Error()
 	}
 	writeJSONResponse(w, status, body)
+}
+
+// handleExplain answers "why (not) this user?" for admins without shell access to bridge:
+// what bridge explain prints, as JSON.
+func (s *service) handleExplain(w http.ResponseWriter, r *http.Request) {
+	ex, err := s.app.rec.Explain(r.Context(), mux.Vars(r)["user"])
+	switch {
+	case errors.Is(err, provisioning.ErrUnknownUser):
+		writeAPIError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeAPIError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSONResponse(w, http.StatusOK, ex)
+	}
 }
 
 func (s *service) handleStatus(w http.ResponseWriter, _ *http.Request) {
