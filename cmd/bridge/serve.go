@@ -108,7 +108,10 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 		rctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 		defer cancel()
 		if err := s.ready(rctx); err != nil {
-			writeAPIError(w, http.StatusServiceUnavailable, err.Error())
+			// /readyz needs no token: name the failing parts only; the details (hosts, user
+			// names) go to the log.
+			s.logger.Warn("not ready", "error", err)
+			writeAPIError(w, http.StatusServiceUnavailable, "not ready: "+strings.Join(failingParts(err), ", ")+" (details in the log)")
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -221,6 +224,16 @@ func (s *service) readiness(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// failingParts names the parts of a readiness error ("store", "babelforce", "directory").
+func failingParts(err error) []string {
+	var parts []string
+	for _, p := range flatten(err) {
+		name, _, _ := strings.Cut(p, ":")
+		parts = append(parts, name)
+	}
+	return parts
 }
 
 // requireAdmin lets through requests with the admin bearer token (compared in constant time).
