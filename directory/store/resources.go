@@ -103,18 +103,27 @@ func (s *Store) Create(ctx context.Context, r Resource) (Resource, error) {
 	r.ID = s.newID()
 	now := s.now().UTC()
 	r.Created, r.LastModified, r.Version = now, now, 1
-	tx, err := s.begin(ctx, nil)
+	err := s.retry(ctx, "create", func() error { return s.create(ctx, &r) })
 	if err != nil {
-		return Resource{}, fmt.Errorf("create %s: %w", strings.ToLower(string(r.Kind)), err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := s.write(ctx, tx, nil, &r); err != nil {
 		return Resource{}, err
 	}
-	if err := tx.Commit(); err != nil {
-		return Resource{}, fmt.Errorf("create %s: commit: %w", strings.ToLower(string(r.Kind)), err)
-	}
 	return s.Get(ctx, r.Kind, r.ID)
+}
+
+// create is one attempt of Create's transaction (write does not change r).
+func (s *Store) create(ctx context.Context, r *Resource) error {
+	tx, err := s.begin(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", strings.ToLower(string(r.Kind)), err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := s.write(ctx, tx, nil, r); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create %s: commit: %w", strings.ToLower(string(r.Kind)), err)
+	}
+	return nil
 }
 
 // lockRow locks the row of a read-modify-write transaction against other writers until the
@@ -163,10 +172,30 @@ func (s *Store) get(ctx context.Context, tx *txn, kind Kind, id string) (Resourc
 // Update loads the resource, lets fn change it (Attributes and ExternalID; other fields are
 // ignored) and saves the result with the next version, all in one transaction. An error from
 // fn is returned unchanged and nothing is written. It returns the resource before and after.
+//
+// When the database aborts the transaction because of a concurrent one (a PostgreSQL deadlock
+// or serialization failure, SQLite busy), Update runs it again from the start, up to three
+// times in all: fn may then be called more than once. Each call gets a fresh deep copy of the
+// resource as stored at that moment, so fn must only change that copy and keep no other
+// effect of a call (no appending to outer slices, no changing maps it was given by the
+// caller and handed on to the copy); then a retry is the same as a first run.
 func (s *Store) Update(ctx context.Context, kind Kind, id string, fn func(*Resource) error) (before, after Resource, err error) {
 	if _, err := table(kind); err != nil {
 		return Resource{}, Resource{}, err
 	}
+	err = s.retry(ctx, "update", func() error {
+		var err error
+		before, after, err = s.update(ctx, kind, id, fn)
+		return err
+	})
+	if err != nil {
+		return Resource{}, Resource{}, err
+	}
+	return before, after, nil
+}
+
+// update is one attempt of Update's transaction.
+func (s *Store) update(ctx context.Context, kind Kind, id string, fn func(*Resource) error) (before, after Resource, err error) {
 	tx, err := s.begin(ctx, nil)
 	if err != nil {
 		return Resource{}, Resource{}, fmt.Errorf("update %s %s: %w", strings.ToLower(string(kind)), id, err)
@@ -211,6 +240,20 @@ func (s *Store) Delete(ctx context.Context, kind Kind, id string) (Resource, err
 	if err != nil {
 		return Resource{}, err
 	}
+	var old Resource
+	err = s.retry(ctx, "delete", func() error {
+		var err error
+		old, err = s.delete(ctx, tbl, kind, id)
+		return err
+	})
+	if err != nil {
+		return Resource{}, err
+	}
+	return old, nil
+}
+
+// delete is one attempt of Delete's transaction.
+func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string) (Resource, error) {
 	what := strings.ToLower(string(kind)) + " " + id
 	tx, err := s.begin(ctx, nil)
 	if err != nil {

@@ -27,11 +27,14 @@ func (s *Store) LoadState(ctx context.Context) ([]byte, error) {
 }
 
 // SaveState stores data (the reconciler's state, a JSON document) in place of the previous
-// one, in one statement.
+// one, in one statement (retried like Update's transaction on a conflict with another one).
 func (s *Store) SaveState(ctx context.Context, data []byte) error {
-	_, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO bridge_state (name, data, updated_at) VALUES (?, ?, ?)
+	err := s.retry(ctx, "save state", func() error {
+		_, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO bridge_state (name, data, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`),
-		reconcilerStateName, string(data), formatTime(s.now()))
+			reconcilerStateName, string(data), formatTime(s.now()))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save state to the store: %w", err)
 	}
