@@ -43,6 +43,7 @@ func (h *resourceHandler) toStore(attrs scim.ResourceAttributes) store.Resource 
 	if h.kind == store.KindGroup {
 		r.Attributes["members"] = normalizeMembers(r.Attributes["members"])
 	}
+	h.idx.singlePrimary(r.Attributes)
 	return r
 }
 

@@ -91,10 +91,11 @@ func scimError(base scimerrors.ScimError, detail string) error {
 }
 
 // applyPatch applies validated PATCH operations to doc (a resource's attributes with
-// "externalId" included) in order.
+// "externalId" included) in order. It changes doc only (the operations' values are copied),
+// and leaves at most one primary value per multi-valued attribute: the one written last.
 func (x *schemaIndex) applyPatch(doc map[string]any, ops []scim.PatchOperation) error {
 	for i, op := range ops {
-		if err := x.applyOp(doc, op.Op, op.Path, op.Value); err != nil {
+		if err := x.applyOp(doc, op.Op, op.Path, deepCopy(op.Value)); err != nil {
 			return fmt.Errorf("operation %d (%s): %w", i+1, op.Op, err)
 		}
 	}
@@ -104,6 +105,7 @@ func (x *schemaIndex) applyPatch(doc map[string]any, ops []scim.PatchOperation) 
 			delete(doc, e.id)
 		}
 	}
+	x.singlePrimary(doc)
 	return nil
 }
 
@@ -204,6 +206,16 @@ func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, va
 	}
 
 	list, _ := container[name].([]any)
+	// A write that makes values primary leaves only the last of them primary (RFC 7643 §2.4).
+	writesPrimary := op != scim.PatchOperationRemove &&
+		((sub == "primary" && isPrimary(map[string]any{"primary": value})) || (sub == "" && valueSetsPrimary(value)))
+	onePrimary := func(l []any, written []int) {
+		if writesPrimary {
+			if w := lastPrimary(l, written); w >= 0 {
+				keepOnePrimary(l, w)
+			}
+		}
+	}
 	setList := func(l []any) {
 		if len(l) == 0 {
 			delete(container, name)
@@ -222,9 +234,14 @@ func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, va
 				}
 				setList(removeValues(list, asList(value)))
 			case scim.PatchOperationReplace:
-				setList(asList(value))
+				l := asList(value)
+				onePrimary(l, allIndexes(l))
+				setList(l)
 			default:
-				setList(addValues(list, asList(value)))
+				add := asList(value)
+				l := addValues(list, add)
+				onePrimary(l, indexesOf(l, add))
+				setList(l)
 			}
 			return nil
 		}
@@ -241,6 +258,7 @@ func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, va
 				}
 			}
 		}
+		onePrimary(list, allIndexes(list))
 		setList(list)
 		return nil
 	}
@@ -300,23 +318,32 @@ func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, va
 			m[k] = v
 		}
 	}
-	if sub == "primary" || hasPrimary(value) {
-		// only one primary value per attribute
-		for i, e := range list {
-			if !containsInt(matches, i) {
-				if m, ok := e.(map[string]any); ok && m["primary"] == true {
-					m["primary"] = false
-				}
-			}
-		}
-	}
+	onePrimary(list, matches)
 	setList(list)
 	return nil
 }
 
-func hasPrimary(v any) bool {
-	m, ok := v.(map[string]any)
-	return ok && m["primary"] == true
+// allIndexes returns 0, 1, ..., len(l)-1.
+func allIndexes(l []any) []int {
+	out := make([]int, len(l))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// indexesOf returns where addValues put each value of add in list.
+func indexesOf(list, add []any) []int {
+	out := make([]int, 0, len(add))
+	for _, v := range add {
+		for i, e := range list {
+			if sameValue(e, v) {
+				out = append(out, i)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func passes(v scimfilter.Validator, m map[string]any) (ok bool) {
