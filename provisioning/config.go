@@ -10,6 +10,7 @@ import (
 // (then environment, prefix BRIDGE_SYNC_) on top of it, so keys left out keep their defaults:
 //
 //	sync:
+//	  dry_run: false            # observe mode: scheduled runs only plan (see DryRun)
 //	  adopt: false              # take over existing agents with the same e-mail (only then)
 //	  delete:
 //	    enabled: false          # delete agents bridge disabled at least grace_period ago
@@ -25,6 +26,11 @@ import (
 //	    deactivate_on_leave: true
 //	  state_file: /var/lib/bridge/state.json
 type Config struct {
+	// DryRun is observe mode, for the first days of a rollout: scheduled runs plan and report
+	// (logs, /api/v1/status, metrics) but write nothing, and IdP pushes are stored but not
+	// provisioned. What a person asks for explicitly (bridge sync, bridge provision,
+	// POST /api/v1/sync or /provision) still writes.
+	DryRun bool `yaml:"dry_run" json:"dry_run" env:"DRY_RUN, overwrite"`
 	// Adopt makes bridge take over an existing agent (and login user) that has the e-mail of
 	// a desired agent but is not bridge's yet. Off: such agents are left alone and reported.
 	Adopt bool `yaml:"adopt" json:"adopt" env:"ADOPT, overwrite"`

@@ -266,6 +266,32 @@ func TestBusyAndSchedule(t *testing.T) {
 	}
 }
 
+// TestScheduleObserveMode: with sync.dry_run, scheduled runs plan and report but write nothing.
+func TestScheduleObserveMode(t *testing.T) {
+	e := newEnv(t, standardPeople(), func(c *Config) { c.DryRun = true })
+	ticks := make(chan time.Time)
+	rec := e.newReconciler(e.client, WithAfter(func(time.Duration) <-chan time.Time { return ticks }))
+	e.sim.ResetCalls()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { rec.Schedule(ctx); close(stopped) }()
+	ticks <- time.Time{} // the first run is done once the scheduler waits for this tick
+	cancel()
+	<-stopped
+	st := rec.Status() // newest first; a second run may have started before cancel
+	for _, r := range st {
+		if !r.DryRun || r.Trigger != TriggerSchedule {
+			t.Errorf("run %+v, want a scheduled dry run", r)
+		}
+	}
+	if first := st[len(st)-1]; first.Summary == nil || first.Summary.Create != 4 {
+		t.Errorf("the first dry run planned %+v, want 4 creates", first.Summary)
+	}
+	if w := e.sim.WriteCalls(); w != 0 || len(e.sim.Agents()) != 0 {
+		t.Errorf("observe mode wrote %d calls, %d agents", w, len(e.sim.Agents()))
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)

@@ -534,7 +534,7 @@ func unjoin(err error) []error {
 // It returns once the current run is done.
 func (r *Reconciler) Schedule(ctx context.Context) {
 	for {
-		_, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule})
+		_, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule, DryRun: r.cfg.DryRun})
 		switch {
 		case errors.Is(err, ErrOtherReplica):
 			r.log.Info("scheduled reconcile skipped: another replica is reconciling")

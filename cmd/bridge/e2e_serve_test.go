@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -69,8 +70,9 @@ type serveOptions struct {
 	maxAttempts int
 	// oidcIssuer/oidcAudience configure JWT bearer tokens on the inbound SCIM endpoint.
 	oidcIssuer, oidcAudience string
-	concurrency              int    // sync.concurrency (default 4)
-	password                 string // the babelforce password bridge uses ("": the simulator's)
+	concurrency              int               // sync.concurrency (default 4)
+	password                 string            // the babelforce password bridge uses ("": the simulator's)
+	env                      map[string]string // extra environment (BRIDGE_* overrides)
 }
 
 // serveInstance is one running `bridge serve`.
@@ -179,6 +181,7 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		"BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken,
 		"BRIDGE_SERVER_ADMIN_TOKEN":  s.adminToken,
 	}
+	maps.Copy(env, o.env)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	cfg, err := parseConfig(ctx, []byte(raw), "e2e.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -1638,5 +1641,28 @@ func TestServeReadiness(t *testing.T) {
 	}
 	if status, _, raw := s.do(http.MethodGet, "/healthz", "", nil); status != http.StatusOK {
 		t.Errorf("/healthz: %d %s", status, raw)
+	}
+}
+
+// TestServeObserveMode: with sync.dry_run (observe mode) a push is stored and answered but
+// nothing reaches babelforce; scheduled runs only plan; an explicit POST /api/v1/sync writes.
+func TestServeObserveMode(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{schedule: true, env: map[string]string{"BRIDGE_SYNC_DRY_RUN": "true"}})
+	if status, body := s.scim(http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"obs@example.com","emails":[{"value":"obs@example.com","primary":true}],"active":true}`); status != http.StatusCreated {
+		t.Fatalf("push: %d %v", status, body)
+	}
+	if n := len(s.sim.Agents()); n != 0 || s.sim.WriteCalls() != 0 {
+		t.Fatalf("observe mode: %d agents, %d write calls after a push", n, s.sim.WriteCalls())
+	}
+	status, ans := s.admin(http.MethodPost, "/api/v1/sync")
+	if status != http.StatusOK || serveCount(serveReport(t, ans), "create_agent/applied") != 1 {
+		t.Fatalf("explicit sync in observe mode: %d %v", status, ans)
+	}
+	if _, ok := serveAgentByEmail(s.sim, "obs@example.com"); !ok {
+		t.Errorf("the explicit sync did not create the agent")
+	}
+	if !strings.Contains(s.logs.String(), "observe mode") {
+		t.Errorf("observe mode not logged at start")
 	}
 }

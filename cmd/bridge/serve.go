@@ -137,9 +137,12 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 			Logger:    s.logger.With("component", "scim"),
 			OnRequest: s.metrics.observeSCIM,
 		}
-		if s.pushProvisions {
+		switch {
+		case s.pushProvisions && s.app.cfg.Sync.DryRun:
+			s.logger.Warn("observe mode (sync.dry_run): pushed users are stored, not provisioned; scheduled runs only plan")
+		case s.pushProvisions:
 			opts.OnChange = s.push.onChange
-		} else {
+		default:
 			s.logger.Warn("inbound_scim is enabled but directory.type is not scim_push: pushed users are stored, not provisioned")
 		}
 		if oc := s.app.cfg.InboundSCIM.OIDC; oc.Enabled() {
@@ -190,7 +193,7 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 	go func() { errc <- srv.Serve(ln) }()
 	s.logger.Info("bridge serving", "addr", ln.Addr().String(), "version", version,
 		"directory", s.app.cfg.Directory.Type, "inbound_scim", s.app.cfg.InboundSCIM.Enabled,
-		"interval", s.app.cfg.Sync.Interval.String())
+		"interval", s.app.cfg.Sync.Interval.String(), "observe_mode", s.app.cfg.Sync.DryRun)
 	select {
 	case <-ctx.Done():
 		s.logger.Info("shutting down: finishing the writes and requests in flight")
