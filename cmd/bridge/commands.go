@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/babelforce/bridge/directory"
 	"github.com/babelforce/bridge/provisioning"
 )
@@ -177,12 +179,28 @@ func runConfig(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	var cf commonFlags
 	fs := newFlagSet("config validate", env, &cf, false)
+	print := fs.Bool("print", false, "print the effective configuration (file + environment + defaults; secrets left out)")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return fail(env, err)
 	}
 	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv)
 	if err != nil {
 		return fail(env, err)
+	}
+	if *print {
+		// the defaults the packages apply when they start, so what is printed is what runs
+		cfg.Babelforce.SetDefaults()
+		if cfg.Directory.LDAP != nil {
+			cfg.Directory.LDAP.SetDefaults()
+		}
+		cfg.SSO = cfg.SSO.WithDefaults()
+		// secrets are yaml:"-" in every section, so they never appear here
+		enc := yaml.NewEncoder(env.stdout)
+		enc.SetIndent(2)
+		if err := enc.Encode(cfg); err != nil {
+			return fail(env, err)
+		}
+		_ = enc.Close()
 	}
 	fmt.Fprintf(env.stdout, "%s: OK (directory %s, babelforce %s, sso %s, inbound scim %s)\n", cf.config,
 		cfg.Directory.Type, cfg.Babelforce.BaseURL, onOff(cfg.SSO.Enabled), onOff(cfg.InboundSCIM.Enabled))

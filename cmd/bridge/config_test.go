@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,4 +127,27 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	_, err = loadConfig(context.Background(), "", nil)
 	var ue usageError
 	assert.True(t, errors.As(err, &ue))
+}
+
+// TestConfigPrint: config validate --print shows the effective configuration (environment
+// overrides and defaults applied) and never a secret.
+func TestConfigPrint(t *testing.T) {
+	dir := t.TempDir()
+	ldif := filepath.Join(dir, "d.ldif")
+	require.NoError(t, os.WriteFile(ldif, []byte("dn: dc=example,dc=com\nobjectClass: top\n"), 0o600))
+	cfgPath := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(`
+babelforce: {base_url: "https://services.babelforce.com", username: a}
+directory: {type: ldif, ldif: {path: "`+ldif+`"}}
+mapping: {agent_source: "bridge:test"}
+`), 0o600))
+	env := map[string]string{"BRIDGE_BABELFORCE_PASSWORD": "hunter2-secret", "BRIDGE_SYNC_INTERVAL": "7m"}
+	var out, errOut strings.Builder
+	code := run(context.Background(), &cliEnv{stdout: &out, stderr: &errOut,
+		getenv: func(k string) string { return env[k] }, lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }},
+		[]string{"config", "validate", "--config", cfgPath, "--print"})
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "interval: 7m0s")     // the environment override
+	assert.Contains(t, out.String(), "client_id: manager") // a default
+	assert.NotContains(t, out.String()+errOut.String(), "hunter2-secret")
 }
