@@ -49,7 +49,7 @@ func commands() []command {
 		{"serve", "run the service: inbound SCIM, scheduled sync, admin API, health, metrics (--config FILE)", runServe},
 		{"directory", "directory dump --config FILE [--output json|text]: what bridge reads from the directory", runDirectory},
 		{"oidc", "oidc check|apply --config FILE [--dry-run]: validate and push the single sign-on configuration", runOIDC},
-		{"config", "config validate --config FILE: check a configuration file and list every problem", runConfig},
+		{"config", "config validate --config FILE [--print]: check a configuration file and list every problem", runConfig},
 		{"simulate", "run the in-memory babelforce simulator (--listen ADDR [--username U --password P] [--fault-rate R])", runSimulate},
 		{"version", "print the version", runVersion},
 	}
