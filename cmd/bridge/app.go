@@ -33,9 +33,8 @@ type app struct {
 }
 
 type appOptions struct {
-	metrics   *metrics
-	openStore bool // open the store even if the source is not scim_push (serve with inbound SCIM)
-	audit     func(provisioning.AuditRecord)
+	metrics *metrics
+	audit   func(provisioning.AuditRecord)
 	// progress, when set, sees how many changes of a run are done.
 	progress func(done, total int)
 	// wrapSource, when set, replaces the source built from the configuration.
@@ -73,7 +72,11 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 	}
 	a.client = client
 
-	if cfg.Directory.Type == directory.TypeSCIMPush || o.openStore {
+	// The store holds what IdPs push; it is opened whenever the inbound SCIM endpoint is on,
+	// even when the directory is another source, so that every command (serve and the one-shot
+	// ones alike) shares its reconciler state (grace periods, managed tags) and its run lock
+	// rather than working from a stale state file or running beside a replica's reconcile.
+	if cfg.Directory.Type == directory.TypeSCIMPush || cfg.InboundSCIM.Enabled {
 		path := cfg.Store.Path
 		if path == "" {
 			path = "bridge.db"
@@ -212,12 +215,7 @@ func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app
 	if cfg.Log.Level == "" {
 		cfg.Log.Level = "warn"
 	}
-	logger := newLogger(cfg.Log, env.stderr)
-	// The same store as bridge serve: its shared reconciler state (grace periods, managed tags)
-	// and its run lock, so a one-shot command never works from a stale state file or runs
-	// beside a replica's reconcile.
-	o.openStore = o.openStore || cfg.InboundSCIM.Enabled
-	return newApp(ctx, cfg, logger, o)
+	return newApp(ctx, cfg, newLogger(cfg.Log, env.stderr), o)
 }
 
 // progressPrinter reports the progress of long runs on w, at most once a second and only for

@@ -36,7 +36,6 @@ type service struct {
 	// (the source includes the store).
 	pushProvisions bool
 	push           *pushProvisioner
-	ready          func(ctx context.Context) error
 }
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
@@ -73,7 +72,6 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSourc
 	audit := logger.With("log", "audit")
 	a, err := newApp(ctx, cfg, logger, appOptions{
 		metrics:    m,
-		openStore:  cfg.InboundSCIM.Enabled,
 		wrapSource: wrapSource,
 		audit: func(r provisioning.AuditRecord) {
 			audit.Info("babelforce write", "trigger", r.Trigger, "kind", string(r.Kind), "subject", r.Subject,
@@ -92,7 +90,6 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSourc
 	} else {
 		logger.Warn("no admin token configured (BRIDGE_SERVER_ADMIN_TOKEN or server.admin_token_file): /api/v1 answers 401 to everyone")
 	}
-	s.ready = s.readiness
 	s.push = newPushProvisioner(a.rec, logger.With("component", "scim_push"))
 	return s, nil
 }
@@ -107,7 +104,7 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		rctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 		defer cancel()
-		if err := s.ready(rctx); err != nil {
+		if err := s.readiness(rctx); err != nil {
 			// /readyz needs no token: name the failing parts only; the details (hosts, user
 			// names) go to the log.
 			s.logger.Warn("not ready", "error", err)
