@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,57 +27,11 @@ import (
 	"github.com/babelforce/bridge/provisioning"
 )
 
-// replicaStart starts one replica like serveStart does, with the store at storeURL given the
-// way the documentation says: the YAML has no store path, BRIDGE_STORE_PATH holds the URL
-// (with its password, which must never show in the logs).
+// replicaStart starts one replica (serveStart) with the store at storeURL given the way the
+// documentation says: the YAML has no store path, BRIDGE_STORE_PATH holds the URL.
 func replicaStart(t *testing.T, sim *babelforcetest.Server, storeURL string, schedule bool) *serveInstance {
 	t.Helper()
-	dir := t.TempDir()
-	s := &serveInstance{
-		t: t, sim: sim, dir: dir, logs: &serveSyncBuffer{},
-		scimToken: serveSecret("scimtok"), adminToken: serveSecret("admintok"), pwd: sim.Password,
-		done: make(chan error, 1),
-	}
-	if u, err := url.Parse(storeURL); err == nil {
-		if pw, ok := u.User.Password(); ok {
-			s.moreSecrets = append(s.moreSecrets, pw)
-		}
-	}
-	raw := fmt.Sprintf(serveConfigTemplate, sim.URL, sim.Username, 1, serveAgentSource, 4,
-		dir+"/state.json", "", "", `""`)
-	env := map[string]string{
-		"BRIDGE_BABELFORCE_PASSWORD": sim.Password,
-		"BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken,
-		"BRIDGE_SERVER_ADMIN_TOKEN":  s.adminToken,
-		"BRIDGE_STORE_PATH":          storeURL,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	cfg, err := parseConfig(ctx, []byte(raw), "replica.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		cancel()
-		t.Fatalf("config: %v", err)
-	}
-	svc, err := newService(ctx, cfg, newLogger(cfg.Log, s.logs), nil)
-	if err != nil {
-		cancel()
-		t.Fatalf("new service: %v", err)
-	}
-	s.svc = svc
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		svc.app.close()
-		t.Fatalf("listen: %v", err)
-	}
-	s.base = "http://" + ln.Addr().String()
-	go func() { s.done <- svc.serve(ctx, ln, schedule) }()
-	t.Cleanup(func() { serveNoSecrets(t, s, s.logs.String()) })
-	t.Cleanup(func() { _ = s.stop() })
-	if status, _, body := s.do(http.MethodGet, "/readyz", "", nil); status != http.StatusOK {
-		t.Fatalf("/readyz: %d %s", status, body)
-	}
-	return s
+	return serveStart(t, serveOptions{sim: sim, storeURL: storeURL, schedule: schedule})
 }
 
 // runSpan is when one run held the run lock.

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,6 +74,10 @@ type serveOptions struct {
 	concurrency              int               // sync.concurrency (default 4)
 	password                 string            // the babelforce password bridge uses ("": the simulator's)
 	env                      map[string]string // extra environment (BRIDGE_* overrides)
+	// storeURL, when set, is the store given the way the documentation says for PostgreSQL:
+	// the YAML has no store path, BRIDGE_STORE_PATH holds the URL (with its password, which
+	// must never show in the logs), and the service must be ready (/readyz) once started.
+	storeURL string
 }
 
 // serveInstance is one running `bridge serve`.
@@ -173,14 +178,23 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		scimToken: serveSecret("scimtok"), adminToken: serveSecret("admintok"), pwd: o.password,
 		done: make(chan error, 1),
 	}
-	raw := fmt.Sprintf(serveConfigTemplate, o.sim.URL, o.sim.Username, o.maxAttempts, serveAgentSource,
-		o.concurrency, filepath.Join(o.dir, "state.json"), o.oidcIssuer, o.oidcAudience,
-		filepath.Join(o.dir, "bridge.db"))
+	storePath := filepath.Join(o.dir, "bridge.db")
 	env := map[string]string{
 		"BRIDGE_BABELFORCE_PASSWORD": o.password,
 		"BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken,
 		"BRIDGE_SERVER_ADMIN_TOKEN":  s.adminToken,
 	}
+	if o.storeURL != "" {
+		storePath = `""`
+		env["BRIDGE_STORE_PATH"] = o.storeURL
+		if u, err := url.Parse(o.storeURL); err == nil {
+			if pw, ok := u.User.Password(); ok {
+				s.moreSecrets = append(s.moreSecrets, pw)
+			}
+		}
+	}
+	raw := fmt.Sprintf(serveConfigTemplate, o.sim.URL, o.sim.Username, o.maxAttempts, serveAgentSource,
+		o.concurrency, filepath.Join(o.dir, "state.json"), o.oidcIssuer, o.oidcAudience, storePath)
 	maps.Copy(env, o.env)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -216,6 +230,11 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		default:
 		}
 		t.Fatalf("/healthz: %d %s", status, body)
+	}
+	if o.storeURL != "" {
+		if status, _, body := s.do(http.MethodGet, "/readyz", "", nil); status != http.StatusOK {
+			t.Fatalf("/readyz: %d %s", status, body)
+		}
 	}
 	return s
 }
