@@ -29,41 +29,46 @@ type groupRec struct {
 // ---- rendering (callers hold s.mu) ----
 
 func (s *Server) agentJSONLocked(a *agentRec) babelforce.Agent {
-	return s.agentJSONIdx(a, nil)
+	return s.agentsJSONLocked([]*agentRec{a})[0]
 }
 
-// groupIndexLocked maps agent ids to their groups (in group creation order), for rendering
-// many agents at once.
-func (s *Server) groupIndexLocked() map[string][]babelforce.GroupRef {
-	idx := map[string][]babelforce.GroupRef{}
+// agentsJSONLocked renders recs (distinct agents) with their groups in group creation order.
+// It costs one pass over the memberships and allocates only for recs, so a list renders
+// just its page.
+func (s *Server) agentsJSONLocked(recs []*agentRec) []babelforce.Agent {
+	out := make([]babelforce.Agent, len(recs))
+	at := make(map[string]int, len(recs))
+	for i, a := range recs {
+		en := a.enabled
+		out[i] = babelforce.Agent{
+			ID: a.id, Name: a.name, Email: a.email, Number: a.number, Enabled: &en,
+			Tags: slices.Clone(a.tags), SourceID: a.sourceID, AgentSource: a.agentSource,
+			DateCreated: a.created, LastUpdated: a.updated,
+		}
+		at[a.id] = i
+	}
 	for _, gid := range s.groupOrder {
 		g := s.groups[gid]
 		for _, id := range g.members {
-			idx[id] = append(idx[id], babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
-		}
-	}
-	return idx
-}
-
-// agentJSONIdx renders a; idx (from groupIndexLocked) may be nil.
-func (s *Server) agentJSONIdx(a *agentRec, idx map[string][]babelforce.GroupRef) babelforce.Agent {
-	en := a.enabled
-	out := babelforce.Agent{
-		ID: a.id, Name: a.name, Email: a.email, Number: a.number, Enabled: &en,
-		Tags: slices.Clone(a.tags), SourceID: a.sourceID, AgentSource: a.agentSource,
-		DateCreated: a.created, LastUpdated: a.updated,
-	}
-	if idx != nil {
-		out.Groups = slices.Clone(idx[a.id])
-		return out
-	}
-	for _, gid := range s.groupOrder {
-		g := s.groups[gid]
-		if slices.Contains(g.members, a.id) {
-			out.Groups = append(out.Groups, babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
+			if i, ok := at[id]; ok {
+				out[i].Groups = append(out[i].Groups, babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
+			}
 		}
 	}
 	return out
+}
+
+// membersLocked returns the ids of the agents in the groups keep selects.
+func (s *Server) membersLocked(keep func(*groupRec) bool) map[string]bool {
+	in := map[string]bool{}
+	for _, gid := range s.groupOrder {
+		if g := s.groups[gid]; keep(g) {
+			for _, id := range g.members {
+				in[id] = true
+			}
+		}
+	}
+	return in
 }
 
 func groupJSON(g *groupRec) babelforce.AgentGroup {
@@ -296,7 +301,17 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ params) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx := s.groupIndexLocked()
+	// The group filters and q's group-name match become sets of member ids, computed once.
+	var inGroupIDs, inGroupNames, inSearchGroups map[string]bool
+	if len(groupIDs) > 0 {
+		inGroupIDs = s.membersLocked(func(g *groupRec) bool { return slices.Contains(groupIDs, g.id) })
+	}
+	if len(groupNames) > 0 {
+		inGroupNames = s.membersLocked(func(g *groupRec) bool { return slices.Contains(groupNames, g.name) })
+	}
+	if search != "" {
+		inSearchGroups = s.membersLocked(func(g *groupRec) bool { return strings.Contains(strings.ToLower(g.name), search) })
+	}
 	var hits []*agentRec
 	for _, id := range s.agentOrder {
 		a := s.agents[id]
@@ -318,35 +333,31 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ params) {
 		if len(tags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(a.tags, t) }) {
 			continue
 		}
-		groups := idx[a.id]
-		if len(groupIDs) > 0 && !slices.ContainsFunc(groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupIDs, g.ID) }) {
+		if inGroupIDs != nil && !inGroupIDs[a.id] {
 			continue
 		}
-		if len(groupNames) > 0 && !slices.ContainsFunc(groups, func(g babelforce.GroupRef) bool { return slices.Contains(groupNames, g.Name) }) {
+		if inGroupNames != nil && !inGroupNames[a.id] {
 			continue
 		}
-		if search != "" && !matchesQ(a, groups, search) {
+		if search != "" && !inSearchGroups[a.id] && !matchesQ(a, search) {
 			continue
 		}
 		hits = append(hits, a)
 	}
 	from, to, p := paginate(r, len(hits), page, size)
-	items := make([]babelforce.Agent, 0, to-from)
-	for _, a := range hits[from:to] {
-		items = append(items, s.agentJSONIdx(a, idx))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "pagination": p})
+	writeJSON(w, http.StatusOK, map[string]any{"items": s.agentsJSONLocked(hits[from:to]), "pagination": p})
 }
 
-// matchesQ is the q filter: a case-insensitive substring of name, email, number, sourceId or
-// a group name (search is lower-case).
-func matchesQ(a *agentRec, groups []babelforce.GroupRef, search string) bool {
+// matchesQ is the q filter on the agent's own fields: a case-insensitive substring of name,
+// email, number or sourceId (search is lower-case). A group name matching also counts; the
+// caller checks that.
+func matchesQ(a *agentRec, search string) bool {
 	for _, h := range []string{a.name, a.email, a.number, a.sourceID} {
 		if strings.Contains(strings.ToLower(h), search) {
 			return true
 		}
 	}
-	return slices.ContainsFunc(groups, func(g babelforce.GroupRef) bool { return strings.Contains(strings.ToLower(g.Name), search) })
+	return false
 }
 
 func nonNil[T any](v []T) []T {
@@ -604,14 +615,14 @@ func (s *Server) listGroupMembers(w http.ResponseWriter, r *http.Request, p para
 		s.mu.Unlock()
 		return
 	}
-	items := make([]babelforce.Agent, 0, len(g.members))
-	idx := s.groupIndexLocked()
-	for _, id := range g.members {
-		items = append(items, s.agentJSONIdx(s.agents[id], idx))
+	from, to, pg := paginate(r, len(g.members), page, size)
+	recs := make([]*agentRec, 0, to-from)
+	for _, id := range g.members[from:to] {
+		recs = append(recs, s.agents[id])
 	}
+	items := s.agentsJSONLocked(recs)
 	s.mu.Unlock()
-	from, to, pg := paginate(r, len(items), page, size)
-	writeJSON(w, http.StatusOK, map[string]any{"items": items[from:to], "pagination": pg})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "pagination": pg})
 }
 
 func (s *Server) addGroupMember(w http.ResponseWriter, r *http.Request, p params) {

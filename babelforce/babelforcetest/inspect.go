@@ -80,12 +80,11 @@ func (s *Server) Agent(id string) (babelforce.Agent, bool) {
 func (s *Server) Agents() []babelforce.Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]babelforce.Agent, 0, len(s.agentOrder))
-	idx := s.groupIndexLocked()
+	recs := make([]*agentRec, 0, len(s.agentOrder))
 	for _, id := range s.agentOrder {
-		out = append(out, s.agentJSONIdx(s.agents[id], idx))
+		recs = append(recs, s.agents[id])
 	}
-	return out
+	return s.agentsJSONLocked(recs)
 }
 
 // DeleteAgent removes an agent (with its memberships and external ids); it reports whether
