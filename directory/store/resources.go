@@ -344,57 +344,90 @@ func (s *Store) List(ctx context.Context, kind Kind, q Query) (Page, error) {
 
 // ExpandUsers returns the ids of the users that ids name: a user id stands for itself (even
 // when the user no longer exists), a group id for every user in it, through nested groups.
-// The result is sorted and without duplicates.
+// The result is sorted and without duplicates. It queries once to tell groups from users and
+// once per level of nesting (per 500 ids), not once per id or group.
 func (s *Store) ExpandUsers(ctx context.Context, ids []string) ([]string, error) {
 	tx, err := s.beginRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("expand users: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	isGroup := map[string]bool{}
+	err = queryIn(ctx, tx, `SELECT id FROM scim_groups WHERE id IN `, ids, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		isGroup[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expand users: %w", err)
+	}
 	users := map[string]bool{}
 	seenGroups := map[string]bool{}
-	var queue []string
+	var level []string
 	for _, id := range ids {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_groups WHERE id = ?`, id).Scan(&n); err != nil {
-			return nil, fmt.Errorf("expand users: %w", err)
-		}
-		if n > 0 {
-			if !seenGroups[id] {
-				seenGroups[id] = true
-				queue = append(queue, id)
-			}
-		} else {
+		switch {
+		case !isGroup[id]:
 			users[id] = true
+		case !seenGroups[id]:
+			seenGroups[id] = true
+			level = append(level, id)
 		}
 	}
-	for len(queue) > 0 {
-		gid := queue[0]
-		queue = queue[1:]
-		rows, err := tx.QueryContext(ctx, `SELECT member_id, member_type FROM scim_group_members WHERE group_id = ?`, gid)
-		if err != nil {
-			return nil, fmt.Errorf("expand users: group %s: %w", gid, err)
-		}
-		for rows.Next() {
+	for len(level) > 0 {
+		var next []string
+		err := queryIn(ctx, tx, `SELECT member_id, member_type FROM scim_group_members WHERE group_id IN `, level, func(rows *sql.Rows) error {
 			var mid, mtype string
 			if err := rows.Scan(&mid, &mtype); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("expand users: group %s: %w", gid, err)
+				return err
 			}
-			if Kind(mtype) == KindGroup {
-				if !seenGroups[mid] {
-					seenGroups[mid] = true
-					queue = append(queue, mid)
-				}
-			} else {
+			switch {
+			case Kind(mtype) != KindGroup:
 				users[mid] = true
+			case !seenGroups[mid]:
+				seenGroups[mid] = true
+				next = append(next, mid)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("expand users: group members: %w", err)
+		}
+		level = next
+	}
+	return slices.Sorted(maps.Keys(users)), nil
+}
+
+// queryIn runs prefix followed by "(?, ?, ...)" for ids, 500 at a time, and calls row for
+// every row of the results.
+func queryIn(ctx context.Context, tx *txn, prefix string, ids []string, row func(*sql.Rows) error) error {
+	const chunk = 500
+	for lo := 0; lo < len(ids); lo += chunk {
+		part := ids[lo:min(lo+chunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, prefix+`(`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				rows.Close()
+				return err
 			}
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("expand users: group %s: %w", gid, err)
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
 		}
 	}
-	return slices.Sorted(maps.Keys(users)), nil
+	return nil
 }
 
 // sqlColumn maps a Cond attribute to its column and the value to compare with.

@@ -514,3 +514,30 @@ func TestConcurrentWritesOnFile(t *testing.T) {
 		t.Fatalf("total = %d, %v", p.Total, err)
 	}
 }
+
+func TestExpandUsersNested(t *testing.T) { eachBackend(t, testExpandUsersNested) }
+
+// testExpandUsersNested expands groups three levels deep, a group named twice and a group
+// reached along two paths, each user once.
+func testExpandUsersNested(t *testing.T, openStore func(*testing.T) *Store) {
+	ctx := context.Background()
+	s := openStore(t)
+	a := mustCreate(t, s, user("a@x", nil))
+	b := mustCreate(t, s, user("b@x", nil))
+	c := mustCreate(t, s, user("c@x", nil))
+	deep := mustCreate(t, s, group("Deep", c.ID))
+	mid := mustCreate(t, s, group("Mid", b.ID, deep.ID))
+	top := mustCreate(t, s, group("Top", a.ID, mid.ID, deep.ID))
+	users, err := s.ExpandUsers(ctx, []string{top.ID, mid.ID, top.ID, b.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{a.ID, b.ID, c.ID}
+	slices.Sort(want)
+	if !slices.Equal(users, want) {
+		t.Fatalf("expand = %v, want %v", users, want)
+	}
+	if users, err := s.ExpandUsers(ctx, nil); err != nil || len(users) != 0 {
+		t.Fatalf("expand nothing = %v, %v", users, err)
+	}
+}
