@@ -236,6 +236,14 @@ func (s *Store) update(ctx context.Context, kind Kind, id string, fn func(*Resou
 
 // Delete removes the resource and every membership row naming it, and returns it as it was.
 func (s *Store) Delete(ctx context.Context, kind Kind, id string) (Resource, error) {
+	return s.DeleteIf(ctx, kind, id, nil)
+}
+
+// DeleteIf is Delete with a precondition: check (when not nil) sees the resource as stored,
+// in the same transaction and with its row locked, and an error from it is returned
+// unchanged with nothing deleted (an If-Match check against the version, say). Like Update's
+// fn, check may run again when the transaction is retried.
+func (s *Store) DeleteIf(ctx context.Context, kind Kind, id string, check func(Resource) error) (Resource, error) {
 	tbl, err := table(kind)
 	if err != nil {
 		return Resource{}, err
@@ -243,7 +251,7 @@ func (s *Store) Delete(ctx context.Context, kind Kind, id string) (Resource, err
 	var old Resource
 	err = s.retry(ctx, "delete", func() error {
 		var err error
-		old, err = s.delete(ctx, tbl, kind, id)
+		old, err = s.delete(ctx, tbl, kind, id, check)
 		return err
 	})
 	if err != nil {
@@ -252,8 +260,8 @@ func (s *Store) Delete(ctx context.Context, kind Kind, id string) (Resource, err
 	return old, nil
 }
 
-// delete is one attempt of Delete's transaction.
-func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string) (Resource, error) {
+// delete is one attempt of DeleteIf's transaction.
+func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string, check func(Resource) error) (Resource, error) {
 	what := strings.ToLower(string(kind)) + " " + id
 	tx, err := s.begin(ctx, nil)
 	if err != nil {
@@ -266,6 +274,11 @@ func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string) (R
 	old, err := s.get(ctx, tx, kind, id)
 	if err != nil {
 		return Resource{}, err
+	}
+	if check != nil {
+		if err := check(old); err != nil {
+			return Resource{}, err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE id = ?`, id); err != nil {
 		return Resource{}, fmt.Errorf("delete %s: %w", what, err)

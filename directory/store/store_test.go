@@ -541,3 +541,28 @@ func testExpandUsersNested(t *testing.T, openStore func(*testing.T) *Store) {
 		t.Fatalf("expand nothing = %v, %v", users, err)
 	}
 }
+
+func TestDeleteIf(t *testing.T) { eachBackend(t, testDeleteIf) }
+
+// testDeleteIf: a failing check deletes nothing and its error comes back unchanged; a passing
+// one sees the stored resource and the delete goes ahead.
+func testDeleteIf(t *testing.T, openStore func(*testing.T) *Store) {
+	ctx := context.Background()
+	s := openStore(t)
+	u := mustCreate(t, s, user("a@x", nil))
+	errStale := errors.New("stale")
+	if _, err := s.DeleteIf(ctx, KindUser, u.ID, func(Resource) error { return errStale }); err != errStale {
+		t.Fatalf("failing check = %v, want it unchanged", err)
+	}
+	if _, err := s.Get(ctx, KindUser, u.ID); err != nil {
+		t.Fatalf("after a failing check: %v, want the user kept", err)
+	}
+	var seen int64
+	old, err := s.DeleteIf(ctx, KindUser, u.ID, func(r Resource) error { seen = r.Version; return nil })
+	if err != nil || old.ID != u.ID || seen != u.Version {
+		t.Fatalf("delete = %+v, %v (check saw version %d, want %d)", old, err, seen, u.Version)
+	}
+	if _, err := s.Get(ctx, KindUser, u.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v, want ErrNotFound", err)
+	}
+}

@@ -253,16 +253,11 @@ func (h *resourceHandler) Patch(r *http.Request, id string, ops []scim.PatchOper
 
 // Delete implements scim.ResourceHandler.
 func (h *resourceHandler) Delete(r *http.Request, id string) error {
-	if r.Header.Get("If-Match") != "" {
-		cur, err := h.s.st.Get(r.Context(), h.kind, id)
-		if err != nil {
-			return h.storeError(r, id, err)
-		}
-		if err := checkIfMatch(r, &cur); err != nil {
-			return h.storeError(r, id, err)
-		}
-	}
-	old, err := h.s.st.Delete(r.Context(), h.kind, id)
+	// The If-Match check runs in the delete's transaction: no second read, no race with a
+	// write in between.
+	old, err := h.s.st.DeleteIf(r.Context(), h.kind, id, func(cur store.Resource) error {
+		return checkIfMatch(r, &cur)
+	})
 	if err != nil {
 		return h.storeError(r, id, err)
 	}
