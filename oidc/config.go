@@ -49,6 +49,10 @@ type Config struct {
 	// never shows it. When empty the fingerprint lives in memory only and the secret is sent once
 	// per process start.
 	FingerprintFile string `yaml:"fingerprint_file" env:"FINGERPRINT_FILE, overwrite"`
+
+	// secretFromFile records that LoadSecrets filled ClientSecret from ClientSecretFile, so
+	// Validate does not take the loaded secret for a second one set in the environment.
+	secretFromFile bool
 }
 
 // WithDefaults returns a copy of c with the defaults filled in (scopes, identity_claim,
@@ -86,7 +90,7 @@ func (c Config) Validate() error {
 		add("client_id", "required (the client id registered for babelforce at the IdP)")
 	}
 	switch {
-	case c.ClientSecret != "" && c.ClientSecretFile != "":
+	case c.ClientSecret != "" && c.ClientSecretFile != "" && !c.secretFromFile:
 		add("client_secret_file", "set either BRIDGE_SSO_CLIENT_SECRET or client_secret_file, not both")
 	case c.ClientSecret == "" && c.ClientSecretFile == "":
 		add("client_secret_file", "required: set client_secret_file or BRIDGE_SSO_CLIENT_SECRET")
@@ -122,7 +126,7 @@ func (c Config) Validate() error {
 // LoadSecrets reads the client secret from client_secret_file when one is set. It is a no-op
 // for a disabled section.
 func (c *Config) LoadSecrets() error {
-	if !c.Enabled || c.ClientSecretFile == "" {
+	if !c.Enabled || c.ClientSecretFile == "" || c.secretFromFile {
 		return nil
 	}
 	if c.ClientSecret != "" {
@@ -132,6 +136,6 @@ func (c *Config) LoadSecrets() error {
 	if err != nil {
 		return fmt.Errorf("sso.client_secret_file: %w", err)
 	}
-	c.ClientSecret = s
+	c.ClientSecret, c.secretFromFile = s, true
 	return nil
 }

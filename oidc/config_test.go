@@ -108,6 +108,18 @@ func TestConfigLoadSecrets(t *testing.T) {
 	if err := c.LoadSecrets(); err != nil || c.ClientSecret != "file-secret" {
 		t.Errorf("LoadSecrets: %v %q", err, c.ClientSecret)
 	}
+	// The way the CLI runs them: LoadSecrets, then Validate, which must not take the loaded
+	// secret for a second one from the environment.
+	c = oidc.Config{Enabled: true, Issuer: "https://idp.example.com", ClientID: "x", ClientSecretFile: f}
+	if err := c.LoadSecrets(); err != nil {
+		t.Fatalf("LoadSecrets: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate after LoadSecrets: %v", err)
+	}
+	if err := c.LoadSecrets(); err != nil || c.ClientSecret != "file-secret" {
+		t.Errorf("second LoadSecrets: %v %q", err, c.ClientSecret)
+	}
 	c = oidc.Config{Enabled: true, ClientSecretFile: filepath.Join(dir, "missing")}
 	if err := c.LoadSecrets(); err == nil || !strings.Contains(err.Error(), "sso.client_secret_file") {
 		t.Errorf("missing file: %v", err)
