@@ -67,12 +67,12 @@ mapping:
 	for k, v := range src.env {
 		env[k] = v
 	}
-	return simWriteFile(t, "bridge.yaml", cfg), env
+	return writeTempFile(t, "bridge.yaml", cfg), env
 }
 
 func dumpLDIFSource(t *testing.T, d *directorytest.Directory) dumpSource {
 	attr, values := directorytest.OpenLDAPDisabled()
-	p := simWriteFile(t, "conformance.ldif", d.OpenLDAPExport("dc=example,dc=com"))
+	p := writeTempFile(t, "conformance.ldif", d.OpenLDAPExport("dc=example,dc=com"))
 	return dumpSource{name: "ldif", yaml: fmt.Sprintf(`directory:
   type: ldif
   ldif:
@@ -106,7 +106,7 @@ func dumpScimmySource(t *testing.T, d *directorytest.Directory) dumpSource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := testenv.StartScimmy(t, testenv.ScimmyOptions{SeedJSON: simWriteFile(t, "seed.json", string(seed))})
+	srv := testenv.StartScimmy(t, testenv.ScimmyOptions{SeedJSON: writeTempFile(t, "seed.json", string(seed))})
 	return dumpSource{name: "scimmy", yaml: fmt.Sprintf(`directory:
   type: scim
   scim:
@@ -183,7 +183,7 @@ func dumpSambaConformance(t *testing.T, srv *testenv.Samba, d *directorytest.Dir
 func dumpRead(t *testing.T, src dumpSource) (*dumpDoc, string) {
 	t.Helper()
 	cfg, env := dumpConfig(t, src)
-	code, out, errOut := simRunCLI(t, env, "directory", "dump", "--config", cfg, "--output", "json")
+	out, errOut, code := runCLI(t, env, "directory", "dump", "--config", cfg, "--output", "json")
 	if code != exitOK {
 		t.Fatalf("%s: bridge directory dump: exit %d\nstderr: %s", src.name, code, errOut)
 	}
@@ -191,7 +191,7 @@ func dumpRead(t *testing.T, src dumpSource) (*dumpDoc, string) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%s: dump JSON: %v\n%s", src.name, err, out)
 	}
-	code, text, errOut := simRunCLI(t, env, "directory", "dump", "--config", cfg)
+	text, errOut, code := runCLI(t, env, "directory", "dump", "--config", cfg)
 	if code != exitOK {
 		t.Fatalf("%s: bridge directory dump (text): exit %d\nstderr: %s", src.name, code, errOut)
 	}
@@ -344,15 +344,15 @@ func TestDumpBadUsage(t *testing.T) {
 	d := directorytest.Conformance(t)
 	src := dumpLDIFSource(t, d)
 	cfg, env := dumpConfig(t, src)
-	if code, _, errOut := simRunCLI(t, env, "directory", "--config", cfg); code != exitRefused || !strings.Contains(errOut, "directory dump") {
+	if _, errOut, code := runCLI(t, env, "directory", "--config", cfg); code != exitRefused || !strings.Contains(errOut, "directory dump") {
 		t.Errorf("no subcommand: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := simRunCLI(t, env, "directory", "dump", "--config", cfg, "--output", "yaml"); code != exitRefused || !strings.Contains(errOut, "--output") {
+	if _, errOut, code := runCLI(t, env, "directory", "dump", "--config", cfg, "--output", "yaml"); code != exitRefused || !strings.Contains(errOut, "--output") {
 		t.Errorf("--output yaml: exit %d, stderr %q", code, errOut)
 	}
 	missing := dumpSource{name: "missing", yaml: "directory:\n  type: ldif\n  ldif: {path: /nonexistent/export.ldif}\n"}
 	cfg, env = dumpConfig(t, missing)
-	code, out, errOut := simRunCLI(t, env, "directory", "dump", "--config", cfg)
+	out, errOut, code := runCLI(t, env, "directory", "dump", "--config", cfg)
 	if code != exitError || !strings.Contains(errOut, "/nonexistent/export.ldif") {
 		t.Errorf("missing LDIF: exit %d, stderr %q", code, errOut)
 	}

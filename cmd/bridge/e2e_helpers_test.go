@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,11 +30,27 @@ import (
 )
 
 // cliTimeout bounds one in-process CLI invocation of a test.
-const cliTimeout = 60 * time.Second
+const cliTimeout = 2 * time.Minute
 
-// runCLI runs `bridge args...` in-process with exactly env as its environment (the test
-// process's own environment is not visible to it, so a developer's BRIDGE_* variables cannot
-// leak in) and returns what it wrote to stdout and stderr and its exit code.
+// cliEnvFor returns a cliEnv whose environment is exactly vars (the test process's own
+// environment is not visible to it, so a developer's BRIDGE_* variables cannot leak in) and
+// its two streams, which the command and the test may use at once.
+func cliEnvFor(vars map[string]string) (env *cliEnv, stdout, stderr *lockedBuffer) {
+	vars = maps.Clone(vars)
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	return &cliEnv{
+		stdout: stdout,
+		stderr: stderr,
+		getenv: func(k string) string { return vars[k] },
+		lookupEnv: func(k string) (string, bool) {
+			v, ok := vars[k]
+			return v, ok
+		},
+	}, stdout, stderr
+}
+
+// runCLI runs `bridge args...` in-process to completion with exactly env as its environment
+// (see cliEnvFor) and returns what it wrote to stdout and stderr and its exit code.
 func runCLI(t testing.TB, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
@@ -44,22 +61,76 @@ func runCLI(t testing.TB, env map[string]string, args ...string) (stdout, stderr
 // runCLIContext is runCLI under the caller's context (for runs a test cancels or runs in a
 // goroutine). It is safe to call from any goroutine.
 func runCLIContext(ctx context.Context, env map[string]string, args ...string) (stdout, stderr string, code int) {
-	vars := maps.Clone(env)
-	var out, errOut lockedBuffer
-	e := &cliEnv{
-		stdout: &out,
-		stderr: &errOut,
-		getenv: func(k string) string { return vars[k] },
-		lookupEnv: func(k string) (string, bool) {
-			v, ok := vars[k]
-			return v, ok
-		},
-	}
+	e, out, errOut := cliEnvFor(env)
 	code = run(ctx, e, args)
 	return out.String(), errOut.String(), code
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers (loggers of concurrent writes).
+// bgCLI is a bridge command (serve, demo, simulate) running in-process in the background
+// until the test ends or stop is called.
+type bgCLI struct {
+	t              testing.TB
+	args           []string
+	stdout, stderr *lockedBuffer
+	cancel         context.CancelFunc
+	exited         chan int
+	stopped        bool
+	code           int
+}
+
+// startCLI starts `bridge args...` in the background with exactly env as its environment
+// (see cliEnvFor); it is stopped when the test ends.
+func startCLI(t testing.TB, env map[string]string, args ...string) *bgCLI {
+	t.Helper()
+	e, out, errOut := cliEnvFor(env)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &bgCLI{t: t, args: args, stdout: out, stderr: errOut, cancel: cancel, exited: make(chan int, 1)}
+	go func() { c.exited <- run(ctx, e, args) }()
+	t.Cleanup(func() { c.stop() })
+	return c
+}
+
+// waitFor polls stream (c.stdout or c.stderr) until re matches it and returns the match and
+// its submatches. It fails the test when the command exits first or nothing matches within
+// timeout (the command's start-up: a server that listens, a run at start).
+func (c *bgCLI) waitFor(stream *lockedBuffer, re *regexp.Regexp, timeout time.Duration) []string {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if m := re.FindStringSubmatch(stream.String()); m != nil {
+			return m
+		}
+		select {
+		case code := <-c.exited:
+			c.stopped, c.code = true, code
+			c.t.Fatalf("bridge %s exited with %d before printing %s\nstdout:\n%s\nstderr:\n%s", strings.Join(c.args, " "), code, re, c.stdout, c.stderr)
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("bridge %s printed nothing matching %s in %s\nstdout:\n%s\nstderr:\n%s", strings.Join(c.args, " "), re, timeout, c.stdout, c.stderr)
+		}
+	}
+}
+
+// stop cancels the command's context (what SIGTERM does through signal.NotifyContext) and
+// returns its exit code; the test fails when the command has not returned 30s later.
+func (c *bgCLI) stop() int {
+	c.cancel()
+	if !c.stopped {
+		c.stopped = true
+		select {
+		case c.code = <-c.exited:
+		case <-time.After(30 * time.Second):
+			c.t.Fatalf("bridge %s did not stop 30s after cancellation", strings.Join(c.args, " "))
+		}
+	}
+	return c.code
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers and readers (a running command's
+// streams, loggers of concurrent writes).
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -80,9 +151,15 @@ func (l *lockedBuffer) String() string {
 // writeConfig writes a configuration file into a fresh temporary directory and returns its path.
 func writeConfig(t testing.TB, yaml string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "bridge.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
-		t.Fatalf("write config: %v", err)
+	return writeTempFile(t, "bridge.yaml", yaml)
+}
+
+// writeTempFile writes content to name in a fresh temporary directory and returns its path.
+func writeTempFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatalf("write %s: %v", name, err)
 	}
 	return p
 }

@@ -74,7 +74,7 @@ func (s *oidcSetup) setSecret(secret string) {
 // its path. The fingerprint file is the same for every configuration of the setup.
 func (s *oidcSetup) config(issuer, clientID string) string {
 	s.t.Helper()
-	ldif := simWriteFile(s.t, "dir.ldif", oidcLDIF)
+	ldif := writeTempFile(s.t, "dir.ldif", oidcLDIF)
 	cfg := fmt.Sprintf(`
 babelforce:
   base_url: %q
@@ -97,14 +97,14 @@ log:
   level: debug
   format: text
 `, s.sim.URL, s.sim.Username, ldif, filepath.Join(s.stateDir, "state.json"), issuer, clientID, filepath.Join(s.stateDir, "sso.fingerprint"))
-	return simWriteFile(s.t, "bridge.yaml", cfg)
+	return writeTempFile(s.t, "bridge.yaml", cfg)
 }
 
 // run runs a bridge command with the simulator's password and the current SSO secret in the
 // environment, and checks that no secret reached stdout or stderr.
 func (s *oidcSetup) run(args ...string) (int, string, string) {
 	s.t.Helper()
-	code, out, errOut := simRunCLI(s.t, map[string]string{
+	out, errOut, code := runCLI(s.t, map[string]string{
 		"BRIDGE_BABELFORCE_PASSWORD": s.sim.Password,
 		"BRIDGE_SSO_CLIENT_SECRET":   s.secret,
 	}, args...)

@@ -44,24 +44,6 @@ const (
 	serveSCIMError   = "urn:ietf:params:scim:api:messages:2.0:Error"
 )
 
-// serveSyncBuffer is a bytes.Buffer safe for concurrent writers and readers (logs, stdout).
-type serveSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *serveSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *serveSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serveOptions vary the service a test starts.
 type serveOptions struct {
 	sim      *babelforcetest.Server // nil: a new simulator
@@ -87,7 +69,7 @@ type serveInstance struct {
 	dir                        string
 	base                       string // http://127.0.0.1:port
 	scimToken, adminToken, pwd string
-	logs                       *serveSyncBuffer
+	logs                       *lockedBuffer
 	svc                        *service
 	cancel                     context.CancelFunc
 	done                       chan error
@@ -174,7 +156,7 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		o.password = o.sim.Password
 	}
 	s := &serveInstance{
-		t: t, sim: o.sim, dir: o.dir, logs: &serveSyncBuffer{},
+		t: t, sim: o.sim, dir: o.dir, logs: &lockedBuffer{},
 		scimToken: serveSecret("scimtok"), adminToken: serveSecret("admintok"), pwd: o.password,
 		done: make(chan error, 1),
 	}
@@ -1359,44 +1341,10 @@ func serveNoSecrets(t *testing.T, s *serveInstance, logs string) {
 // finds her agent in the demo's babelforce simulator and her run in the admin API.
 func TestServeDemo(t *testing.T) {
 	t.Parallel()
-	stdout, stderr := &serveSyncBuffer{}, &serveSyncBuffer{}
-	env := &cliEnv{stdout: stdout, stderr: stderr,
-		getenv:    func(string) string { return "" },
-		lookupEnv: func(string) (string, bool) { return "", false }}
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	go func() { exited <- run(ctx, env, []string{"demo", "--listen", "127.0.0.1:0"}) }()
-	stopped := false
-	stop := func() int {
-		cancel()
-		if stopped {
-			return exitOK
-		}
-		stopped = true
-		select {
-		case c := <-exited:
-			return c
-		case <-time.After(30 * time.Second):
-			t.Fatal("demo did not stop 30s after cancellation")
-			return -1
-		}
-	}
-	t.Cleanup(func() { stop() })
-
-	// The demo prints the curl lines once it listens; poll its output for them.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stdout.String(), "Ctrl-C stops the demo.") {
-		select {
-		case c := <-exited:
-			stopped = true
-			t.Fatalf("demo exited with %d before serving\nstdout:\n%s\nstderr:\n%s", c, stdout, stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("demo printed no curl lines in 30s\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	demoCLI := startCLI(t, nil, "demo", "--listen", "127.0.0.1:0")
+	stdout, stderr := demoCLI.stdout, demoCLI.stderr
+	// The demo prints the curl lines once it listens.
+	demoCLI.waitFor(stdout, regexp.MustCompile(regexp.QuoteMeta("Ctrl-C stops the demo.")), 30*time.Second)
 	out := stdout.String()
 	if !strings.Contains(out, "0 changes, 0 write calls to babelforce") {
 		t.Errorf("the demo's second run was not a no-op:\n%s", out)
@@ -1434,6 +1382,7 @@ func TestServeDemo(t *testing.T) {
 	}
 	// The service's scheduler runs once at start; wait for that run so that the push's own
 	// run is the one that creates the agent.
+	deadline := time.Now().Add(30 * time.Second)
 	for st := status(); st.Runs[0].Trigger != "schedule"; st = status() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no scheduled run in the demo's status: %+v", st)
@@ -1466,7 +1415,7 @@ func TestServeDemo(t *testing.T) {
 	if st.Runs[0].Trigger != "scim_push" || st.Runs[0].Counts["create_agent/applied"] != 1 {
 		t.Errorf("admin status: last run %+v, want the push creating one agent", st.Runs[0])
 	}
-	if c := stop(); c != exitOK {
+	if c := demoCLI.stop(); c != exitOK {
 		t.Errorf("demo exited with %d after cancellation\nstderr:\n%s", c, stderr)
 	}
 	for _, secret := range []string{scimToken, adminToken} {
@@ -1495,46 +1444,10 @@ func TestServeCommand(t *testing.T) {
 		"BRIDGE_SERVER_ADMIN_TOKEN":  adminToken,
 		"BRIDGE_LOG_LEVEL":           "info",
 	}
-	stdout, stderr := &serveSyncBuffer{}, &serveSyncBuffer{}
-	env := &cliEnv{stdout: stdout, stderr: stderr,
-		getenv:    func(k string) string { return vars[k] },
-		lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	go func() { exited <- run(ctx, env, []string{"serve", "--config", cfgPath}) }()
-	done := false
-	stop := func() int {
-		cancel()
-		if done {
-			return exitOK
-		}
-		done = true
-		select {
-		case c := <-exited:
-			return c
-		case <-time.After(30 * time.Second):
-			t.Fatal("serve did not stop 30s after cancellation")
-			return -1
-		}
-	}
-	t.Cleanup(func() { stop() })
-
+	serve := startCLI(t, vars, "serve", "--config", cfgPath)
+	stdout, stderr := serve.stdout, serve.stderr
 	// The listen address (port 0) is in the "bridge serving" log line.
-	addrRE := regexp.MustCompile(`"msg":"bridge serving","addr":"(127\.0\.0\.1:\d+)"`)
-	deadline := time.Now().Add(20 * time.Second)
-	var m []string
-	for m = addrRE.FindStringSubmatch(stderr.String()); m == nil; m = addrRE.FindStringSubmatch(stderr.String()) {
-		select {
-		case c := <-exited:
-			done = true
-			t.Fatalf("serve exited with %d\n%s", c, stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve logged no address in 20s\n%s", stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	m := serve.waitFor(stderr, regexp.MustCompile(`"msg":"bridge serving","addr":"(127\.0\.0\.1:\d+)"`), 20*time.Second)
 	base := "http://" + m[1]
 	status, _, body := serveDo(t, http.MethodPost, base+"/scim/v2/Users", scimToken, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
 		"userName":"cli@example.com","displayName":"Cli User","emails":[{"value":"cli@example.com","primary":true}],"active":true}`)
@@ -1552,7 +1465,7 @@ func TestServeCommand(t *testing.T) {
 	if status, _, body := serveDo(t, http.MethodGet, base+"/api/v1/status", adminToken, nil); status != http.StatusOK || !strings.Contains(string(body), `"scim_push"`) {
 		t.Errorf("status with the admin token from the environment: %d %s", status, body)
 	}
-	if c := stop(); c != exitOK {
+	if c := serve.stop(); c != exitOK {
 		t.Errorf("serve exited with %d after cancellation\n%s", c, stderr)
 	}
 	logs := stderr.String()

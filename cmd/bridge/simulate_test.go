@@ -1,107 +1,26 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/babelforce/bridge/babelforce/babelforcetest/spectest"
 )
 
-// simBuffer is an io.Writer that a running command and the test may use at once.
-type simBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *simBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *simBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// simEnv returns a cliEnv whose environment holds exactly vars, and its two streams.
-func simEnv(vars map[string]string) (*cliEnv, *simBuffer, *simBuffer) {
-	out, errOut := &simBuffer{}, &simBuffer{}
-	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-	return &cliEnv{
-		stdout: out, stderr: errOut,
-		getenv:    func(k string) string { v, _ := lookup(k); return v },
-		lookupEnv: lookup,
-	}, out, errOut
-}
-
-// simRunCLI runs one bridge command to completion with the environment vars and returns its
-// exit code, stdout and stderr.
-func simRunCLI(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
-	t.Helper()
-	env, out, errOut := simEnv(vars)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	code := run(ctx, env, args)
-	return code, out.String(), errOut.String()
-}
-
-// simWriteFile writes content to name in a fresh temporary directory and returns its path.
-func simWriteFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 var simListening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
 // simStart runs `bridge simulate ARGS` in the background until the test ends and returns the
-// address it printed, a function that stops it and the channel its exit code arrives on.
-func simStart(t *testing.T, args ...string) (base string, stop func(), done <-chan int) {
+// address it printed and the running command.
+func simStart(t *testing.T, args ...string) (base string, cli *bgCLI) {
 	t.Helper()
-	env, out, errOut := simEnv(nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	codes := make(chan int, 1)
-	go func() { codes <- run(ctx, env, append([]string{"simulate"}, args...)) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-		}
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if m := simListening.FindStringSubmatch(out.String()); m != nil {
-			return m[1], stop, codes
-		}
-		select {
-		case code := <-codes:
-			t.Fatalf("bridge simulate exited with %d before listening\nstdout: %s\nstderr: %s", code, out, errOut)
-		case <-tick.C:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge simulate printed no address within 10s\nstdout: %s\nstderr: %s", out, errOut)
-		}
-	}
+	cli = startCLI(t, nil, append([]string{"simulate"}, args...)...)
+	return cli.waitFor(cli.stdout, simListening, 10*time.Second)[1], cli
 }
 
 // simSpec talks to a running simulator and checks every request to an operation of
@@ -160,7 +79,7 @@ var simHexID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // agents created and paged, stats, faults; every answer of a published operation matches
 // babelforce's spec.
 func TestSimulateByHand(t *testing.T) {
-	base, stop, done := simStart(t, "--listen", "127.0.0.1:0", "--username", "u", "--password", "p")
+	base, cli := simStart(t, "--listen", "127.0.0.1:0", "--username", "u", "--password", "p")
 	api := newSimSpec(t, base)
 
 	// password grant
@@ -273,19 +192,13 @@ func TestSimulateByHand(t *testing.T) {
 		t.Errorf("with rate429=1: status %d, Retry-After %q; want 429 and 2", res.Status, res.Header.Get("Retry-After"))
 	}
 
-	stop()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("bridge simulate exited %d after cancel, want 0", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("bridge simulate did not return within 10s of cancel")
+	if code := cli.stop(); code != exitOK {
+		t.Errorf("bridge simulate exited %d after cancel, want 0", code)
 	}
 }
 
 func TestSimulateBadFaultRate(t *testing.T) {
-	code, out, errOut := simRunCLI(t, nil, "simulate", "--listen", "127.0.0.1:0", "--fault-rate", "2")
+	out, errOut, code := runCLI(t, nil, "simulate", "--listen", "127.0.0.1:0", "--fault-rate", "2")
 	if code != exitRefused {
 		t.Errorf("exit %d, want 2", code)
 	}
@@ -298,14 +211,14 @@ func TestSimulateBadFaultRate(t *testing.T) {
 }
 
 func TestCLIVersion(t *testing.T) {
-	code, out, _ := simRunCLI(t, nil, "version")
+	out, _, code := runCLI(t, nil, "version")
 	if code != exitOK || !strings.HasPrefix(out, "bridge ") {
 		t.Errorf("bridge version: exit %d, stdout %q", code, out)
 	}
 }
 
 func TestCLIUnknownCommand(t *testing.T) {
-	code, out, errOut := simRunCLI(t, nil, "frobnicate")
+	out, errOut, code := runCLI(t, nil, "frobnicate")
 	if code != exitRefused {
 		t.Errorf("exit %d, want 2", code)
 	}
@@ -315,13 +228,13 @@ func TestCLIUnknownCommand(t *testing.T) {
 	if out != "" {
 		t.Errorf("stdout %q, want nothing", out)
 	}
-	if code, _, _ := simRunCLI(t, nil); code != exitRefused {
+	if _, _, code := runCLI(t, nil); code != exitRefused {
 		t.Errorf("no command: exit %d, want 2", code)
 	}
 }
 
 func TestCLIHelpListsEveryCommand(t *testing.T) {
-	code, out, _ := simRunCLI(t, nil, "help")
+	out, _, code := runCLI(t, nil, "help")
 	if code != exitOK {
 		t.Errorf("exit %d, want 0", code)
 	}
@@ -338,14 +251,14 @@ func TestCLIHelpListsEveryCommand(t *testing.T) {
 }
 
 func TestCLIConfigValidate(t *testing.T) {
-	ldif := simWriteFile(t, "dir.ldif", "dn: dc=example,dc=com\nobjectClass: domain\ndc: example\n")
-	good := simWriteFile(t, "good.yaml", `
+	ldif := writeTempFile(t, "dir.ldif", "dn: dc=example,dc=com\nobjectClass: domain\ndc: example\n")
+	good := writeTempFile(t, "good.yaml", `
 babelforce: {base_url: "https://services.babelforce.com", username: admin@example.com}
 directory: {type: ldif, ldif: {path: "`+ldif+`"}}
 mapping: {agent_source: "bridge:test"}
 `)
 	vars := map[string]string{"BRIDGE_BABELFORCE_PASSWORD": "pw-4711"}
-	code, out, errOut := simRunCLI(t, vars, "config", "validate", "--config", good)
+	out, errOut, code := runCLI(t, vars, "config", "validate", "--config", good)
 	if code != exitOK || !strings.Contains(out, "OK") || !strings.Contains(out, good) {
 		t.Errorf("good config: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -354,13 +267,13 @@ mapping: {agent_source: "bridge:test"}
 	}
 
 	// three mistakes: an ftp base URL, no agent_source, a negative sync concurrency
-	bad := simWriteFile(t, "bad.yaml", `
+	bad := writeTempFile(t, "bad.yaml", `
 babelforce: {base_url: "ftp://services.babelforce.com", username: admin@example.com}
 directory: {type: ldif, ldif: {path: "`+ldif+`"}}
 mapping: {agent_source: ""}
 sync: {concurrency: -3}
 `)
-	code, out, errOut = simRunCLI(t, vars, "config", "validate", "--config", bad)
+	out, errOut, code = runCLI(t, vars, "config", "validate", "--config", bad)
 	if code != exitError {
 		t.Errorf("bad config: exit %d, want 1", code)
 	}
@@ -373,10 +286,10 @@ sync: {concurrency: -3}
 		t.Errorf("bad config: stdout %q", out)
 	}
 
-	if code, _, errOut := simRunCLI(t, nil, "config", "validate"); code != exitRefused || !strings.Contains(errOut, "--config") {
+	if _, errOut, code := runCLI(t, nil, "config", "validate"); code != exitRefused || !strings.Contains(errOut, "--config") {
 		t.Errorf("no --config: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := simRunCLI(t, nil, "config", "check"); code != exitRefused || !strings.Contains(errOut, "config validate") {
+	if _, errOut, code := runCLI(t, nil, "config", "check"); code != exitRefused || !strings.Contains(errOut, "config validate") {
 		t.Errorf("config check: exit %d, stderr %q", code, errOut)
 	}
 }
