@@ -600,12 +600,11 @@ func (in *differ) loginOps(d *mapping.Agent, subject, agentID string) *op {
 			u, adopting = other, true
 		}
 	}
-	want := desiredLogin(d, u)
 	if u == nil {
 		if !d.Enabled {
 			return nil // no account for someone inactive
 		}
-		return &op{call: callCreateLogin, subject: subject, key: k, agentID: agentID, scim: want,
+		return &op{call: callCreateLogin, subject: subject, key: k, agentID: agentID, scim: desiredLogin(d, nil),
 			changes: []Change{{Kind: CreateLoginUser, Subject: subject, SourceID: d.SourceID, AgentID: agentID,
 				Fields: []FieldChange{{Field: "roles", After: strings.Join(d.Roles, ", ")}}}}}
 	}
@@ -617,21 +616,25 @@ func (in *differ) loginOps(d *mapping.Agent, subject, agentID string) *op {
 	if adopting || key(u.ExternalID) != k {
 		fields = append(fields, FieldChange{Field: "externalId", Before: u.ExternalID, After: d.SourceID})
 	}
-	if !strings.EqualFold(u.UserName, want.UserName) {
-		fields = append(fields, FieldChange{Field: "userName", Before: u.UserName, After: want.UserName})
+	// compared with what desiredLogin would set, which is built only when something differs
+	// (this runs for every agent with a login user).
+	if userName := lowerEmail(d.Email); !strings.EqualFold(u.UserName, userName) {
+		fields = append(fields, FieldChange{Field: "userName", Before: u.UserName, After: userName})
 	}
-	if u.DisplayName != want.DisplayName {
-		fields = append(fields, FieldChange{Field: "displayName", Before: u.DisplayName, After: want.DisplayName})
+	if u.DisplayName != d.Name {
+		fields = append(fields, FieldChange{Field: "displayName", Before: u.DisplayName, After: d.Name})
 	}
-	if hr, wr := scimRoles(u.Roles), scimRoles(want.Roles); !slices.Equal(hr, wr) {
-		fields = append(fields, FieldChange{Field: "roles", Before: strings.Join(hr, ", "), After: strings.Join(wr, ", ")})
+	if !sameRoles(u.Roles, d.Roles) {
+		fields = append(fields, FieldChange{Field: "roles",
+			Before: strings.Join(scimRoles(u.Roles), ", "), After: strings.Join(scimRoles(roleValues(d.Roles)), ", ")})
 	}
-	if u.IsActive() != want.IsActive() {
-		fields = append(fields, FieldChange{Field: "active", Before: fmt.Sprint(u.IsActive()), After: fmt.Sprint(want.IsActive())})
+	if u.IsActive() != d.Enabled {
+		fields = append(fields, FieldChange{Field: "active", Before: fmt.Sprint(u.IsActive()), After: fmt.Sprint(d.Enabled)})
 	}
 	if len(fields) == 0 {
 		return nil
 	}
+	want := desiredLogin(d, u)
 	c := Change{Kind: UpdateLoginUser, Subject: subject, SourceID: d.SourceID, AgentID: agentID, Fields: fields}
 	if adopting {
 		c.Reason = "adopt existing login user with the same e-mail"
@@ -658,15 +661,31 @@ func desiredLogin(d *mapping.Agent, have *babelforce.SCIMUser) *babelforce.SCIMU
 	name.Formatted = d.Name
 	u.Name = &name
 	u.Emails = []babelforce.SCIMValue{{Value: lowerEmail(d.Email), Type: "work", Primary: true}}
-	u.Roles = nil
-	for _, r := range d.Roles {
-		u.Roles = append(u.Roles, babelforce.SCIMValue{Value: r})
-	}
+	u.Roles = roleValues(d.Roles)
 	active := d.Enabled
 	u.Active = &active
 	return u
 }
 
+// roleValues is roles as SCIM values (nil for none).
+func roleValues(roles []string) []babelforce.SCIMValue {
+	var out []babelforce.SCIMValue
+	for _, r := range roles {
+		out = append(out, babelforce.SCIMValue{Value: r})
+	}
+	return out
+}
+
+// sameRoles reports whether have holds the roles want, compared as scimRoles does; when have
+// lists exactly want's values in order (the usual case) it allocates nothing.
+func sameRoles(have []babelforce.SCIMValue, want []string) bool {
+	if slices.EqualFunc(have, want, func(v babelforce.SCIMValue, r string) bool { return v.Value == r }) {
+		return true
+	}
+	return slices.Equal(scimRoles(have), scimRoles(roleValues(want)))
+}
+
+// scimRoles is the lower-cased, sorted, distinct non-empty values of vs.
 func scimRoles(vs []babelforce.SCIMValue) []string {
 	out := make([]string, 0, len(vs))
 	for _, v := range vs {
