@@ -103,27 +103,37 @@ func (s *Store) Create(ctx context.Context, r Resource) (Resource, error) {
 	r.ID = s.newID()
 	now := s.now().UTC()
 	r.Created, r.LastModified, r.Version = now, now, 1
-	err := s.retry(ctx, "create", func() error { return s.create(ctx, &r) })
+	var created Resource
+	err := s.retry(ctx, "create", func() error {
+		var err error
+		created, err = s.create(ctx, &r)
+		return err
+	})
 	if err != nil {
 		return Resource{}, err
 	}
-	return s.Get(ctx, r.Kind, r.ID)
+	return created, nil
 }
 
-// create is one attempt of Create's transaction (write does not change r).
-func (s *Store) create(ctx context.Context, r *Resource) error {
+// create is one attempt of Create's transaction (write does not change r): it writes r and
+// reads it back as stored, in the same transaction (as update does).
+func (s *Store) create(ctx context.Context, r *Resource) (Resource, error) {
 	tx, err := s.begin(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", strings.ToLower(string(r.Kind)), err)
+		return Resource{}, fmt.Errorf("create %s: %w", strings.ToLower(string(r.Kind)), err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if err := s.write(ctx, tx, nil, r); err != nil {
-		return err
+		return Resource{}, err
+	}
+	created, err := s.get(ctx, tx, r.Kind, r.ID)
+	if err != nil {
+		return Resource{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create %s: commit: %w", strings.ToLower(string(r.Kind)), err)
+		return Resource{}, fmt.Errorf("create %s: commit: %w", strings.ToLower(string(r.Kind)), err)
 	}
-	return nil
+	return created, nil
 }
 
 // lockRow locks the row of a read-modify-write transaction against other writers until the
