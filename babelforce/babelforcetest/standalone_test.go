@@ -56,3 +56,28 @@ func BenchmarkListAgentsPage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkListUsersPage reads one page of the Manager API user list with 2000 users who are
+// also agents.
+func BenchmarkListUsersPage(b *testing.B) {
+	sim := New(b, Options{})
+	for i := range 2000 {
+		email := fmt.Sprintf("u%d@example.com", i)
+		sim.PutAgent(babelforce.Agent{Name: fmt.Sprint("Agent ", i), Email: email})
+		sim.PutUser(babelforce.User{Email: email, Roles: []string{"agent"}})
+	}
+	tok := sim.IssueToken()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodGet, sim.URL+"/api/v2/users?page=3&max=100", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}

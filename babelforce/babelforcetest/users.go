@@ -104,17 +104,22 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	emails := splitMulti(r.URL.Query()["email"])
 	s.mu.Lock()
-	items := []managedUser{}
+	var hits []*userRec
 	for _, id := range s.userOrder {
 		u := s.users[id]
 		if len(emails) > 0 && !slices.ContainsFunc(emails, func(e string) bool { return strings.EqualFold(e, u.email) }) {
 			continue
 		}
+		hits = append(hits, u)
+	}
+	// Render only the page: each user's agent is looked up by e-mail over every agent.
+	from, to, p := paginate(r, len(hits), page, size)
+	items := make([]managedUser, 0, to-from)
+	for _, u := range hits[from:to] {
 		items = append(items, s.managedUserLocked(u))
 	}
 	s.mu.Unlock()
-	from, to, p := paginate(r, len(items), page, size)
-	writeJSON(w, http.StatusOK, map[string]any{"items": items[from:to], "pagination": p})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "pagination": p})
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ params) {
