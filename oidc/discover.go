@@ -72,7 +72,6 @@ type Provider struct {
 	GrantTypesSupported               []string
 	TokenEndpointAuthMethodsSupported []string
 
-	provider      *gooidc.Provider
 	client        *http.Client
 	allowInsecure bool
 }
@@ -157,7 +156,6 @@ func Discover(ctx context.Context, issuer string, opts DiscoverOptions) (*Provid
 		ClaimsSupported:                   doc.ClaimsSupported,
 		GrantTypesSupported:               doc.GrantTypesSupported,
 		TokenEndpointAuthMethodsSupported: doc.TokenEndpointAuthMethodsSupported,
-		provider:                          gp,
 		client:                            opts.HTTPClient,
 		allowInsecure:                     opts.AllowInsecureHTTP,
 	}, rep, nil
