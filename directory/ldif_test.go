@@ -300,6 +300,7 @@ func TestLDIFSourceActiveDirectory(t *testing.T) {
 		"sAMAccountName: ann\nuserAccountControl: 66050\n" +
 		"objectGUID:: " + base64.StdEncoding.EncodeToString(guid) + "\n" +
 		"objectSid:: " + base64.StdEncoding.EncodeToString(sid) + "\n" +
+		"mS-DS-ConsistencyGuid:: " + base64.StdEncoding.EncodeToString(guid) + "\n" +
 		"thumbnailPhoto:: /9j/4AAQ\n" +
 		"unicodePwd:: IgBzAGUAYwByAGUAdAAiAA==\n\n" +
 		"dn: CN=PC1,OU=Staff,DC=example,DC=test\n" +
@@ -329,6 +330,9 @@ func TestLDIFSourceActiveDirectory(t *testing.T) {
 	}
 	if u.Attr("objectSid") != "S-1-5-21-1-2-3-1001" || u.Attr("objectGUID") != u.ID || u.Attr("thumbnailPhoto") != "/9j/4AAQ" {
 		t.Errorf("binary attributes: sid %q guid %q photo %q", u.Attr("objectSid"), u.Attr("objectGUID"), u.Attr("thumbnailPhoto"))
+	}
+	if got := u.Attr("mS-DS-ConsistencyGuid"); got != u.ID {
+		t.Errorf("mS-DS-ConsistencyGuid = %q, want the GUID string as the LDAP source gives it", got)
 	}
 	if _, ok := u.Attributes["unicodepwd"]; ok {
 		t.Error("unicodePwd copied")

@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -378,30 +376,11 @@ func (s *LDIFSource) user(e *LDIFEntry, id string) User {
 		}
 		out := make([]string, 0, len(vals))
 		for _, v := range vals {
-			out = append(out, ldifAttrString(name, v))
+			out = append(out, attrString(name, []byte(v)))
 		}
 		u.Attributes[name] = out
 	}
 	return u
-}
-
-// ldifAttrString renders a value for User.Attributes: text as is, objectGUID and objectSid in
-// their usual string forms, other binary values as base64.
-func ldifAttrString(name, v string) string {
-	switch name {
-	case "objectguid":
-		if g, err := FormatGUID([]byte(v)); err == nil {
-			return g
-		}
-	case "objectsid":
-		if s, err := formatSID([]byte(v)); err == nil {
-			return s
-		}
-	}
-	if utf8.ValidString(v) {
-		return v
-	}
-	return base64.StdEncoding.EncodeToString([]byte(v))
 }
 
 // ldifStripUID removes the optional "#'0101'B" unique identifier of a uniqueMember value.
