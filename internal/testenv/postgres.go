@@ -38,8 +38,7 @@ type pgCluster struct {
 	dir      string // temp dir: data/, sock/, pwfile
 	port     int
 	password string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *proc
 	log      *lockedBuffer
 }
 
@@ -85,7 +84,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatalf("postgres: %v", cerr)
 	}
 	select {
-	case <-c.exited:
+	case <-c.proc.exited:
 		t.Fatalf("postgres: the shared server has exited:\n%s", tail(c.log.Bytes(), 4000))
 	default:
 	}
@@ -255,19 +254,18 @@ func (c *pgCluster) start(bin, data, sock string, cred *syscall.Credential) erro
 	cmd.Dir = c.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	cmd.Stdout, cmd.Stderr = c.log, c.log
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, nil, true)
+	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	c.cmd = cmd
-	c.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(c.exited) }()
+	c.proc = p
 	db, err := sql.Open("pgx", c.url("postgres"))
 	if err != nil {
 		c.stop()
 		return err
 	}
 	defer db.Close()
-	err = waitFor(30*time.Second, c.exited, func() error {
+	err = waitFor(30*time.Second, p.exited, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return db.PingContext(ctx)
@@ -279,24 +277,8 @@ func (c *pgCluster) start(bin, data, sock string, cred *syscall.Credential) erro
 	return nil
 }
 
-// stop asks for a fast shutdown and waits for it (SIGKILL after 10 s).
-func (c *pgCluster) stop() {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-c.exited:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-c.exited
-	}
-}
+// stop asks for a fast shutdown (SIGINT) and waits for it (SIGKILL after 10 s).
+func (c *pgCluster) stop() { c.proc.stop(syscall.SIGINT, 10*time.Second) }
 
 // freePortNoTB is FreePort without a testing.TB (the shared cluster outlives any one test).
 func freePortNoTB() int {

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -34,10 +33,8 @@ type Samba struct {
 	Realm        string // EXAMPLE.TEST
 	Dir          string // the provisioned target dir
 
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{}
-	log    *lockedBuffer
+	proc *proc
+	log  *lockedBuffer
 }
 
 const (
@@ -84,7 +81,7 @@ func StartSamba(t testing.TB, _ SambaOptions) *Samba {
 		t.Fatalf("samba: %v", sambaErr)
 	}
 	select {
-	case <-sambaInst.exited:
+	case <-sambaInst.proc.exited:
 		t.Fatalf("samba: the shared domain controller has exited:\n%s", tail(sambaInst.log.Bytes(), 4000))
 	default:
 	}
@@ -192,13 +189,10 @@ func startSamba() (*Samba, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	if s.proc, err = startProc(cmd, stdin, true); err != nil {
 		return nil, fmt.Errorf("start samba: %w", err)
 	}
-	s.cmd, s.stdin = cmd, stdin
-	s.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(s.exited) }()
-	err = waitFor(30*time.Second, s.exited, func() error {
+	err = waitFor(30*time.Second, s.proc.exited, func() error {
 		c, err := s.Dial()
 		if err != nil {
 			return err
@@ -237,19 +231,7 @@ func editSMBConf(path string, set map[string]string) error {
 	return os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o644)
 }
 
-func (s *Samba) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.stdin.Close()
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-	}
-}
+func (s *Samba) stop() { s.proc.stop(syscall.SIGTERM, 10*time.Second) }
 
 // Dial connects to LDAPSURL, verifying the certificate with CAFile (not bound).
 func (s *Samba) Dial() (*ldap.Conn, error) {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,10 +33,8 @@ type Scimmy struct {
 	URL   string // http://127.0.0.1:PORT/scim/v2
 	Token string
 
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{}
-	log    *lockedBuffer
+	proc *proc
+	log  *lockedBuffer
 }
 
 // scimmyInstall serialises "npm ci" across the tests of one binary.
@@ -79,17 +76,18 @@ func StartScimmy(t testing.TB, opts ScimmyOptions) *Scimmy {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SCIMMY_TOKEN="+opts.Token)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	s := &Scimmy{Token: opts.Token, cmd: cmd, exited: make(chan struct{}), log: &lockedBuffer{}}
+	s := &Scimmy{Token: opts.Token, log: &lockedBuffer{}}
 	cmd.Stderr = s.log
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The server exits when its stdin closes, so it cannot outlive the test binary.
-	if s.stdin, err = cmd.StdinPipe(); err != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if s.proc, err = startProc(cmd, stdin, false); err != nil {
 		t.Fatalf("scimmy: start node: %v", err)
 	}
 	portc := make(chan int, 1)
@@ -106,15 +104,11 @@ func StartScimmy(t testing.TB, opts ScimmyOptions) *Scimmy {
 			_, _ = s.log.Write([]byte(line + "\n"))
 		}
 	}()
-	go func() {
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
 	t.Cleanup(s.Stop)
 	select {
 	case port := <-portc:
 		s.URL = fmt.Sprintf("http://127.0.0.1:%d/scim/v2", port)
-	case <-s.exited:
+	case <-s.proc.exited:
 		t.Fatalf("scimmy: node exited while starting:\n%s", tail(s.log.Bytes(), 4000))
 	case <-time.After(30 * time.Second):
 		t.Fatalf("scimmy: no port announced after 30s:\n%s", tail(s.log.Bytes(), 4000))
@@ -122,25 +116,8 @@ func StartScimmy(t testing.TB, opts ScimmyOptions) *Scimmy {
 	return s
 }
 
-// Stop ends the server (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (s *Scimmy) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.stdin.Close()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+// Stop ends the server (its stdin closed, SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (s *Scimmy) Stop() { s.proc.stop(syscall.SIGTERM, 5*time.Second) }
 
 // Log returns what the server wrote to stderr so far.
 func (s *Scimmy) Log() string { return string(s.log.Bytes()) }

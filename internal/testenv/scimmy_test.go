@@ -42,7 +42,7 @@ func TestStartScimmy(t *testing.T) {
 	}
 	s.Stop()
 	select {
-	case <-s.exited:
+	case <-s.proc.exited:
 	default:
 		t.Error("still running after Stop")
 	}

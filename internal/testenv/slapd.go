@@ -47,10 +47,9 @@ type Slapd struct {
 	Suffix        string
 	Dir           string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *lockedBuffer
+	mu   sync.Mutex
+	proc *proc
+	log  *lockedBuffer
 }
 
 // StartSlapd starts slapd on free loopback ports with opts.SeedLDIF loaded and stops it when the
@@ -191,15 +190,14 @@ func (s *Slapd) start(confPath string, cred *syscall.Credential, withTLS bool, t
 	log := &lockedBuffer{}
 	cmd.Stdout = log
 	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, nil, false)
+	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	s.mu.Lock()
-	s.cmd, s.exited, s.log = cmd, exited, log
+	s.proc, s.log = p, log
 	s.mu.Unlock()
-	err := waitFor(10*time.Second, exited, func() error {
+	err = waitFor(10*time.Second, p.exited, func() error {
 		c, err := ldap.DialURL(s.URL)
 		if err != nil {
 			return err
@@ -221,25 +219,12 @@ func (s *Slapd) Stop() { s.signal(syscall.SIGTERM) }
 // Kill kills slapd at once (SIGKILL): open connections drop mid-operation.
 func (s *Slapd) Kill() { s.signal(syscall.SIGKILL) }
 
+// signal sends sig and waits for slapd to exit (SIGKILL after 10 s).
 func (s *Slapd) signal(sig syscall.Signal) {
 	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
+	p := s.proc
 	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
+	p.stop(sig, 10*time.Second)
 }
 
 // baseEntries returns the suffix entry and the bind user unless seed already has them.

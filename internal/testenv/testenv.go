@@ -17,6 +17,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -193,6 +195,56 @@ func waitFor(deadline time.Duration, exited <-chan struct{}, ready func() error)
 		case <-tick.C:
 		}
 	}
+}
+
+// proc is a server process this package started: exited is closed once it has exited.
+type proc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	stdin  io.Closer // closed first when stopping (servers that end on EOF); may be nil
+	group  bool      // signals go to the process group (the server forks)
+}
+
+// startProc starts cmd and watches for its exit. stdin, when not nil, is cmd's stdin pipe,
+// closed by stop; group sends stop's signals to cmd's process group (Setpgid must be set).
+func startProc(cmd *exec.Cmd, stdin io.Closer, group bool) (*proc, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, exited: make(chan struct{}), stdin: stdin, group: group}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// stop closes stdin, sends sig and waits for the exit, with SIGKILL after grace. Safe to call
+// more than once, on nil and on a process that has exited.
+func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	if p.stdin != nil {
+		_ = p.stdin.Close()
+	}
+	p.signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		p.signal(syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	if p.group {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
 }
 
 // tail returns the last n bytes of a log for error messages.
