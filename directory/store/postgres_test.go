@@ -209,20 +209,7 @@ func TestPostgresMigrateFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	stmts := append([]string{
-		`CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL)`,
-		`INSERT INTO schema_version VALUES (1, '2025-01-01T00:00:00Z')`,
-	}, migrations[0].stmts...)
-	stmts = append(stmts,
-		`INSERT INTO scim_users (id, user_name, user_name_key, external_id, active, data, created, last_modified)
-		 VALUES ('u1', 'Old@Example.com', 'old@example.com', 'x1', 1,
-		 '{"userName":"Old@Example.com","displayName":"Old Timer","active":true}',
-		 '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
-		`INSERT INTO scim_groups (id, display_name, external_id, data, created, last_modified)
-		 VALUES ('g1', 'Legacy Group', NULL, '{"displayName":"Legacy Group"}', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
-		`INSERT INTO scim_group_members (group_id, member_id, member_type, display) VALUES ('g1', 'u1', 'User', NULL)`,
-	)
-	for _, q := range stmts {
+	for _, q := range v1Database() {
 		if _, err := db.ExecContext(ctx, postgresDialect.ddl(q)); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

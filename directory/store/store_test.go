@@ -372,18 +372,15 @@ func toLower(s string) string {
 
 // TestMigrateFromV1 builds a version-1 database by hand, with data, and checks that Open
 // migrates it to the current version without losing anything.
-func TestMigrateFromV1(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "bridge.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+// v1Database is the SQL (SQLite dialect) that builds a schema-version-1 database by hand,
+// with one user (u1, Old@Example.com), one group (g1, Legacy Group) and u1's membership in
+// it, for the migration tests of both backends.
+func v1Database() []string {
 	stmts := append([]string{
 		`CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL)`,
 		`INSERT INTO schema_version VALUES (1, '2025-01-01T00:00:00Z')`,
 	}, migrations[0].stmts...)
-	stmts = append(stmts,
+	return append(stmts,
 		`INSERT INTO scim_users (id, user_name, user_name_key, external_id, active, data, created, last_modified)
 		 VALUES ('u1', 'Old@Example.com', 'old@example.com', 'x1', 1,
 		 '{"userName":"Old@Example.com","displayName":"Old Timer","active":true}',
@@ -392,7 +389,16 @@ func TestMigrateFromV1(t *testing.T) {
 		 VALUES ('g1', 'Legacy Group', NULL, '{"displayName":"Legacy Group"}', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
 		`INSERT INTO scim_group_members (group_id, member_id, member_type, display) VALUES ('g1', 'u1', 'User', NULL)`,
 	)
-	for _, q := range stmts {
+}
+
+func TestMigrateFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "bridge.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range v1Database() {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
