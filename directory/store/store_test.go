@@ -370,8 +370,6 @@ func toLower(s string) string {
 	return string(b)
 }
 
-// TestMigrateFromV1 builds a version-1 database by hand, with data, and checks that Open
-// migrates it to the current version without losing anything.
 // v1Database is the SQL (SQLite dialect) that builds a schema-version-1 database by hand,
 // with one user (u1, Old@Example.com), one group (g1, Legacy Group) and u1's membership in
 // it, for the migration tests of both backends.
@@ -391,6 +389,8 @@ func v1Database() []string {
 	)
 }
 
+// TestMigrateFromV1 builds a version-1 database by hand, with data, and checks that Open
+// migrates it to the current version without losing anything.
 func TestMigrateFromV1(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "bridge.db")
