@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -156,11 +155,6 @@ func pgMajor(binDir string) int {
 	return n
 }
 
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -232,8 +226,9 @@ func startPostgres(bin string) (*pgCluster, error) {
 	}
 	// A port that was free a moment ago may be taken by the time the server binds it: retry.
 	for attempt := 0; ; attempt++ {
-		c.port = freePortNoTB()
-		err = c.start(bin, data, sock, cred)
+		if c.port, err = freePort(); err == nil {
+			err = c.start(bin, data, sock, cred)
+		}
 		if err == nil {
 			return c, nil
 		}
@@ -279,13 +274,3 @@ func (c *pgCluster) start(bin, data, sock string, cred *syscall.Credential) erro
 
 // stop asks for a fast shutdown (SIGINT) and waits for it (SIGKILL after 10 s).
 func (c *pgCluster) stop() { c.proc.stop(syscall.SIGINT, 10*time.Second) }
-
-// freePortNoTB is FreePort without a testing.TB (the shared cluster outlives any one test).
-func freePortNoTB() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}

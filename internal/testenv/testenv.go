@@ -1,10 +1,12 @@
-// Package testenv starts the real servers bridge's tests run against (OpenLDAP slapd and a Samba
-// Active Directory domain controller) on loopback, and holds the small helpers they share:
+// Package testenv starts the real servers bridge's tests run against (OpenLDAP slapd, a Samba
+// Active Directory domain controller, PostgreSQL, the scimmy SCIM service and an OIDC
+// provider) on loopback, and holds the small helpers they share:
 // "this test needs binary X" (fatal in CI, skipped elsewhere), free ports and a throwaway
 // certificate authority for TLS.
 //
-// Everything here is for tests only. Servers are stopped by t.Cleanup (slapd) or when the test
-// binary exits (Samba, shared by every test of one binary; see StartSamba).
+// Everything here is for tests only. Servers are stopped by t.Cleanup (slapd, scimmy, the OIDC
+// provider) or when the test binary exits (Samba and PostgreSQL, shared by every test of one
+// binary; see StartSamba and StartPostgres).
 package testenv
 
 import (
@@ -85,8 +87,7 @@ func LookPath(name string) (string, error) {
 		return p, nil
 	}
 	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if p := filepath.Join(dir, name); isExecutable(p) {
 			return p, nil
 		}
 	}
@@ -96,12 +97,26 @@ func LookPath(name string) (string, error) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
+	return port
+}
+
+// freePort is FreePort without a testing.TB (the shared servers outlive any one test).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
 // CA is a throwaway certificate authority and one server certificate it signed, valid for
