@@ -73,6 +73,12 @@ type Source struct {
 // why, which rule produced each field, tag, agent group, role and external id, and problems.
 // It runs Desire over the whole snapshot so that e-mail collisions are reported too.
 func Explain(s *directory.Snapshot, r *Rules, userID string) Explanation {
+	return ExplainDesired(s, r, nil, userID)
+}
+
+// ExplainDesired is Explain for a caller that has mapped the snapshot already: d must be
+// Desire(s, r) (nil: Explain computes it). It saves mapping the whole directory twice.
+func ExplainDesired(s *directory.Snapshot, r *Rules, d *Desired, userID string) Explanation {
 	e := Explanation{UserID: userID, Groups: []string{}, Scope: []Check{}}
 	u := s.User(userID)
 	if u == nil {
@@ -89,7 +95,9 @@ func Explain(s *directory.Snapshot, r *Rules, userID string) Explanation {
 	}
 	e.Found, e.UserName, e.DN, e.Active = true, u.UserName, u.DN, u.Active
 
-	d := Desire(s, r)
+	if d == nil {
+		d = Desire(s, r)
+	}
 	p := prepare(s, r)
 	x := r.newExecutor()
 	tr := &trace{}

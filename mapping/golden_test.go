@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,6 +134,9 @@ func TestGolden(t *testing.T) {
 				}
 				if (a == nil) != (e.Agent == nil) {
 					t.Errorf("explain %s: agent %v, Desire %v", id, e.Agent, a)
+				}
+				if got := ExplainDesired(s, rules, d, id); !reflect.DeepEqual(got, e) {
+					t.Errorf("explain %s: ExplainDesired with Desire's result differs from Explain:\n%+v\n%+v", id, got, e)
 				}
 			}
 			if len(c.Explain) > 0 {

@@ -54,7 +54,7 @@ func (r *Reconciler) Explain(ctx context.Context, query string) (*Explanation, e
 	if err != nil {
 		return nil, err
 	}
-	e := &Explanation{Query: query, Mapping: mapping.Explain(snap, r.rules, id), Changes: p.Changes, Skipped: p.Skipped, Held: p.Held}
+	e := &Explanation{Query: query, Mapping: mapping.ExplainDesired(snap, r.rules, desired, id), Changes: p.Changes, Skipped: p.Skipped, Held: p.Held}
 	if e.Changes == nil {
 		e.Changes = []Change{}
 	}
