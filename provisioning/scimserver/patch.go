@@ -208,7 +208,7 @@ func (x *schemaIndex) applyPath(doc map[string]any, op string, p filter.Path, va
 	list, _ := container[name].([]any)
 	// A write that makes values primary leaves only the last of them primary (RFC 7643 §2.4).
 	writesPrimary := op != scim.PatchOperationRemove &&
-		((sub == "primary" && isPrimary(map[string]any{"primary": value})) || (sub == "" && valueSetsPrimary(value)))
+		((sub == "primary" && value == true) || (sub == "" && valueSetsPrimary(value)))
 	onePrimary := func(l []any, written []int) {
 		if writesPrimary {
 			if w := lastPrimary(l, written); w >= 0 {

@@ -7,21 +7,12 @@ import "strings"
 // primary, the value written last stays primary and the others get primary=false: Okta and
 // Entra ID send the new primary e-mail without unsetting the old one.
 
-// isPrimary reports whether a value of a multi-valued attribute says primary=true (a boolean,
-// or Entra's string "True").
+// isPrimary reports whether a value of a multi-valued attribute says primary=true. Entra's
+// string booleans ("True") never get here: normalizeResource and normalizePatch turn them
+// into booleans before the library validates the request.
 func isPrimary(e any) bool {
 	m, ok := e.(map[string]any)
-	if !ok {
-		return false
-	}
-	switch p := m["primary"].(type) {
-	case bool:
-		return p
-	case string:
-		b, ok := stringBool(p)
-		return ok && b
-	}
-	return false
+	return ok && m["primary"] == true
 }
 
 // keepOnePrimary makes list[winner] the only primary value of list: every other value that
