@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
 				case !ok:
 					e = errors.New("babelforce returned no result for this agent")
 				case !br.Success:
-					e = errors.New(cmpOr(br.Error, "babelforce reported failure"))
+					e = errors.New(cmp.Or(br.Error, "babelforce reported failure"))
 				}
 			}
 			if e == nil {
@@ -179,13 +180,6 @@ func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
 			a.finish(o, e)
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s != "" {
-		return s
-	}
-	return def
 }
 
 // errNotReached marks an op whose prerequisite failed.

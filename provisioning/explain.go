@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func (r *Reconciler) Explain(ctx context.Context, query string) (*Explanation, e
 		}
 		for _, g := range e.Agent.Groups {
 			name := act.groupName[babelforce.NormalizeID(g.ID)]
-			e.Groups = append(e.Groups, cmpOr(name, cmpOr(g.Name, g.ID)))
+			e.Groups = append(e.Groups, cmp.Or(name, g.Name, g.ID))
 		}
 		slices.Sort(e.Groups)
 		ext, ok := act.extIDs[e.Agent.ID]

@@ -446,10 +446,7 @@ func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
 		return nil, errors.New("reconcile: mapping.agent_source is empty; bridge cannot tell its agents from others without it")
 	}
 	snap, err := r.src.Read(ctx)
-	if err != nil {
-		if errors.Is(err, directory.ErrIncomplete) {
-			return nil, fmt.Errorf("read directory: %w (nothing was changed)", err)
-		}
+	if err != nil { // a partial read (directory.ErrIncomplete) too
 		return nil, fmt.Errorf("read directory: %w (nothing was changed)", err)
 	}
 	if snap == nil {
