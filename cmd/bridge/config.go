@@ -15,6 +15,7 @@ import (
 
 	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/internal/secretfile"
 	"github.com/babelforce/bridge/mapping"
 	"github.com/babelforce/bridge/oidc"
 	"github.com/babelforce/bridge/provisioning"
@@ -265,11 +266,11 @@ func (c *Config) loadSecrets() error {
 	add("sso", c.SSO.LoadSecrets())
 	add("inbound_scim", c.InboundSCIM.LoadSecrets())
 	if c.Server.AdminToken == "" && c.Server.AdminTokenFile != "" {
-		b, err := os.ReadFile(c.Server.AdminTokenFile)
+		tok, err := secretfile.Read(c.Server.AdminTokenFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("server.admin_token_file: %w", err))
 		} else {
-			c.Server.AdminToken = strings.TrimSpace(string(b))
+			c.Server.AdminToken = tok
 		}
 	}
 	return errors.Join(errs...)

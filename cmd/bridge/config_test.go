@@ -118,6 +118,22 @@ mapping: {agent_source: "bridge:test"}
 	cfg, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	assert.Equal(t, "s3cret", cfg.Babelforce.Password)
+
+	// server.admin_token_file reads like every other *_file: trailing line ending dropped, an
+	// empty file is a problem of the configuration (not an admin API that silently answers
+	// 401 to everyone).
+	withAdmin := func(path string) []byte {
+		return append(raw, []byte("server: {admin_token_file: \""+path+"\"}\n")...)
+	}
+	cfg, err = parseConfig(context.Background(), withAdmin(pw), "x.yaml", func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	assert.Equal(t, "s3cret", cfg.Server.AdminToken)
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, []byte("\n"), 0o600))
+	_, err = parseConfig(context.Background(), withAdmin(empty), "x.yaml", func(string) (string, bool) { return "", false })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "server.admin_token_file")
+	assert.Contains(t, err.Error(), "empty")
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
