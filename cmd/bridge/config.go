@@ -196,13 +196,15 @@ func yamlProblem(err error) error {
 	return err
 }
 
-// applyEnv applies BRIDGE_<SECTION>_<KEY> overrides section by section.
+// applyEnv applies BRIDGE_<SECTION>_<KEY> overrides section by section. A directory
+// sub-section (BRIDGE_LDAP_*, BRIDGE_SCIM_SOURCE_*, BRIDGE_LDIF_*) is created when the YAML has
+// none but directory.type names it, so that it can be configured from the environment alone.
 func applyEnv(ctx context.Context, cfg *Config, lookup func(string) (string, bool)) error {
-	base := envconfig.LookuperFunc(lookup)
-	sections := []struct {
+	type section struct {
 		prefix string
 		target any
-	}{
+	}
+	sections := []section{
 		{"BRIDGE_BABELFORCE_", &cfg.Babelforce},
 		{"BRIDGE_SYNC_", &cfg.Sync},
 		{"BRIDGE_SSO_", &cfg.SSO},
@@ -214,33 +216,26 @@ func applyEnv(ctx context.Context, cfg *Config, lookup func(string) (string, boo
 	if v, ok := lookup("BRIDGE_DIRECTORY_TYPE"); ok {
 		cfg.Directory.Type = v
 	}
-	if cfg.Directory.LDAP != nil || cfg.Directory.Type == "ldap" {
-		if cfg.Directory.LDAP == nil {
-			cfg.Directory.LDAP = &directory.LDAPConfig{}
-		}
-		sections = append(sections, struct {
-			prefix string
-			target any
-		}{"BRIDGE_LDAP_", cfg.Directory.LDAP})
+	d := &cfg.Directory
+	if d.LDAP == nil && d.Type == directory.TypeLDAP {
+		d.LDAP = &directory.LDAPConfig{}
 	}
-	if cfg.Directory.SCIM != nil || cfg.Directory.Type == "scim" {
-		if cfg.Directory.SCIM == nil {
-			cfg.Directory.SCIM = &directory.SCIMSourceConfig{}
-		}
-		sections = append(sections, struct {
-			prefix string
-			target any
-		}{"BRIDGE_SCIM_SOURCE_", cfg.Directory.SCIM})
+	if d.SCIM == nil && d.Type == directory.TypeSCIM {
+		d.SCIM = &directory.SCIMSourceConfig{}
 	}
-	if cfg.Directory.LDIF != nil || cfg.Directory.Type == "ldif" {
-		if cfg.Directory.LDIF == nil {
-			cfg.Directory.LDIF = &directory.LDIFConfig{}
-		}
-		sections = append(sections, struct {
-			prefix string
-			target any
-		}{"BRIDGE_LDIF_", cfg.Directory.LDIF})
+	if d.LDIF == nil && d.Type == directory.TypeLDIF {
+		d.LDIF = &directory.LDIFConfig{}
 	}
+	if d.LDAP != nil {
+		sections = append(sections, section{"BRIDGE_LDAP_", d.LDAP})
+	}
+	if d.SCIM != nil {
+		sections = append(sections, section{"BRIDGE_SCIM_SOURCE_", d.SCIM})
+	}
+	if d.LDIF != nil {
+		sections = append(sections, section{"BRIDGE_LDIF_", d.LDIF})
+	}
+	base := envconfig.LookuperFunc(lookup)
 	var errs []error
 	for _, s := range sections {
 		err := envconfig.ProcessWith(ctx, &envconfig.Config{
@@ -293,7 +288,7 @@ func (c *Config) Validate() error {
 		add("sso", c.SSO.Validate())
 	}
 	add("scim_configuration", c.SCIMConfig.Validate())
-	if c.InboundSCIM.Enabled || c.Directory.Type == "scim_push" {
+	if c.InboundSCIM.Enabled || c.Directory.Type == directory.TypeSCIMPush {
 		add("inbound_scim", c.InboundSCIM.Validate())
 	}
 	add("server", c.Server.validate())
