@@ -183,9 +183,9 @@ func dumpSambaConformance(t *testing.T, srv *testenv.Samba, d *directorytest.Dir
 func dumpRead(t *testing.T, src dumpSource) (*dumpDoc, string) {
 	t.Helper()
 	cfg, env := dumpConfig(t, src)
-	out, errOut, code := runCLI(t, env, "directory", "dump", "--config", cfg, "--output", "json")
+	out, jsonErrOut, code := runCLI(t, env, "directory", "dump", "--config", cfg, "--output", "json")
 	if code != exitOK {
-		t.Fatalf("%s: bridge directory dump: exit %d\nstderr: %s", src.name, code, errOut)
+		t.Fatalf("%s: bridge directory dump: exit %d\nstderr: %s", src.name, code, jsonErrOut)
 	}
 	var doc dumpDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
@@ -196,7 +196,7 @@ func dumpRead(t *testing.T, src dumpSource) (*dumpDoc, string) {
 		t.Fatalf("%s: bridge directory dump (text): exit %d\nstderr: %s", src.name, code, errOut)
 	}
 	for k, v := range env {
-		if len(v) >= 8 && (strings.Contains(out, v) || strings.Contains(text, v) || strings.Contains(errOut, v)) {
+		if len(v) >= 8 && (strings.Contains(out, v) || strings.Contains(jsonErrOut, v) || strings.Contains(text, v) || strings.Contains(errOut, v)) {
 			t.Errorf("%s: the dump printed the secret %s", src.name, k)
 		}
 	}
