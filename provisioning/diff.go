@@ -134,8 +134,8 @@ func (a *actualState) addSCIMUsers(us []babelforce.SCIMUser) {
 	for i := range us {
 		u := &us[i]
 		if u.ExternalID != "" {
-			if _, dup := a.scimByExt[key(u.ExternalID)]; !dup {
-				a.scimByExt[key(u.ExternalID)] = u
+			if k := key(u.ExternalID); a.scimByExt[k] == nil {
+				a.scimByExt[k] = u
 			}
 		}
 		if n := lowerEmail(u.UserName); n != "" {
@@ -185,9 +185,11 @@ func diff(in diffInput) (*Plan, []*op) {
 	owned := make(map[string]*babelforce.Agent, len(in.actual.owned))
 	ownedSorted := slices.Clone(in.actual.owned)
 	slices.SortFunc(ownedSorted, func(a, b babelforce.Agent) int { return strings.Compare(a.ID, b.ID) })
+	ownedKeys := make([]string, len(ownedSorted)) // key(ownedSorted[i].SourceID)
 	for i := range ownedSorted {
 		a := &ownedSorted[i]
 		k := key(a.SourceID)
+		ownedKeys[i] = k
 		if first, dup := owned[k]; dup {
 			p.Skipped = append(p.Skipped, Skipped{Subject: subjectOf(a), SourceID: a.SourceID,
 				Reason: fmt.Sprintf("duplicate agent for the same directory user; bridge manages agent %s and leaves this one alone", first.ID)})
@@ -218,7 +220,7 @@ func diff(in diffInput) (*Plan, []*op) {
 	leaversByEmail := map[string][]*babelforce.Agent{}
 	for i := range ownedSorted {
 		a := &ownedSorted[i]
-		if k := key(a.SourceID); owned[k] == a && !desiredKeys[k] && a.Email != "" {
+		if k := ownedKeys[i]; owned[k] == a && !desiredKeys[k] && a.Email != "" {
 			leaversByEmail[lowerEmail(a.Email)] = append(leaversByEmail[lowerEmail(a.Email)], a)
 		}
 	}
@@ -267,13 +269,13 @@ func diff(in diffInput) (*Plan, []*op) {
 					Reason: "inactive in directory: no agent is created for someone inactive"})
 				continue
 			default:
-				ops = append(ops, df.createOps(d, subject)...)
+				ops = append(ops, df.createOps(d, k, subject)...)
 				continue
 			}
 		}
 		delete(in.state.Disabled, a.ID)
 		n := len(ops)
-		ops = append(ops, df.updateOps(d, a, subject, adopt)...)
+		ops = append(ops, df.updateOps(d, k, a, subject, adopt)...)
 		if len(ops) == n {
 			p.Unchanged++
 		}
@@ -284,8 +286,8 @@ func diff(in diffInput) (*Plan, []*op) {
 	for _, s := range in.desired.Skipped {
 		skipByKey[key(s.UserID)] = s
 	}
-	for _, a := range ownedSorted {
-		k := key(a.SourceID)
+	for i, a := range ownedSorted {
+		k := ownedKeys[i]
 		if owned[k] == nil || owned[k].ID != a.ID || desiredKeys[k] || claimed[a.ID] || (in.scope != nil && !in.scope[k]) {
 			continue
 		}
@@ -352,8 +354,8 @@ func sortOps(ops []*op) {
 }
 
 // createOps creates a new agent in one call, then its groups, login user and external ids.
-func (in *differ) createOps(d *mapping.Agent, subject string) []*op {
-	k := key(d.SourceID)
+// In createOps, updateOps, groupOps and loginOps k is key(d.SourceID), computed once by diff.
+func (in *differ) createOps(d *mapping.Agent, k, subject string) []*op {
 	enabled := d.Enabled
 	ag := &babelforce.Agent{Name: d.Name, Email: d.Email, Number: d.Number, Enabled: &enabled,
 		Tags: slices.Clone(d.Tags), SourceID: d.SourceID, AgentSource: cmp.Or(d.AgentSource, in.source)}
@@ -376,7 +378,7 @@ func (in *differ) createOps(d *mapping.Agent, subject string) []*op {
 		ops = append(ops, &op{call: callJoin, subject: subject, key: k, group: g, groupID: in.actual.groupID[strings.ToLower(g)],
 			changes: []Change{{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, Value: g}}})
 	}
-	if o := in.loginOps(d, subject, ""); o != nil {
+	if o := in.loginOps(d, k, subject, ""); o != nil {
 		ops = append(ops, o)
 	}
 	for _, integ := range slices.Sorted(maps.Keys(d.ExternalIDs)) {
@@ -391,8 +393,7 @@ func (in *differ) createOps(d *mapping.Agent, subject string) []*op {
 
 // updateOps brings an existing agent to d; adopt (the reason) is set when the agent becomes
 // d's in this run: sourceId and agentSource are set in the same update.
-func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject string, adopt string) []*op {
-	k := key(d.SourceID)
+func (in *differ) updateOps(d *mapping.Agent, k string, a *babelforce.Agent, subject string, adopt string) []*op {
 	var ops []*op
 	var u babelforce.AgentUpdate
 	var fields []FieldChange
@@ -434,7 +435,7 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 	}
 	// agent groups
 	if !in.sameGroups(a, d.AgentGroups) {
-		ops = append(ops, in.groupOps(d, a, subject)...)
+		ops = append(ops, in.groupOps(d, k, a, subject)...)
 	}
 	// enabled
 	if d.Enabled != a.IsEnabled() {
@@ -446,7 +447,7 @@ func (in *differ) updateOps(d *mapping.Agent, a *babelforce.Agent, subject strin
 				changes: []Change{{Kind: DisableAgent, Subject: subject, SourceID: d.SourceID, AgentID: a.ID, Reason: "inactive in directory"}}})
 		}
 	}
-	if o := in.loginOps(d, subject, a.ID); o != nil {
+	if o := in.loginOps(d, k, subject, a.ID); o != nil {
 		ops = append(ops, o)
 	}
 	// external ids (read only for agents that need them)
@@ -489,8 +490,7 @@ func (in *differ) sameGroups(a *babelforce.Agent, want []string) bool {
 
 // groupOps joins a to the groups of d it is not in and takes it out of the groups bridge
 // manages that d does not name.
-func (in *differ) groupOps(d *mapping.Agent, a *babelforce.Agent, subject string) []*op {
-	k := key(d.SourceID)
+func (in *differ) groupOps(d *mapping.Agent, k string, a *babelforce.Agent, subject string) []*op {
 	var ops []*op
 	inGroup := map[string]string{}    // lower-cased name -> id
 	groupNames := map[string]string{} // lower-cased name -> name
@@ -579,11 +579,10 @@ func sameSet(have, want []string) bool {
 
 // loginOps manages the login user of d through babelforce's SCIM API: bridge's login users
 // carry the directory id as SCIM externalId.
-func (in *differ) loginOps(d *mapping.Agent, subject, agentID string) *op {
+func (in *differ) loginOps(d *mapping.Agent, k, subject, agentID string) *op {
 	if !in.login || len(d.Roles) == 0 || !in.actual.scimRead {
 		return nil
 	}
-	k := key(d.SourceID)
 	u := in.actual.scimByExt[k]
 	adopting := false
 	if u == nil {
@@ -613,7 +612,7 @@ func (in *differ) loginOps(d *mapping.Agent, subject, agentID string) *op {
 			changes: []Change{{Kind: DeactivateLogin, Subject: subject, SourceID: d.SourceID, AgentID: agentID, Reason: "inactive in directory"}}}
 	}
 	var fields []FieldChange
-	if adopting || key(u.ExternalID) != k {
+	if adopting { // otherwise u was found by k: its externalId is d's already
 		fields = append(fields, FieldChange{Field: "externalId", Before: u.ExternalID, After: d.SourceID})
 	}
 	// compared with what desiredLogin would set, which is built only when something differs
