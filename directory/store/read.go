@@ -25,11 +25,11 @@ func (s *Store) Read(ctx context.Context) (*directory.Snapshot, error) {
 		return nil, fmt.Errorf("read store: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	users, err := s.query(ctx, tx, KindUser, nil, -1, 0)
+	users, err := s.query(ctx, tx, KindUser, nil, -1, 0, "")
 	if err != nil {
 		return nil, fmt.Errorf("read store: users: %w", err)
 	}
-	groups, err := s.query(ctx, tx, KindGroup, nil, -1, 0)
+	groups, err := s.query(ctx, tx, KindGroup, nil, -1, 0, "")
 	if err != nil {
 		return nil, fmt.Errorf("read store: groups: %w", err)
 	}

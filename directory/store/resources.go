@@ -126,7 +126,7 @@ func (s *Store) create(ctx context.Context, r *Resource) (Resource, error) {
 	if err := s.write(ctx, tx, nil, r); err != nil {
 		return Resource{}, err
 	}
-	created, err := s.get(ctx, tx, r.Kind, r.ID)
+	created, err := s.get(ctx, tx, r.Kind, r.ID, false)
 	if err != nil {
 		return Resource{}, err
 	}
@@ -136,25 +136,6 @@ func (s *Store) create(ctx context.Context, r *Resource) (Resource, error) {
 	return created, nil
 }
 
-// lockRow locks the row of a read-modify-write transaction against other writers until the
-// transaction ends (PostgreSQL; SQLite has one writer at a time anyway). A missing row is
-// not an error here: the get that follows reports it.
-func (s *Store) lockRow(ctx context.Context, tx *txn, kind Kind, id string) error {
-	if s.d.forUpdate == "" {
-		return nil
-	}
-	tbl, err := table(kind)
-	if err != nil {
-		return err
-	}
-	var got string
-	err = tx.QueryRowContext(ctx, `SELECT id FROM `+tbl+` WHERE id = ?`+s.d.forUpdate, id).Scan(&got)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("lock: %w", err)
-	}
-	return nil
-}
-
 // Get returns the resource, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, kind Kind, id string) (Resource, error) {
 	tx, err := s.beginRead(ctx)
@@ -162,11 +143,18 @@ func (s *Store) Get(ctx context.Context, kind Kind, id string) (Resource, error)
 		return Resource{}, fmt.Errorf("get %s %s: %w", kind, id, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	return s.get(ctx, tx, kind, id)
+	return s.get(ctx, tx, kind, id, false)
 }
 
-func (s *Store) get(ctx context.Context, tx *txn, kind Kind, id string) (Resource, error) {
-	rs, err := s.query(ctx, tx, kind, []Cond{{Attr: "id", Value: id}}, -1, 0)
+// get reads one resource with its members or groups. forUpdate also locks its row against
+// other writers until the transaction ends (PostgreSQL; SQLite has one writer at a time
+// anyway), for a read-modify-write transaction.
+func (s *Store) get(ctx context.Context, tx *txn, kind Kind, id string, forUpdate bool) (Resource, error) {
+	lock := ""
+	if forUpdate {
+		lock = s.d.forUpdate
+	}
+	rs, err := s.query(ctx, tx, kind, []Cond{{Attr: "id", Value: id}}, -1, 0, lock)
 	if err != nil {
 		return Resource{}, fmt.Errorf("get %s %s: %w", strings.ToLower(string(kind)), id, err)
 	}
@@ -211,10 +199,7 @@ func (s *Store) update(ctx context.Context, kind Kind, id string, fn func(*Resou
 		return Resource{}, Resource{}, fmt.Errorf("update %s %s: %w", strings.ToLower(string(kind)), id, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := s.lockRow(ctx, tx, kind, id); err != nil {
-		return Resource{}, Resource{}, fmt.Errorf("update %s %s: %w", strings.ToLower(string(kind)), id, err)
-	}
-	before, err = s.get(ctx, tx, kind, id)
+	before, err = s.get(ctx, tx, kind, id, true)
 	if err != nil {
 		return Resource{}, Resource{}, err
 	}
@@ -234,7 +219,7 @@ func (s *Store) update(ctx context.Context, kind Kind, id string, fn func(*Resou
 	if err := s.write(ctx, tx, &before, &after); err != nil {
 		return Resource{}, Resource{}, err
 	}
-	after, err = s.get(ctx, tx, kind, id)
+	after, err = s.get(ctx, tx, kind, id, false)
 	if err != nil {
 		return Resource{}, Resource{}, err
 	}
@@ -278,10 +263,7 @@ func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string, ch
 		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := s.lockRow(ctx, tx, kind, id); err != nil {
-		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
-	}
-	old, err := s.get(ctx, tx, kind, id)
+	old, err := s.get(ctx, tx, kind, id, true)
 	if err != nil {
 		return Resource{}, err
 	}
@@ -322,14 +304,14 @@ func (s *Store) List(ctx context.Context, kind Kind, q Query) (Page, error) {
 		}
 		page.Total = total
 		if q.Count != 0 && start <= total {
-			rs, err := s.query(ctx, tx, kind, q.Eq, q.Count, start-1)
+			rs, err := s.query(ctx, tx, kind, q.Eq, q.Count, start-1, "")
 			if err != nil {
 				return Page{}, fmt.Errorf("%s: %w", what, err)
 			}
 			page.Resources = rs
 		}
 	} else {
-		all, err := s.query(ctx, tx, kind, q.Eq, -1, 0)
+		all, err := s.query(ctx, tx, kind, q.Eq, -1, 0, "")
 		if err != nil {
 			return Page{}, fmt.Errorf("%s: %w", what, err)
 		}
@@ -501,8 +483,9 @@ func (s *Store) count(ctx context.Context, tx *txn, kind Kind, conds []Cond) (in
 	return n, nil
 }
 
-// query loads resources without their members/groups (see decorate).
-func (s *Store) query(ctx context.Context, tx *txn, kind Kind, conds []Cond, limit, offset int) ([]Resource, error) {
+// query reads the resources of a kind matching conds, oldest first, without members or
+// groups (see decorate). lock is appended to the statement ("" or the dialect's forUpdate).
+func (s *Store) query(ctx context.Context, tx *txn, kind Kind, conds []Cond, limit, offset int, lock string) ([]Resource, error) {
 	tbl, err := table(kind)
 	if err != nil {
 		return nil, err
@@ -519,7 +502,7 @@ func (s *Store) query(ctx context.Context, tx *txn, kind Kind, conds []Cond, lim
 		q += ` ` + s.d.limitAll + ` OFFSET ?`
 		args = append(args, offset)
 	}
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q+lock, args...)
 	if err != nil {
 		return nil, err
 	}
