@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -73,6 +74,13 @@ func (inv *invocation) write(w io.Writer, v any, text func(io.Writer) error) err
 		return writeJSON(w, v)
 	}
 	return text(w)
+}
+
+// writeJSON writes v as indented JSON (--output json, the service's answers).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 const userArg = "USER (directory id, user name or e-mail)"

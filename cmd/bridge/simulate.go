@@ -2,22 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
 )
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 // runSimulate serves the in-memory babelforce simulator until interrupted.
 func runSimulate(ctx context.Context, env *cliEnv, args []string) int {
