@@ -94,7 +94,7 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSourc
 }
 
 // handler builds the routes.
-func (s *service) handler(ctx context.Context) (http.Handler, error) {
+func (s *service) handler() (http.Handler, error) {
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -162,7 +162,7 @@ func (s *service) handler(ctx context.Context) (http.Handler, error) {
 // gracefully: a run in flight finishes the writes it has started and stops (the next run
 // converges), the server finishes its requests.
 func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) error {
-	h, err := s.handler(ctx)
+	h, err := s.handler()
 	if err != nil {
 		_ = ln.Close()
 		return err
