@@ -817,27 +817,37 @@ func (l *LDAP) active(e *entry) bool {
 	if a.Disabled == "" || a.Disabled == "-" {
 		return true
 	}
-	vals := e.strs(a.Disabled)
+	disabled, err := a.disabledBy(e.strs(a.Disabled))
+	if err != nil {
+		l.logger.Warn("ldap disabled flag is not a number, user treated as active", "dn", e.dn, "attribute", a.Disabled, "error", err)
+	}
+	return !disabled
+}
+
+// disabledBy applies attributes.disabled to the values of that attribute (none: not
+// disabled): a mask on a number (disabled_mask), a list of values (disabled_values, any case),
+// or else presence. A value that is not a number under a mask is an error, and the user is
+// not disabled. The LDAP and LDIF sources share it.
+func (a LDAPAttributes) disabledBy(vals []string) (bool, error) {
 	if len(vals) == 0 {
-		return true
+		return false, nil
 	}
 	switch {
 	case a.DisabledMask != 0:
 		n, err := strconv.ParseInt(strings.TrimSpace(vals[0]), 10, 64)
 		if err != nil {
-			l.logger.Warn("ldap disabled flag is not a number, user treated as active", "dn", e.dn, "attribute", a.Disabled, "value", vals[0])
-			return true
+			return false, fmt.Errorf("%q: %w", vals[0], err)
 		}
-		return uint64(n)&a.DisabledMask == 0
+		return uint64(n)&a.DisabledMask != 0, nil
 	case len(a.DisabledValues) > 0:
 		for _, v := range vals {
 			if containsFold(a.DisabledValues, strings.TrimSpace(v)) {
-				return false
+				return true, nil
 			}
 		}
-		return true
+		return false, nil
 	default:
-		return false // present means disabled
+		return true, nil // present means disabled
 	}
 }
 

@@ -285,3 +285,31 @@ func TestLDAPSearchErrorsClassified(t *testing.T) {
 		t.Errorf("cancelled: %v", got)
 	}
 }
+
+// TestDisabledBy: attributes.disabled as both the LDAP and the LDIF source apply it.
+func TestDisabledBy(t *testing.T) {
+	mask := LDAPAttributes{DisabledMask: 2}
+	values := LDAPAttributes{DisabledValues: []string{"TRUE", "locked"}}
+	presence := LDAPAttributes{}
+	for _, c := range []struct {
+		a       LDAPAttributes
+		vals    []string
+		want    bool
+		wantErr bool
+	}{
+		{mask, nil, false, false},
+		{mask, []string{"514"}, true, false},
+		{mask, []string{" 512 "}, false, false},
+		{mask, []string{"disabled"}, false, true},
+		{values, []string{"no", " true "}, true, false},
+		{values, []string{"Locked"}, true, false},
+		{values, []string{"false"}, false, false},
+		{presence, nil, false, false},
+		{presence, []string{""}, true, false},
+	} {
+		got, err := c.a.disabledBy(c.vals)
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("%+v.disabledBy(%q) = %v, %v; want %v, error %v", c.a, c.vals, got, err, c.want, c.wantErr)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -214,28 +213,13 @@ func (s *LDIFSource) entryID(e *LDIFEntry) (string, error) {
 	return strings.TrimSpace(v), nil
 }
 
-// disabled applies attributes.disabled: a mask on a number, a list of values, or presence.
+// disabled applies attributes.disabled as the LDAP source does (LDAPAttributes.disabledBy).
 func (s *LDIFSource) disabled(e *LDIFEntry) bool {
-	vals := ldifGet(e, s.attrs.Disabled)
-	if len(vals) == 0 {
-		return false
+	disabled, err := s.attrs.disabledBy(ldifGet(e, s.attrs.Disabled))
+	if err != nil {
+		s.logger.Warn("ldif disabled flag is not a number, user treated as active", "dn", e.DN, "attribute", s.attrs.Disabled, "error", err)
 	}
-	a := s.attrs
-	switch {
-	case a.DisabledMask != 0:
-		n, err := strconv.ParseInt(strings.TrimSpace(vals[0]), 10, 64)
-		return err == nil && uint64(n)&a.DisabledMask != 0
-	case len(a.DisabledValues) > 0:
-		for _, v := range vals {
-			for _, d := range a.DisabledValues {
-				if strings.EqualFold(strings.TrimSpace(v), d) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return true
+	return disabled
 }
 
 func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
