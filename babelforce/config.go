@@ -1,11 +1,11 @@
 package babelforce
 
 import (
+	"github.com/babelforce/bridge/internal/httpx"
+
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/babelforce/bridge/internal/secretfile"
@@ -173,16 +173,8 @@ func checkBaseURL(s string) error {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return errors.New("must not carry user info, a query or a fragment")
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !httpx.IsLoopbackHost(u.Hostname()) {
 		return errors.New("must use https (plain http is accepted only for localhost/loopback)")
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"github.com/babelforce/bridge/internal/httpx"
+
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -9,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -199,11 +200,7 @@ func CheckURL(raw string, allowInsecureHTTP bool) error {
 
 // IsLoopbackHost reports whether host is localhost or a loopback IP address.
 func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return httpx.IsLoopbackHost(host)
 }
 
 func checkEndpoint(rep *Report, check, raw string, allowInsecure bool) {

@@ -1,6 +1,8 @@
 package scimserver
 
 import (
+	"github.com/babelforce/bridge/internal/httpx"
+
 	"bufio"
 	"bytes"
 	"crypto/sha256"
@@ -164,7 +166,7 @@ func (c Config) Validate() error {
 		switch {
 		case err != nil || u.Host == "":
 			errs = append(errs, fmt.Errorf("oidc.issuer: must be an absolute URL, got %q", c.OIDC.Issuer))
-		case u.Scheme != "https" && !isLoopback(u.Hostname()):
+		case u.Scheme != "https" && !httpx.IsLoopbackHost(u.Hostname()):
 			errs = append(errs, fmt.Errorf("oidc.issuer: must use https, got %q", c.OIDC.Issuer))
 		}
 		if c.OIDC.Audience == "" {
@@ -177,8 +179,4 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("tokens: no way to authenticate the IdP: set BRIDGE_INBOUND_SCIM_TOKENS, tokens_file, token_sha256 or oidc.issuer"))
 	}
 	return errors.Join(errs...)
-}
-
-func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
