@@ -68,7 +68,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 // pushes to the inbound SCIM endpoint are then provisioned at once.
 func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSource func(provisioning.Source, *store.Store) provisioning.Source) (*service, error) {
 	m := newMetrics()
-	audit := logger.With("log", "audit")
+	audit := auditLogger(logger)
 	a, err := newApp(ctx, cfg, logger, appOptions{
 		metrics:    m,
 		wrapSource: wrapSource,
@@ -91,6 +91,25 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSourc
 	}
 	s.push = newPushProvisioner(a.rec, logger.With("component", "scim_push"))
 	return s, nil
+}
+
+// auditLogger logs on logger's handler whatever its level: the audit trail of writes to
+// babelforce must not disappear because an admin set log.level to warn.
+func auditLogger(logger *slog.Logger) *slog.Logger {
+	return slog.New(alwaysEnabled{logger.Handler()}).With("log", "audit")
+}
+
+// alwaysEnabled passes every record to its handler, below its level too.
+type alwaysEnabled struct{ slog.Handler }
+
+func (alwaysEnabled) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h alwaysEnabled) WithAttrs(as []slog.Attr) slog.Handler {
+	return alwaysEnabled{h.Handler.WithAttrs(as)}
+}
+
+func (h alwaysEnabled) WithGroup(name string) slog.Handler {
+	return alwaysEnabled{h.Handler.WithGroup(name)}
 }
 
 // handler builds the routes.
