@@ -17,12 +17,15 @@ type agentRec struct {
 	enabled                                        bool
 	tags                                           []string
 	created, updated                               string
+	seq                                            int64
+	groups                                         seqList[*groupRec] // in group creation order
 }
 
 type groupRec struct {
 	id, name string
 	tags     []string
 	created  string
+	seq      int64
 	members  []string // agent ids, in the order they were added
 }
 
@@ -32,12 +35,10 @@ func (s *Server) agentJSONLocked(a *agentRec) babelforce.Agent {
 	return s.agentsJSONLocked([]*agentRec{a})[0]
 }
 
-// agentsJSONLocked renders recs (distinct agents) with their groups in group creation order.
-// It costs one pass over the memberships and allocates only for recs, so a list renders
-// just its page.
+// agentsJSONLocked renders recs with their groups in group creation order; it costs
+// O(len(recs) + their memberships), so a list renders just its page.
 func (s *Server) agentsJSONLocked(recs []*agentRec) []babelforce.Agent {
 	out := make([]babelforce.Agent, len(recs))
-	at := make(map[string]int, len(recs))
 	for i, a := range recs {
 		en := a.enabled
 		out[i] = babelforce.Agent{
@@ -45,14 +46,8 @@ func (s *Server) agentsJSONLocked(recs []*agentRec) []babelforce.Agent {
 			Tags: slices.Clone(a.tags), SourceID: a.sourceID, AgentSource: a.agentSource,
 			DateCreated: a.created, LastUpdated: a.updated,
 		}
-		at[a.id] = i
-	}
-	for _, gid := range s.groupOrder {
-		g := s.groups[gid]
-		for _, id := range g.members {
-			if i, ok := at[id]; ok {
-				out[i].Groups = append(out[i].Groups, babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
-			}
+		for _, g := range a.groups {
+			out[i].Groups = append(out[i].Groups, babelforce.GroupRef{ID: g.id, Name: g.name, DateCreated: g.created})
 		}
 	}
 	return out
@@ -224,29 +219,13 @@ func (s *Server) applyAgentFields(a *agentRec, body map[string]json.RawMessage) 
 		return nil, false, badRequest("name is required")
 	}
 	if a.email != "" {
-		for _, id := range s.agentOrder {
-			o := s.agents[id]
-			if o.id != a.id && strings.EqualFold(o.email, a.email) {
+		for _, o := range s.agentsByEmail[strings.ToLower(a.email)] {
+			if o.id != a.id {
 				return nil, false, conflict("an agent with email %q already exists (id %s)", a.email, o.id)
 			}
 		}
 	}
 	return groups, setGroups, nil
-}
-
-// setMembershipsLocked makes the agent a member of exactly the given groups.
-func (s *Server) setMembershipsLocked(agentID string, groups []string) {
-	for _, gid := range s.groupOrder {
-		g := s.groups[gid]
-		in := slices.Contains(g.members, agentID)
-		want := slices.Contains(groups, gid)
-		switch {
-		case in && !want:
-			g.members = slices.DeleteFunc(g.members, func(id string) bool { return id == agentID })
-		case !in && want:
-			g.members = append(g.members, agentID)
-		}
-	}
 }
 
 func decodeObject(s *Server, w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, bool) {
@@ -312,16 +291,31 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ params) {
 	if search != "" {
 		inSearchGroups = s.membersLocked(func(g *groupRec) bool { return strings.Contains(strings.ToLower(g.name), search) })
 	}
-	var hits []*agentRec
-	for _, id := range s.agentOrder {
-		a := s.agents[id]
-		if v := q.Get("sourceId"); v != "" && a.sourceID != v {
+	// The candidates come from the most selective index; when that index was the only
+	// filter they are the hits, and only the page is rendered.
+	candidates := s.agentOrder
+	sourceID, source, number := q.Get("sourceId"), q.Get("source"), q.Get("number")
+	if sourceID != "" {
+		candidates = s.agentsBySourceID[sourceID]
+	}
+	if l := s.agentsBySource[source]; source != "" && len(l) < len(candidates) {
+		candidates = l
+	}
+	hits := []*agentRec(candidates)
+	if (sourceID != "" && source != "") || number != "" || name != "" || enabled != nil || len(tags) > 0 ||
+		inGroupIDs != nil || inGroupNames != nil || search != "" {
+		hits = nil
+	} else {
+		candidates = nil
+	}
+	for _, a := range candidates {
+		if sourceID != "" && a.sourceID != sourceID {
 			continue
 		}
-		if v := q.Get("source"); v != "" && a.agentSource != v {
+		if source != "" && a.agentSource != source {
 			continue
 		}
-		if v := q.Get("number"); v != "" && a.number != v {
+		if number != "" && a.number != number {
 			continue
 		}
 		if name != "" && !strings.Contains(strings.ToLower(a.name), name) {
@@ -381,10 +375,9 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ params) {
 		s.fail(w, r, verr)
 		return
 	}
-	s.agents[a.id] = a
-	s.agentOrder = append(s.agentOrder, a.id)
+	s.addAgentLocked(a)
 	if setGroups {
-		s.setMembershipsLocked(a.id, groups)
+		s.setMembershipsLocked(a, groups)
 	}
 	writeItem(w, http.StatusCreated, s.agentJSONLocked(a))
 }
@@ -418,18 +411,11 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	next.updated = s.stamp()
-	*a = next
+	s.replaceAgentLocked(a, next)
 	if setGroups {
-		s.setMembershipsLocked(a.id, groups)
+		s.setMembershipsLocked(a, groups)
 	}
 	writeItem(w, http.StatusOK, s.agentJSONLocked(a))
-}
-
-func (s *Server) deleteAgentLocked(id string) {
-	delete(s.agents, id)
-	s.agentOrder = slices.DeleteFunc(s.agentOrder, func(x string) bool { return x == id })
-	s.setMembershipsLocked(id, nil)
-	delete(s.externalIDs, id)
 }
 
 func (s *Server) deleteAgent(w http.ResponseWriter, r *http.Request, p params) {
@@ -538,8 +524,8 @@ func (s *Server) applyGroupFields(g *groupRec, body map[string]json.RawMessage) 
 	if strings.TrimSpace(g.name) == "" {
 		return badRequest("name is required")
 	}
-	for _, id := range s.groupOrder {
-		if o := s.groups[id]; o.id != g.id && strings.EqualFold(o.name, g.name) {
+	for _, o := range s.groups {
+		if o.id != g.id && strings.EqualFold(o.name, g.name) {
 			return conflict("an agent group named %q already exists (id %s)", g.name, o.id)
 		}
 	}
@@ -558,8 +544,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, _ params) {
 		s.fail(w, r, verr)
 		return
 	}
-	s.groups[g.id] = g
-	s.groupOrder = append(s.groupOrder, g.id)
+	s.addGroupLocked(g)
 	writeItem(w, http.StatusCreated, groupJSON(g))
 }
 
@@ -596,11 +581,11 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, p params) {
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request, p params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.groupLocked(w, r, p["id"]) == nil {
+	g := s.groupLocked(w, r, p["id"])
+	if g == nil {
 		return
 	}
-	delete(s.groups, p["id"])
-	s.groupOrder = slices.DeleteFunc(s.groupOrder, func(x string) bool { return x == p["id"] })
+	s.deleteGroupLocked(g)
 	message(w, "AgentGroup deleted")
 }
 
@@ -646,9 +631,7 @@ func (s *Server) addGroupMember(w http.ResponseWriter, r *http.Request, p params
 	if a == nil {
 		return
 	}
-	if !slices.Contains(g.members, a.id) {
-		g.members = append(g.members, a.id)
-	}
+	s.joinLocked(a, g)
 	writeJSON(w, http.StatusOK, map[string]any{"item": groupJSON(g), "agent": s.agentJSONLocked(a), "success": true, "message": "Agent added to group"})
 }
 
@@ -659,11 +642,10 @@ func (s *Server) removeGroupMember(w http.ResponseWriter, r *http.Request, p par
 	if g == nil {
 		return
 	}
-	if !slices.Contains(g.members, p["agentId"]) {
+	if a := s.agents[p["agentId"]]; a == nil || !s.leaveLocked(a, g) {
 		s.fail(w, r, notFound("agent %q is not a member of agent group %q", p["agentId"], g.id))
 		return
 	}
-	g.members = slices.DeleteFunc(g.members, func(x string) bool { return x == p["agentId"] })
 	writeItem(w, http.StatusOK, groupJSON(g))
 }
 

@@ -22,25 +22,25 @@ func (s *Server) PutAgent(a babelforce.Agent) babelforce.Agent {
 		id = newID()
 	}
 	now := s.stamp()
+	next := agentRec{id: id, created: now, name: a.Name, email: a.Email, number: a.Number,
+		sourceID: a.SourceID, agentSource: a.AgentSource, enabled: a.IsEnabled(),
+		tags: addUnique(nil, a.Tags...), updated: now}
 	rec, ok := s.agents[id]
-	if !ok {
-		rec = &agentRec{id: id, created: now}
+	if ok {
+		next.created = rec.created
+		s.replaceAgentLocked(rec, next)
+	} else {
 		if a.DateCreated != "" {
-			rec.created = a.DateCreated
+			next.created = a.DateCreated
 		}
-		s.agents[id] = rec
-		s.agentOrder = append(s.agentOrder, id)
+		rec = &next
+		s.addAgentLocked(rec)
 	}
-	rec.name, rec.email, rec.number = a.Name, a.Email, a.Number
-	rec.sourceID, rec.agentSource = a.SourceID, a.AgentSource
-	rec.enabled = a.IsEnabled()
-	rec.tags = addUnique(nil, a.Tags...)
-	rec.updated = now
 	var groups []string
 	for _, g := range a.Groups {
 		groups = append(groups, s.findOrCreateGroupLocked(g.ID, g.Name))
 	}
-	s.setMembershipsLocked(id, groups)
+	s.setMembershipsLocked(rec, groups)
 	return s.agentJSONLocked(rec)
 }
 
@@ -60,8 +60,7 @@ func (s *Server) findOrCreateGroupLocked(id, name string) string {
 	if name == "" {
 		name = "group-" + gid[:8]
 	}
-	s.groups[gid] = &groupRec{id: gid, name: name, created: s.stamp()}
-	s.groupOrder = append(s.groupOrder, gid)
+	s.addGroupLocked(&groupRec{id: gid, name: name, created: s.stamp()})
 	return gid
 }
 
@@ -80,11 +79,7 @@ func (s *Server) Agent(id string) (babelforce.Agent, bool) {
 func (s *Server) Agents() []babelforce.Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs := make([]*agentRec, 0, len(s.agentOrder))
-	for _, id := range s.agentOrder {
-		recs = append(recs, s.agents[id])
-	}
-	return s.agentsJSONLocked(recs)
+	return s.agentsJSONLocked(s.agentOrder)
 }
 
 // DeleteAgent removes an agent (with its memberships and external ids); it reports whether
@@ -111,8 +106,7 @@ func (s *Server) PutAgentGroup(g babelforce.AgentGroup) babelforce.AgentGroup {
 	rec, ok := s.groups[id]
 	if !ok {
 		rec = &groupRec{id: id, created: s.stamp()}
-		s.groups[id] = rec
-		s.groupOrder = append(s.groupOrder, id)
+		s.addGroupLocked(rec)
 	}
 	rec.name, rec.tags = g.Name, addUnique(nil, g.Tags...)
 	return groupJSON(rec)
@@ -153,9 +147,7 @@ func (s *Server) AddAgentToGroup(groupID, agentID string) bool {
 	if !ok {
 		return false
 	}
-	if !slices.Contains(g.members, a.id) {
-		g.members = append(g.members, a.id)
-	}
+	s.joinLocked(a, g)
 	return true
 }
 
@@ -172,14 +164,18 @@ func (s *Server) AgentTags() []string {
 func (s *Server) PutUser(u babelforce.User) babelforce.User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.putUserLocked(babelforce.NormalizeID(u.ID), u.Email)
-	rec.roles = addUnique(nil, u.Roles...)
-	rec.enabled = u.Enabled == nil || *u.Enabled
-	rec.activated = u.Activated == nil || *u.Activated
+	rec := s.putUserLocked(babelforce.NormalizeID(u.ID), func(rec *userRec) {
+		rec.email = strings.ToLower(strings.TrimSpace(u.Email))
+		rec.roles = addUnique(nil, u.Roles...)
+		rec.enabled = u.Enabled == nil || *u.Enabled
+		rec.activated = u.Activated == nil || *u.Activated
+	})
 	return userOut(s.managedUserLocked(rec))
 }
 
-func (s *Server) putUserLocked(id, email string) *userRec {
+// putUserLocked creates the user with the id (a fresh one when empty) or replaces it, with
+// the fields fill sets.
+func (s *Server) putUserLocked(id string, fill func(*userRec)) *userRec {
 	if id == "" {
 		id = newID()
 	}
@@ -187,11 +183,14 @@ func (s *Server) putUserLocked(id, email string) *userRec {
 	if !ok {
 		now := s.stamp()
 		rec = &userRec{id: id, created: now, updated: now, version: 1}
+		fill(rec)
 		s.addUserLocked(rec)
-	} else {
-		s.touchLocked(rec)
+		return rec
 	}
-	rec.email = strings.ToLower(strings.TrimSpace(email))
+	next := *rec
+	fill(&next)
+	s.replaceUserLocked(rec, next)
+	s.touchLocked(rec)
 	return rec
 }
 
@@ -205,8 +204,8 @@ func (s *Server) Users() []babelforce.User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]babelforce.User, 0, len(s.userOrder))
-	for _, id := range s.userOrder {
-		out = append(out, userOut(s.managedUserLocked(s.users[id])))
+	for _, u := range s.userOrder {
+		out = append(out, userOut(s.managedUserLocked(u)))
 	}
 	return out
 }
@@ -227,20 +226,22 @@ func (s *Server) PasswordResets(email string) int {
 func (s *Server) PutSCIMUser(u babelforce.SCIMUser) babelforce.SCIMUser {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.putUserLocked(babelforce.NormalizeID(u.ID), u.UserName)
-	rec.externalID, rec.displayName = u.ExternalID, u.DisplayName
-	rec.name = nil
-	if u.Name != nil {
-		n := *u.Name
-		rec.name = &n
-	}
-	rec.emails, rec.phones = slices.Clone(u.Emails), slices.Clone(u.PhoneNumbers)
-	rec.roles = nil
-	for _, r := range u.Roles {
-		rec.roles = addUnique(rec.roles, r.Value)
-	}
-	rec.enabled = u.IsActive()
-	rec.activated = true
+	rec := s.putUserLocked(babelforce.NormalizeID(u.ID), func(rec *userRec) {
+		rec.email = strings.ToLower(strings.TrimSpace(u.UserName))
+		rec.externalID, rec.displayName = u.ExternalID, u.DisplayName
+		rec.name = nil
+		if u.Name != nil {
+			n := *u.Name
+			rec.name = &n
+		}
+		rec.emails, rec.phones = slices.Clone(u.Emails), slices.Clone(u.PhoneNumbers)
+		rec.roles = nil
+		for _, r := range u.Roles {
+			rec.roles = addUnique(rec.roles, r.Value)
+		}
+		rec.enabled = u.IsActive()
+		rec.activated = true
+	})
 	return s.scimUserLocked(rec, s.URL)
 }
 
@@ -249,8 +250,8 @@ func (s *Server) SCIMUsers() []babelforce.SCIMUser {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]babelforce.SCIMUser, 0, len(s.userOrder))
-	for _, id := range s.userOrder {
-		out = append(out, s.scimUserLocked(s.users[id], s.URL))
+	for _, u := range s.userOrder {
+		out = append(out, s.scimUserLocked(u, s.URL))
 	}
 	return out
 }

@@ -397,19 +397,29 @@ func (s *Server) scimList(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	base := s.baseURL(r)
 	s.mu.Lock()
-	// match on the records, render only the page: a list of n users costs O(n) checks and
-	// one page of resources, not n resources per page.
-	var matched []*userRec
-	for _, id := range s.userOrder {
-		u := s.users[id]
+	// Render only the page. userName, externalId and id are looked up in an index; with no filter the page is
+	// cut from the creation order.
+	candidates := s.userOrder
+	switch attr {
+	case "username":
+		candidates = s.usersByEmail[strings.ToLower(want)]
+	case "externalid":
+		candidates = s.usersByExt[want]
+	case "id":
+		candidates = nil
+		if u := s.users[want]; u != nil {
+			candidates = seqList[*userRec]{u}
+		}
+	}
+	matched := []*userRec(candidates)
+	if attr == "displayname" || attr == "emails.value" || attr == "emails" {
+		matched = nil
+	} else {
+		candidates = nil
+	}
+	for _, u := range candidates {
 		match := true
 		switch attr {
-		case "username":
-			match = strings.EqualFold(u.email, want)
-		case "externalid":
-			match = u.externalID == want
-		case "id":
-			match = u.id == want
 		case "displayname":
 			match = u.displayName == want
 		case "emails.value", "emails":
@@ -503,7 +513,7 @@ func (s *Server) scimReplace(w http.ResponseWriter, r *http.Request, p params) {
 		err.write(w)
 		return
 	}
-	*u = *next
+	s.replaceUserLocked(u, *next)
 	s.touchLocked(u)
 	writeTyped(w, scimContentType, http.StatusOK, s.scimUserLocked(u, s.baseURL(r)))
 }
@@ -561,7 +571,7 @@ func (s *Server) scimPatch(w http.ResponseWriter, r *http.Request, p params) {
 		err.write(w)
 		return
 	}
-	*u = next
+	s.replaceUserLocked(u, next)
 	s.touchLocked(u)
 	writeTyped(w, scimContentType, http.StatusOK, s.scimUserLocked(u, s.baseURL(r)))
 }

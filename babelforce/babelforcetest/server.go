@@ -161,16 +161,22 @@ type Server struct {
 	refreshes map[string]bool
 	calls     map[string]int
 
-	agents      map[string]*agentRec
-	agentOrder  []string
-	groups      map[string]*groupRec
-	groupOrder  []string
-	users       map[string]*userRec
-	userOrder   []string
-	externalIDs map[string]map[string]string
-	scimConfig  babelforce.SCIMConfiguration
-	sso         babelforce.SSOConfig
-	seq         int64
+	// Records and their indexes (index.go); seq numbers records in creation order.
+	agents           map[string]*agentRec
+	agentOrder       seqList[*agentRec]
+	agentsBySource   keyIndex[*agentRec]
+	agentsBySourceID keyIndex[*agentRec]
+	agentsByEmail    keyIndex[*agentRec] // lower-cased
+	groups           map[string]*groupRec
+	groupOrder       []string
+	users            map[string]*userRec
+	userOrder        seqList[*userRec]
+	usersByEmail     keyIndex[*userRec]
+	usersByExt       keyIndex[*userRec]
+	externalIDs      map[string]map[string]string
+	scimConfig       babelforce.SCIMConfiguration
+	sso              babelforce.SSOConfig
+	seq              int64
 }
 
 // New starts a simulator on a loopback httptest server. With a non-nil t it registers
@@ -217,20 +223,25 @@ func NewServer(opts Options) *Server {
 		opts.DefaultPageSize = opts.MaxPageSize
 	}
 	s := &Server{
-		Username:    opts.Username,
-		Password:    opts.Password,
-		SCIMToken:   opts.SCIMToken,
-		opts:        opts,
-		now:         opts.Now,
-		ttl:         opts.TokenTTL,
-		rng:         mrand.New(mrand.NewSource(opts.Seed)),
-		tokens:      map[string]tokenInfo{},
-		refreshes:   map[string]bool{},
-		calls:       map[string]int{},
-		agents:      map[string]*agentRec{},
-		groups:      map[string]*groupRec{},
-		users:       map[string]*userRec{},
-		externalIDs: map[string]map[string]string{},
+		Username:         opts.Username,
+		Password:         opts.Password,
+		SCIMToken:        opts.SCIMToken,
+		opts:             opts,
+		now:              opts.Now,
+		ttl:              opts.TokenTTL,
+		rng:              mrand.New(mrand.NewSource(opts.Seed)),
+		tokens:           map[string]tokenInfo{},
+		refreshes:        map[string]bool{},
+		calls:            map[string]int{},
+		agents:           map[string]*agentRec{},
+		agentsBySource:   keyIndex[*agentRec]{},
+		agentsBySourceID: keyIndex[*agentRec]{},
+		agentsByEmail:    keyIndex[*agentRec]{},
+		groups:           map[string]*groupRec{},
+		users:            map[string]*userRec{},
+		usersByEmail:     keyIndex[*userRec]{},
+		usersByExt:       keyIndex[*userRec]{},
+		externalIDs:      map[string]map[string]string{},
 		scimConfig: babelforce.SCIMConfiguration{
 			DefaultRoles: []string{},
 			Features:     babelforce.SCIMFeatures{SCIM: true, Roles: true},

@@ -20,6 +20,7 @@ type userRec struct {
 	created, updated                   string
 	version                            int
 	passwordResets                     int
+	seq                                int64
 }
 
 // managedUser is babelforce's ManagedUser.
@@ -41,35 +42,6 @@ func (s *Server) managedUserLocked(u *userRec) managedUser {
 		out.Agent = &babelforce.UserAgent{UUID: a.id, Type: a.agentSource, SourceID: a.sourceID}
 	}
 	return out
-}
-
-func (s *Server) agentByEmailLocked(email string) *agentRec {
-	for _, id := range s.agentOrder {
-		if a := s.agents[id]; a.email != "" && strings.EqualFold(a.email, email) {
-			return a
-		}
-	}
-	return nil
-}
-
-func (s *Server) userByEmailLocked(email string) *userRec {
-	email = strings.ToLower(strings.TrimSpace(email))
-	for _, id := range s.userOrder {
-		if u := s.users[id]; u.email == email {
-			return u
-		}
-	}
-	return nil
-}
-
-func (s *Server) addUserLocked(u *userRec) {
-	s.users[u.id] = u
-	s.userOrder = append(s.userOrder, u.id)
-}
-
-func (s *Server) deleteUserLocked(id string) {
-	delete(s.users, id)
-	s.userOrder = slices.DeleteFunc(s.userOrder, func(x string) bool { return x == id })
 }
 
 func (s *Server) touchLocked(u *userRec) {
@@ -104,15 +76,17 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ params) {
 	}
 	emails := splitMulti(r.URL.Query()["email"])
 	s.mu.Lock()
-	var hits []*userRec
-	for _, id := range s.userOrder {
-		u := s.users[id]
-		if len(emails) > 0 && !slices.ContainsFunc(emails, func(e string) bool { return strings.EqualFold(e, u.email) }) {
-			continue
+	hits := []*userRec(s.userOrder)
+	if len(emails) > 0 {
+		var l seqList[*userRec]
+		for _, e := range emails {
+			for _, u := range s.usersByEmail[strings.ToLower(e)] {
+				l = l.insert(u)
+			}
 		}
-		hits = append(hits, u)
+		hits = l
 	}
-	// Render only the page: each user's agent is looked up by e-mail over every agent.
+	// Render only the page.
 	from, to, p := paginate(r, len(hits), page, size)
 	items := make([]managedUser, 0, to-from)
 	for _, u := range hits[from:to] {
