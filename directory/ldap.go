@@ -32,6 +32,7 @@ type LDAP struct {
 	logger *slog.Logger
 	roots  *x509.CertPool
 	now    func() time.Time
+	poll   time.Duration // how often a DirSync stream asks for changes
 
 	userAttrs, groupAttrs []string
 
@@ -56,7 +57,7 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &LDAP{cfg: cfg, logger: logger, now: time.Now}
+	l := &LDAP{cfg: cfg, logger: logger, now: time.Now, poll: 2 * time.Second}
 	if cfg.CAFile != "" {
 		roots, err := httpx.CertPool(cfg.CAFile, false)
 		if err != nil {
@@ -106,6 +107,7 @@ type rootDSE struct {
 	defaultNC string
 	raw       []string        // naming contexts as the server spells them
 	contexts  map[string]bool // normalised naming contexts
+	controls  map[string]bool // OIDs of the supported controls
 }
 
 // Read returns the whole directory, or an error (wrapping ErrIncomplete when the server
@@ -360,15 +362,18 @@ func newEntry(e *ldap.Entry) (*entry, error) {
 }
 
 func (r *ldapRead) readRootDSE() rootDSE {
-	d := rootDSE{contexts: map[string]bool{}}
+	d := rootDSE{contexts: map[string]bool{}, controls: map[string]bool{}}
 	res, err := r.conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
-		"(objectClass=*)", []string{"namingContexts", "defaultNamingContext"}, nil))
+		"(objectClass=*)", []string{"namingContexts", "defaultNamingContext", "supportedControl"}, nil))
 	if err != nil || len(res.Entries) != 1 {
 		r.l.logger.Debug("ldap root DSE not readable", "url", r.url, "error", fmt.Sprint(err))
 		return d
 	}
 	d.defaultNC = res.Entries[0].GetAttributeValue("defaultNamingContext")
 	d.raw = res.Entries[0].GetAttributeValues("namingContexts")
+	for _, oid := range res.Entries[0].GetAttributeValues("supportedControl") {
+		d.controls[oid] = true
+	}
 	for _, nc := range d.raw {
 		if k, ok := normDN(nc); ok {
 			d.contexts[k] = true

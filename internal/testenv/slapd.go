@@ -30,6 +30,10 @@ type SlapdOptions struct {
 	// SizeLimit is the server's size limit for unpaged searches (size.soft and size.hard; paged
 	// searches are unlimited, as AD's MaxPageSize). Default 500; -1 for unlimited.
 	SizeLimit int
+	// Syncprov adds the syncprov overlay (RFC 4533 content synchronisation: syncrepl
+	// refreshOnly and refreshAndPersist) with an entryCSN index, and seeds with slapadd -w so
+	// the database starts with a contextCSN.
+	Syncprov bool
 }
 
 // Slapd is a running OpenLDAP server on loopback.
@@ -50,6 +54,10 @@ type Slapd struct {
 	mu   sync.Mutex
 	proc *proc
 	log  *lockedBuffer
+	// what Restart needs to start the same server again
+	confPath string
+	cred     *syscall.Credential
+	urls     string
 }
 
 // StartSlapd starts slapd on free loopback ports with opts.SeedLDIF loaded and stops it when the
@@ -132,6 +140,11 @@ access to * by * read
 overlay dynlist
 dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames*
 `, dir, tlsConf, limit, opts.Suffix, s.AdminDN, s.AdminPassword)
+	if opts.Syncprov {
+		conf = strings.Replace(conf, "moduleload dynlist\n", "moduleload dynlist\nmoduleload syncprov\n", 1)
+		conf = strings.Replace(conf, "index entryUUID eq\n", "index entryUUID,entryCSN eq\n", 1)
+		conf += "overlay syncprov\nsyncprov-checkpoint 100 1\nsyncprov-sessionlog 10000\n"
+	}
 	confPath := filepath.Join(dir, "slapd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -156,14 +169,19 @@ dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames*
 		}
 	}
 	slapadd, _ := LookPath("slapadd")
-	add := exec.Command(slapadd, "-q", "-f", confPath, "-l", seedPath)
+	addArgs := []string{"-q", "-f", confPath, "-l", seedPath}
+	if opts.Syncprov {
+		addArgs = append(addArgs, "-w")
+	}
+	add := exec.Command(slapadd, addArgs...)
 	add.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("slapd: slapadd: %v\n%s", err, tail(out, 4000))
 	}
+	s.confPath, s.cred = confPath, cred
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		if lastErr = s.start(confPath, cred, opts.TLS, t); lastErr == nil {
+		if lastErr = s.start(opts.TLS, t); lastErr == nil {
 			break
 		}
 	}
@@ -174,19 +192,38 @@ dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames*
 	return s
 }
 
-func (s *Slapd) start(confPath string, cred *syscall.Credential, withTLS bool, t testing.TB) error {
+func (s *Slapd) start(withTLS bool, t testing.TB) error {
 	port := FreePort(t)
 	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", port)
-	urls := s.URL + "/"
+	s.urls = s.URL + "/"
 	if withTLS {
 		port2 := FreePort(t)
 		s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", port2)
-		urls += " " + s.LDAPSURL + "/"
+		s.urls += " " + s.LDAPSURL + "/"
 	}
+	return s.run()
+}
+
+// Restart stops slapd (SIGTERM) and starts it again on the same ports with the same
+// database: open connections drop; what was written stays.
+func (s *Slapd) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.run(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("slapd restart: %v", err)
+}
+
+// run starts slapd with s.confPath on s.urls and waits until it answers.
+func (s *Slapd) run() error {
 	bin, _ := LookPath("slapd")
 	// -d 0 keeps slapd in the foreground, so it is our child and dies with Kill.
-	cmd := exec.Command(bin, "-d", "0", "-f", confPath, "-h", urls)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	cmd := exec.Command(bin, "-d", "0", "-f", s.confPath, "-h", s.urls)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
 	log := &lockedBuffer{}
 	cmd.Stdout = log
 	cmd.Stderr = log
