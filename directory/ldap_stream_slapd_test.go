@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -229,4 +230,54 @@ func snapIDs(s *Snapshot) []string {
 		out = append(out, u.ID)
 	}
 	return out
+}
+
+// checkScoped reads names with ReadUsers and compares each user, and the groups it is in
+// through nesting, with the full read.
+func checkScoped(t *testing.T, r ScopedReader, full *Snapshot, ids []string) {
+	t.Helper()
+	scoped, err := r.ReadUsers(context.Background(), append(slices.Clone(ids), "no-such-id", "00000000-0000-0000-0000-000000000000"))
+	if err != nil {
+		t.Fatalf("ReadUsers: %v", err)
+	}
+	if len(scoped.Users) != len(ids) {
+		t.Fatalf("ReadUsers returned %d users, want %d", len(scoped.Users), len(ids))
+	}
+	for _, id := range ids {
+		got, want := scoped.User(id), full.User(id)
+		if got == nil {
+			t.Fatalf("user %s missing from the scoped read", id)
+		}
+		if !reflect.DeepEqual(*got, *want) {
+			t.Errorf("user %s:\n scoped %+v\n full   %+v", want.UserName, *got, *want)
+		}
+		if g, w := namesOf(scoped, scoped.Memberships[id]), namesOf(full, full.Memberships[id]); !slices.Equal(g, w) {
+			t.Errorf("user %s is in %v (scoped), %v (full)", want.UserName, g, w)
+		}
+	}
+}
+
+func TestLDAPReadUsersMatchesTheFullRead(t *testing.T) {
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: testenv.OpenLDAPSeed("dc=example,dc=com", testenv.OrgSeed{Users: 30})})
+	l := newTestLDAP(t, slapdConfig(s))
+	full, err := l.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, n := range []string{"user0000", "user0002", "user0003", "user0010", "user0020", "user0029", "pobrien"} {
+		ids = append(ids, userByName(t, full, n).ID)
+	}
+	checkScoped(t, l, full, ids)
+	checkScoped(t, l, full, ids[:1])
+
+	// without nested groups, as the full read
+	cfg := slapdConfig(s)
+	no := false
+	cfg.NestedGroups = &no
+	flat := newTestLDAP(t, cfg)
+	if full, err = flat.Read(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkScoped(t, flat, full, ids)
 }
