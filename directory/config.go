@@ -141,9 +141,31 @@ func Open(cfg Config, logger *slog.Logger) (Reader, error) {
 		return nil, err
 	}
 	if cfg.MinUsers > 0 {
-		r = &minUsersReader{r: r, min: cfg.MinUsers}
+		m := &minUsersReader{r: r, min: cfg.MinUsers}
+		if sc, ok := r.(scopedReader); ok {
+			return &minUsersScoped{minUsersReader: m, sc: sc}, nil
+		}
+		return m, nil
 	}
 	return r, nil
+}
+
+// minUsersScoped is a minUsersReader of a source that reads some users too; the floor
+// applies to the whole directory's count a scoped read reports.
+type minUsersScoped struct {
+	*minUsersReader
+	sc scopedReader
+}
+
+func (m *minUsersScoped) ReadUsers(ctx context.Context, ids []string) (*Snapshot, int, error) {
+	snap, total, err := m.sc.ReadUsers(ctx, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	if total < m.min {
+		return nil, 0, fmt.Errorf("directory read from %s counts %d users, fewer than min_users %d (check the filters and base DNs): %w", snap.Source, total, m.min, ErrIncomplete)
+	}
+	return snap, total, nil
 }
 
 // minUsersReader refuses reads with fewer than min users.

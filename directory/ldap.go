@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -33,6 +34,7 @@ type LDAP struct {
 	roots  *x509.CertPool
 	now    func() time.Time
 	poll   time.Duration // how often a DirSync stream asks for changes
+	total  atomic.Int64  // users found by the last full Read
 
 	userAttrs, groupAttrs []string
 
@@ -141,6 +143,7 @@ func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
 	snap.Source = serverURL
 	snap.ReadAt = started
 	snap.Resolve()
+	l.total.Store(int64(len(snap.Users)))
 	l.logger.Debug("ldap read", "url", serverURL, "users", len(snap.Users), "groups", len(snap.Groups),
 		"user_pages", r.pages["users"], "group_pages", r.pages["groups"], "ranged_reads", r.pages["range"],
 		"duration", l.now().Sub(started).String())

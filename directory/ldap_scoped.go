@@ -10,7 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-var _ ScopedReader = (*LDAP)(nil)
+var _ scopedReader = (*LDAP)(nil)
 
 // idFilterChunk is how many ids one user search asks for.
 const idFilterChunk = 50
@@ -19,14 +19,24 @@ const idFilterChunk = 50
 // are absent from the snapshot) and the groups they belong to, directly or through nested
 // groups (each found with a (member=DN) search, so a group's other members are not read).
 // The snapshot is resolved; its groups list only the users read as members. Like Read, it is
-// complete or an error.
-func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (*Snapshot, error) {
+// complete or an error. total is the number of users the last full Read found (counted with
+// a search of user DNs when there was none yet), for the guards.
+func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, total int, err error) {
 	started := l.now()
 	r, userBase, groupBase, done, err := l.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer done()
+	total = int(l.total.Load())
+	if total == 0 {
+		es, err := r.search("users", userBase, l.cfg.UserFilter, []string{"1.1"})
+		if err != nil {
+			return nil, 0, err
+		}
+		total = len(es)
+		l.total.Store(int64(total))
+	}
 	a := l.cfg.Attributes
 	var users []*entry
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
@@ -49,14 +59,14 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (*Snapshot, error) {
 		}
 		es, err := r.search("users", userBase, f.String(), l.userAttrs)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		users = append(users, es...)
 	}
 	if err := r.completeRanges(users); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	snap := &Snapshot{Source: r.url, ReadAt: started}
+	snap = &Snapshot{Source: r.url, ReadAt: started}
 	userByDN := map[string]string{}
 	for _, e := range users {
 		id, err := l.id(e)
@@ -103,13 +113,13 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (*Snapshot, error) {
 			u := &snap.Users[i]
 			es, err := containing(u.DN)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			var frontier []string
 			for _, e := range es {
 				g, k, err := addGroup(e)
 				if err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				if g == nil {
 					continue
@@ -128,12 +138,12 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (*Snapshot, error) {
 				parentsRead[k] = true
 				es, err := containing(child.DN)
 				if err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				for _, e := range es {
 					g, pk, err := addGroup(e)
 					if err != nil {
-						return nil, err
+						return nil, 0, err
 					}
 					if g == nil || slices.Contains(g.MemberGroups, child.ID) {
 						continue
@@ -159,17 +169,17 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (*Snapshot, error) {
 						continue
 					}
 					if err != nil {
-						return nil, r.fail("groups", dn, 0, err)
+						return nil, 0, r.fail("groups", dn, 0, err)
 					}
 					if len(res.Entries) != 1 || !underBase(dn, groupBase) {
 						continue // not a group bridge reads
 					}
 					e, err := newEntry(res.Entries[0])
 					if err != nil {
-						return nil, err
+						return nil, 0, err
 					}
 					if g, _, err = addGroup(e); err != nil {
-						return nil, err
+						return nil, 0, err
 					}
 					if g == nil {
 						continue
@@ -185,7 +195,7 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (*Snapshot, error) {
 	snap.Resolve()
 	l.logger.Debug("ldap scoped read", "url", r.url, "asked", len(ids), "users", len(snap.Users), "groups", len(snap.Groups),
 		"duration", l.now().Sub(started).String())
-	return snap, nil
+	return snap, total, nil
 }
 
 // idFilterValue renders a user id as an assertion value for attributes.id in a filter.

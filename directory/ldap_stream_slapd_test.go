@@ -234,11 +234,14 @@ func snapIDs(s *Snapshot) []string {
 
 // checkScoped reads names with ReadUsers and compares each user, and the groups it is in
 // through nesting, with the full read.
-func checkScoped(t *testing.T, r ScopedReader, full *Snapshot, ids []string) {
+func checkScoped(t *testing.T, r scopedReader, full *Snapshot, ids []string) {
 	t.Helper()
-	scoped, err := r.ReadUsers(context.Background(), append(slices.Clone(ids), "no-such-id", "00000000-0000-0000-0000-000000000000"))
+	scoped, total, err := r.ReadUsers(context.Background(), append(slices.Clone(ids), "no-such-id", "00000000-0000-0000-0000-000000000000"))
 	if err != nil {
 		t.Fatalf("ReadUsers: %v", err)
+	}
+	if total != len(full.Users) {
+		t.Errorf("ReadUsers says the directory has %d users, the full read found %d", total, len(full.Users))
 	}
 	if len(scoped.Users) != len(ids) {
 		t.Fatalf("ReadUsers returned %d users, want %d", len(scoped.Users), len(ids))
@@ -270,6 +273,8 @@ func TestLDAPReadUsersMatchesTheFullRead(t *testing.T) {
 	}
 	checkScoped(t, l, full, ids)
 	checkScoped(t, l, full, ids[:1])
+	// before any full read, the total is counted
+	checkScoped(t, newTestLDAP(t, slapdConfig(s)), full, ids[2:4])
 
 	// without nested groups, as the full read
 	cfg := slapdConfig(s)

@@ -55,12 +55,12 @@ type Stream interface {
 	Follow(ctx context.Context, cookie []byte, changed func(ChangeSet)) error
 }
 
-// ScopedReader reads some users, not the whole directory: the users with the given ids (those
-// that are gone or out of the source's scope are simply absent) and the groups they belong to,
-// directly or through nested groups, resolved. A change stream's scoped reconcile uses it, so
-// that one change costs reads of the people it affects, not of everyone.
-type ScopedReader interface {
-	ReadUsers(ctx context.Context, ids []string) (*Snapshot, error)
+// scopedReader is a source that reads some users without reading everyone (the LDAP source;
+// provisioning.ScopedSource is the same method): the users with these ids that exist, the
+// groups they are in through nesting, resolved, and the number of users in the whole
+// directory.
+type scopedReader interface {
+	ReadUsers(ctx context.Context, ids []string) (*Snapshot, int, error)
 }
 
 // idSet collects user ids.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 )
@@ -37,6 +38,43 @@ func (s *Store) SaveState(ctx context.Context, data []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("save state to the store: %w", err)
+	}
+	return nil
+}
+
+// streamStatePrefix prefixes the bridge_state rows of change stream cookies.
+const streamStatePrefix = "stream:"
+
+// LoadStreamCookie returns the cookie SaveStreamCookie last kept for the change stream name
+// (a directory's syncrepl or DirSync position), or nil when there is none.
+func (s *Store) LoadStreamCookie(ctx context.Context, name string) ([]byte, error) {
+	var data string
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT data FROM bridge_state WHERE name = ?`),
+		streamStatePrefix+name).Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("load the cookie of stream %s from the store: %w", name, err)
+	}
+	cookie, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return nil, fmt.Errorf("load the cookie of stream %s from the store: %w", name, err)
+	}
+	return cookie, nil
+}
+
+// SaveStreamCookie keeps cookie as the position of the change stream name, shared by every
+// replica, so that a restarted bridge resumes there.
+func (s *Store) SaveStreamCookie(ctx context.Context, name string, cookie []byte) error {
+	err := s.retry(ctx, "save stream cookie", func() error {
+		_, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO bridge_state (name, data, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`),
+			streamStatePrefix+name, base64.StdEncoding.EncodeToString(cookie), formatTime(s.now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save the cookie of stream %s to the store: %w", name, err)
 	}
 	return nil
 }

@@ -136,3 +136,35 @@ func TestMigrateFromV2(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamCookies(t *testing.T) { eachBackend(t, testStreamCookies) }
+
+func testStreamCookies(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	s := open(t)
+	if got, err := s.LoadStreamCookie(ctx, "ldap:abc"); err != nil || got != nil {
+		t.Fatalf("LoadStreamCookie of a new store = %q, %v; want nil, nil", got, err)
+	}
+	binary := []byte{0, 1, 0xff, 'r', 'i', 'd', '='}
+	if err := s.SaveStreamCookie(ctx, "ldap:abc", binary); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveStreamCookie(ctx, "ldap:other", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveState(ctx, []byte(`{"tags":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LoadStreamCookie(ctx, "ldap:abc"); err != nil || string(got) != string(binary) {
+		t.Fatalf("LoadStreamCookie = %q, %v; want %q", got, err, binary)
+	}
+	if err := s.SaveStreamCookie(ctx, "ldap:abc", []byte("newer")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.LoadStreamCookie(ctx, "ldap:abc"); string(got) != "newer" {
+		t.Fatalf("after the upsert: %q", got)
+	}
+	if got, _ := s.LoadState(ctx); string(got) != `{"tags":[]}` {
+		t.Fatalf("the reconciler's state changed: %q", got)
+	}
+}
