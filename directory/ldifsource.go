@@ -87,6 +87,7 @@ type LDIFSource struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	readAll func(path string) ([]byte, error)
+	poll    time.Duration // how often Follow looks at the file
 }
 
 // NewLDIF returns a source for cfg. An empty preset means "openldap".
@@ -109,6 +110,7 @@ func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
 		logger:  logger,
 		now:     time.Now,
 		readAll: os.ReadFile,
+		poll:    2 * time.Second,
 	}, nil
 }
 

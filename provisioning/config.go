@@ -25,6 +25,8 @@ import (
 //	  login_users:
 //	    deactivate_on_leave: true
 //	  state_file: /var/lib/bridge/state.json
+//	  live: false               # also follow the directory's changes as they happen
+//	  live_poll: 2s             # how often DirSync / SCIM / LDIF are asked for changes
 type Config struct {
 	// DryRun is observe mode, for the first days of a rollout: scheduled runs plan and report
 	// (logs, /api/v1/status, metrics) but write nothing, and IdP pushes are stored but not
@@ -50,6 +52,15 @@ type Config struct {
 	// its agents disabled (for delete.grace_period) and which groups and tags it manages.
 	// Empty: kept in memory only (a restart starts the grace periods again).
 	StateFile string `yaml:"state_file" json:"state_file" env:"STATE_FILE, overwrite"`
+	// Live makes bridge serve follow the directory's change stream beside the periodic
+	// reconcile: OpenLDAP syncrepl (the syncprov overlay), Active Directory DirSync, an
+	// upstream SCIM service polled for meta.lastModified, an LDIF file watched. Each change
+	// is queued as a scoped reconcile of the people it affects; the stream's cookie is kept
+	// in the store, which is then opened even without inbound SCIM.
+	Live bool `yaml:"live" json:"live" env:"LIVE, overwrite"`
+	// LivePoll is how often a stream that must be polled (DirSync, SCIM, LDIF) asks for
+	// changes (default 2s). syncrepl is pushed by the server and needs no polling.
+	LivePoll time.Duration `yaml:"live_poll" json:"live_poll" env:"LIVE_POLL, overwrite"`
 }
 
 // DeleteConfig controls deletion.
@@ -90,6 +101,17 @@ func DefaultConfig() Config {
 	}
 }
 
+// DefaultLivePoll is sync.live_poll when unset.
+const DefaultLivePoll = 2 * time.Second
+
+// LivePollInterval is LivePoll, or DefaultLivePoll when unset.
+func (c Config) LivePollInterval() time.Duration {
+	if c.LivePoll <= 0 {
+		return DefaultLivePoll
+	}
+	return c.LivePoll
+}
+
 // Validate reports every problem at once; it changes nothing.
 func (c Config) Validate() error {
 	var errs []error
@@ -119,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.Jitter < 0 || c.Jitter > 100 {
 		bad("jitter", "must be a percentage between 0 and 100, got %g", c.Jitter)
+	}
+	if c.LivePoll != 0 && (c.LivePoll < 100*time.Millisecond || c.LivePoll > time.Hour) {
+		bad("live_poll", "must be between 100ms and 1h, got %s", c.LivePoll)
 	}
 	return errors.Join(errs...)
 }
