@@ -129,6 +129,7 @@ type SCIMSource struct {
 	backoff time.Duration // first retry delay; doubled per attempt
 	sleep   func(ctx context.Context, d time.Duration) error
 	now     func() time.Time
+	poll    time.Duration // how often Follow asks for changes
 }
 
 // NewSCIMSource returns a source for cfg (validated here; call cfg.LoadSecrets first when the
@@ -173,6 +174,7 @@ func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.C
 		backoff: 250 * time.Millisecond,
 		sleep:   httpx.Sleep,
 		now:     time.Now,
+		poll:    2 * time.Second,
 	}, nil
 }
 

@@ -3,7 +3,10 @@ package directory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -81,4 +84,41 @@ func (s idSet) sorted() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// OpenStream returns the change stream of the configured source: the LDAP source's syncrepl
+// or DirSync stream, the LDIF file's watcher, polled every poll interval where the stream
+// must be polled. scim_push needs none (what IdPs push is queued as it arrives).
+func OpenStream(cfg Config, logger *slog.Logger, poll time.Duration) (Stream, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("directory config: %w", err)
+	}
+	switch strings.ToLower(cfg.Type) {
+	case TypeLDAP:
+		l := *cfg.LDAP
+		if err := l.LoadSecrets(); err != nil {
+			return nil, fmt.Errorf("directory config: ldap.%w", err)
+		}
+		src, err := NewLDAP(l, logger)
+		if err != nil {
+			return nil, err
+		}
+		src.SetPollInterval(poll)
+		return src, nil
+	case TypeLDIF:
+		src, err := NewLDIF(*cfg.LDIF, logger)
+		if err != nil {
+			return nil, err
+		}
+		src.SetPollInterval(poll)
+		return src, nil
+	case TypeSCIM:
+		src, err := NewSCIMSource(*cfg.SCIM, logger, nil)
+		if err != nil {
+			return nil, err
+		}
+		src.SetPollInterval(poll)
+		return src, nil
+	}
+	return nil, fmt.Errorf("directory type %s has no change stream to follow", cfg.Type)
 }
