@@ -60,6 +60,10 @@ func TestLDAPDirSyncReportsWhoEachChangeAffects(t *testing.T) {
 	expect("phone", "user0005")
 	change(fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: displayName\ndisplayName: Renamed Six\n-\n", udn(6)))
 	expect("name", "user0006")
+	change(fmt.Sprintf("dn: CN=newbie,%s\nobjectClass: user\nsAMAccountName: %snewbie\nmail: newbie@example.com\nuserAccountControl: 544\n\n", people, prefix))
+	if c := f.next(); c.Full || len(c.Users) != 1 || !uuidRE.MatchString(c.Users[0]) || slices.Contains(snapIDs(full), c.Users[0]) {
+		t.Fatalf("add: %+v, want the new user's objectGUID", c)
+	}
 	change(fmt.Sprintf("dn: CN=level1,%s\nchangetype: modify\nadd: member\nmember: %s\n-\n", groups, udn(7)))
 	expect("join", "user0007")
 	change(fmt.Sprintf("dn: CN=level1,%s\nchangetype: modify\ndelete: member\nmember: %s\n-\n", groups, udn(3)))
