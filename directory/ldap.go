@@ -859,12 +859,47 @@ func (a LDAPAttributes) disabledBy(vals []string) (bool, error) {
 	}
 }
 
+// normSimpleDN is normDN's fast path for the common DN without escapes, quotes or
+// multi-valued RDNs (a big group's member list is thousands of them): the same key, built in
+// one pass. ok is false for anything else.
+func normSimpleDN(s string) (string, bool) {
+	if strings.ContainsAny(s, "\\\"+#;<>") {
+		return "", false
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	rdns := 0
+	for rdn := range strings.SplitSeq(s, ",") {
+		typ, val, ok := strings.Cut(rdn, "=")
+		typ, val = strings.TrimSpace(typ), strings.TrimSpace(val)
+		if !ok || typ == "" || strings.Contains(val, "=") {
+			return "", false
+		}
+		if rdns > 0 {
+			b.WriteByte(0)
+		}
+		rdns++
+		b.WriteString(strings.ToLower(typ))
+		b.WriteByte('=')
+		b.WriteString(strings.ToLower(val))
+	}
+	return b.String(), true
+}
+
 // normDN returns a comparison key for a DN: attribute types and values case-folded, the
 // attributes of a multi-valued RDN sorted, escapes decoded. ok is false for what is not a DN.
 func normDN(s string) (string, bool) {
 	if !strings.Contains(s, "=") {
 		return "", false
 	}
+	if k, ok := normSimpleDN(s); ok {
+		return k, true
+	}
+	return normParsedDN(s)
+}
+
+// normParsedDN is normDN through ldap.ParseDN, for every DN.
+func normParsedDN(s string) (string, bool) {
 	d, err := ldap.ParseDN(s)
 	if err != nil || len(d.RDNs) == 0 {
 		return "", false

@@ -106,6 +106,15 @@ func TestNormDN(t *testing.T) {
 			t.Errorf("normDN(%q) == normDN(%q)", p[0], p[1])
 		}
 	}
+	// the fast path gives the parser's key
+	for _, dn := range []string{"uid=a,ou=People,dc=example,dc=com", " UID = A , OU=people ,DC=Example,DC=COM ",
+		"cn=Ünïcödé Name,o=Örg", "cn=,dc=x", "2.5.4.3=x,dc=y", "uid=user000042,ou=people,dc=example,dc=com"} {
+		fast, okF := normSimpleDN(dn)
+		slow, okS := normParsedDN(dn)
+		if !okF || !okS || fast != slow {
+			t.Errorf("%q: fast key %q (%v), parsed key %q (%v)", dn, fast, okF, slow, okS)
+		}
+	}
 	for _, notDN := range []string{"jdoe", "", "=,"} {
 		if _, ok := normDN(notDN); ok {
 			t.Errorf("normDN(%q) accepted", notDN)
