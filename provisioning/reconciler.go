@@ -170,8 +170,14 @@ type Reconciler struct {
 	runLockPoll    time.Duration // tests shorten it
 
 	mu      sync.Mutex
-	history []Report // newest first
+	history []Report  // newest first
+	full    []*Report // the last fullKept reports as Run returned them, newest first
+	lastID  uint64    // the id of the newest report
+	next    time.Time // when Schedule starts its next run (zero: not scheduling)
 }
+
+// fullKept is how many whole reports (plan and every result) Report can return.
+const fullKept = 5
 
 // NewReconciler returns a reconciler of tgt to src under rules. cfg should have passed
 // Validate; zero values fall back to the defaults.
@@ -230,6 +236,8 @@ const (
 
 // Report is what one run did.
 type Report struct {
+	// ID numbers the runs of this process, from 1 (Reconciler.Report finds a run by it).
+	ID       uint64        `json:"id"`
 	Trigger  string        `json:"trigger"`
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished"`
@@ -261,9 +269,40 @@ func (r *Reconciler) Status() []Report {
 	return slices.Clone(r.history)
 }
 
+// Report returns run id as Run returned it (plan and every result) while it is one of the
+// last few runs, else the compact report Status keeps (full false), else ok false.
+func (r *Reconciler) Report(id uint64) (rep *Report, full, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.full {
+		if f.ID == id {
+			return f, true, true
+		}
+	}
+	for i := range r.history {
+		if r.history[i].ID == id {
+			c := r.history[i]
+			return &c, false, true
+		}
+	}
+	return nil, false, false
+}
+
+// NextRun returns when Schedule starts its next run; zero when it is not scheduling or a
+// run is under way.
+func (r *Reconciler) NextRun() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next
+}
+
 func (r *Reconciler) remember(rep *Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.full = append([]*Report{rep}, r.full...)
+	if len(r.full) > fullKept {
+		r.full = r.full[:fullKept]
+	}
 	c := *rep
 	c.Plan = nil
 	c.Results = nil
@@ -433,7 +472,11 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 }
 
 func (r *Reconciler) newReport(opts RunOptions) *Report {
-	return &Report{Trigger: cmp.Or(opts.Trigger, TriggerManual), Started: r.now(), DryRun: opts.DryRun,
+	r.mu.Lock()
+	r.lastID++
+	id := r.lastID
+	r.mu.Unlock()
+	return &Report{ID: id, Trigger: cmp.Or(opts.Trigger, TriggerManual), Started: r.now(), DryRun: opts.DryRun,
 		Forced: opts.Force, Users: opts.Users, Counts: map[string]int{}}
 }
 
@@ -530,7 +573,9 @@ func unjoin(err error) []error {
 // tick while another run is in flight, here or (WithRunLock) in another replica, is skipped.
 // It returns once the current run is done.
 func (r *Reconciler) Schedule(ctx context.Context) {
+	defer r.setNext(time.Time{})
 	for {
+		r.setNext(time.Time{})
 		_, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule, DryRun: r.cfg.DryRun})
 		switch {
 		case errors.Is(err, ErrOtherReplica):
@@ -541,12 +586,19 @@ func (r *Reconciler) Schedule(ctx context.Context) {
 			r.log.Warn("scheduled reconcile", "error", err)
 		}
 		d := r.nextDelay()
+		r.setNext(r.now().Add(d))
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.after(d):
 		}
 	}
+}
+
+func (r *Reconciler) setNext(t time.Time) {
+	r.mu.Lock()
+	r.next = t
+	r.mu.Unlock()
 }
 
 // nextDelay is the interval spread by ±jitter percent.

@@ -16,6 +16,7 @@ import (
 	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/directory"
 	"github.com/babelforce/bridge/internal/secretfile"
+	"github.com/babelforce/bridge/internal/ui"
 	"github.com/babelforce/bridge/mapping"
 	"github.com/babelforce/bridge/oidc"
 	"github.com/babelforce/bridge/provisioning"
@@ -35,6 +36,7 @@ type Config struct {
 	InboundSCIM scimserver.Config             `yaml:"inbound_scim"`
 	Store       StoreConfig                   `yaml:"store"`
 	Server      ServerConfig                  `yaml:"server"`
+	UI          ui.Config                     `yaml:"ui"`
 	Log         LogConfig                     `yaml:"log"`
 }
 
@@ -211,6 +213,7 @@ func applyEnv(ctx context.Context, cfg *Config, lookup func(string) (string, boo
 		{"BRIDGE_INBOUND_SCIM_", &cfg.InboundSCIM},
 		{"BRIDGE_STORE_", &cfg.Store},
 		{"BRIDGE_SERVER_", &cfg.Server},
+		{"BRIDGE_UI_", &cfg.UI},
 		{"BRIDGE_LOG_", &cfg.Log},
 	}
 	if v, ok := lookup("BRIDGE_DIRECTORY_TYPE"); ok {
@@ -260,6 +263,7 @@ func (c *Config) loadSecrets() error {
 	add("directory", c.Directory.LoadSecrets())
 	add("sso", c.SSO.LoadSecrets())
 	add("inbound_scim", c.InboundSCIM.LoadSecrets())
+	add("ui", c.UI.LoadSecrets())
 	if c.Server.AdminToken == "" && c.Server.AdminTokenFile != "" {
 		tok, err := secretfile.Read(c.Server.AdminTokenFile)
 		if err != nil {
@@ -292,6 +296,7 @@ func (c *Config) Validate() error {
 		add("inbound_scim", c.InboundSCIM.Validate())
 	}
 	add("server", c.Server.validate())
+	add("ui", c.UI.Validate())
 	add("log", c.Log.validate())
 	return errors.Join(errs...)
 }

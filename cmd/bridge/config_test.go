@@ -16,11 +16,12 @@ import (
 // exampleEnv supplies the secrets config.example.yaml expects from the environment.
 func exampleEnv(extra map[string]string) func(string) (string, bool) {
 	m := map[string]string{
-		"BRIDGE_BABELFORCE_PASSWORD": "pw",
-		"BRIDGE_LDAP_BIND_PASSWORD":  "ldap-pw",
-		"BRIDGE_SSO_CLIENT_SECRET":   "sso-secret",
-		"BRIDGE_INBOUND_SCIM_TOKENS": "token-one-0123456789,token-two-0123456789",
-		"BRIDGE_SERVER_ADMIN_TOKEN":  "admin",
+		"BRIDGE_BABELFORCE_PASSWORD":   "pw",
+		"BRIDGE_LDAP_BIND_PASSWORD":    "ldap-pw",
+		"BRIDGE_SSO_CLIENT_SECRET":     "sso-secret",
+		"BRIDGE_INBOUND_SCIM_TOKENS":   "token-one-0123456789,token-two-0123456789",
+		"BRIDGE_SERVER_ADMIN_TOKEN":    "admin",
+		"BRIDGE_UI_OIDC_CLIENT_SECRET": "ui-secret",
 	}
 	m["BRIDGE_LDAP_CA_FILE"] = os.Getenv("BRIDGE_TEST_CA")
 	for k, v := range extra {
@@ -51,6 +52,8 @@ func TestExampleConfigIsValid(t *testing.T) {
 	assert.Equal(t, 15*time.Minute, cfg.Sync.Interval)
 	assert.Equal(t, "pw", cfg.Babelforce.Password)
 	assert.Equal(t, "bridge:ldap", cfg.Mapping.AgentSource)
+	assert.Equal(t, "ui-secret", cfg.UI.OIDC.ClientSecret)
+	assert.Equal(t, []string{"bridge-admins"}, cfg.UI.OIDC.Admins.Values)
 }
 
 func TestEnvironmentOverridesYAML(t *testing.T) {

@@ -132,7 +132,11 @@ func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, `
-== 5. bridge is serving; push a user the way Okta or Entra ID would:
+== 5. bridge is serving. Open its status pages in the browser:
+
+  %[1]s/ui/   (sign in with the admin token %[5]s)
+
+  push a user the way Okta or Entra ID would:
 
   curl -s -X POST %[1]s/scim/v2/Users \
     -H "Authorization: Bearer %[2]s" -H "Content-Type: application/scim+json" \

@@ -60,6 +60,8 @@ type serveOptions struct {
 	// the YAML has no store path, BRIDGE_STORE_PATH holds the URL (with its password, which
 	// must never show in the logs), and the service must be ready (/readyz) once started.
 	storeURL string
+	// ln, when set, is the listener to serve on (a test that must know the address first).
+	ln net.Listener
 }
 
 // serveInstance is one running `bridge serve`.
@@ -192,11 +194,14 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		t.Fatalf("new service: %v", err)
 	}
 	s.svc = svc
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		svc.app.close()
-		t.Fatalf("listen: %v", err)
+	ln := o.ln
+	if ln == nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			cancel()
+			svc.app.close()
+			t.Fatalf("listen: %v", err)
+		}
 	}
 	s.base = "http://" + ln.Addr().String()
 	go func() { s.done <- svc.serve(ctx, ln, o.schedule) }()

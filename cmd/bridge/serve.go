@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +170,14 @@ func (s *service) handler() (http.Handler, error) {
 		}
 		r.PathPrefix("/scim/v2").Handler(http.StripPrefix("/scim/v2", h))
 	}
+	u, err := s.newUI()
+	if err != nil {
+		return nil, err
+	}
+	if u != nil {
+		r.PathPrefix("/ui/").Handler(u.Handler())
+		r.Handle("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "no such endpoint")
 	})
@@ -225,20 +232,31 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 	return serr
 }
 
-// readiness: the store answers, a babelforce token can be had, the source can be read.
+// partCheck is the state of one part bridge depends on.
+type partCheck struct {
+	name string
+	err  error
+}
+
+// checkParts checks each part bridge depends on: a babelforce token can be had, the source
+// can be read (when it can tell), the store answers.
+func (s *service) checkParts(ctx context.Context) []partCheck {
+	out := []partCheck{{name: "babelforce", err: s.app.client.CheckAuth(ctx)}}
+	if c, ok := s.app.source.(interface{ Check(context.Context) error }); ok {
+		out = append(out, partCheck{name: "directory", err: c.Check(ctx)})
+	}
+	if s.app.store != nil {
+		out = append(out, partCheck{name: "store", err: s.app.store.Ping(ctx)})
+	}
+	return out
+}
+
+// readiness: every part checks out.
 func (s *service) readiness(ctx context.Context) error {
 	var errs []error
-	if s.app.store != nil {
-		if err := s.app.store.Ping(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("store: %w", err))
-		}
-	}
-	if err := s.app.client.CheckAuth(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("babelforce: %w", err))
-	}
-	if c, ok := s.app.source.(interface{ Check(context.Context) error }); ok {
-		if err := c.Check(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("directory: %w", err))
+	for _, c := range s.checkParts(ctx) {
+		if c.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.name, c.err))
 		}
 	}
 	return errors.Join(errs...)
@@ -263,8 +281,7 @@ func (s *service) requireAdmin(next http.Handler) http.Handler {
 			writeAPIError(w, http.StatusUnauthorized, "missing or invalid admin bearer token")
 			return
 		}
-		sum := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) != 1 {
+		if !s.isAdminToken(tok) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bridge admin", error="invalid_token"`)
 			writeAPIError(w, http.StatusUnauthorized, "missing or invalid admin bearer token")
 			return
@@ -341,9 +358,31 @@ func (s *service) handleExplain(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// statusBody is /api/v1/status, and what the status pages' overview starts from.
+type statusBody struct {
+	Version string                `json:"version"`
+	Runs    []provisioning.Report `json:"runs"`
+	// Running: a run is in flight in this replica.
+	Running bool `json:"running"`
+	// NextRun is when the next scheduled run starts (absent: none scheduled).
+	NextRun *time.Time `json:"nextRun,omitempty"`
+	// Store is the store's backend (sqlite, postgres); absent without a store.
+	Store string `json:"store,omitempty"`
+}
+
+func (s *service) status() statusBody {
+	st := statusBody{Version: version, Runs: s.app.rec.Status(), Running: s.app.rec.Busy()}
+	if t := s.app.rec.NextRun(); !t.IsZero() {
+		st.NextRun = &t
+	}
+	if s.app.store != nil {
+		st.Store = s.app.store.Backend()
+	}
+	return st
+}
+
 func (s *service) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	runs := s.app.rec.Status()
-	writeJSONResponse(w, http.StatusOK, map[string]any{"version": version, "runs": runs})
+	writeJSONResponse(w, http.StatusOK, s.status())
 }
 
 func boolParam(r *http.Request, name string) (bool, error) {

@@ -38,15 +38,16 @@ type OIDCProvider struct {
 	ClientID, ClientSecret, RedirectURI string
 	// The service client allowed the client_credentials grant.
 	ServiceClientID, ServiceSecret string
-	// The example user for the code flow.
-	Username, Password string
+	// The example user for the code flow, and the e-mail claim the provider gives them.
+	Username, Password, Email string
 
 	mu     sync.Mutex
 	counts map[string]int // requests served, by path
 }
 
-// StartOIDCProvider starts the example OP; it stops when the test ends.
-func StartOIDCProvider(t testing.TB) *OIDCProvider {
+// StartOIDCProvider starts the example OP; it stops when the test ends. The web client
+// accepts RedirectURI and, besides, redirectURIs (e.g. a bridge's /ui/callback).
+func StartOIDCProvider(t testing.TB, redirectURIs ...string) *OIDCProvider {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,12 +63,13 @@ func StartOIDCProvider(t testing.TB) *OIDCProvider {
 		ServiceSecret:   "verysecret",
 		Username:        "test-user@127.0.0.1",
 		Password:        "verysecure",
+		Email:           "test-user@zitadel.ch",
 		counts:          map[string]int{},
 	}
 	// NewStorageWithClients with our own map instead of storage.RegisterClients, which writes a
 	// package-global map (racy when several tests start providers).
 	clients := map[string]*storage.Client{
-		p.ClientID: storage.WebClient(p.ClientID, p.ClientSecret, p.RedirectURI),
+		p.ClientID: storage.WebClient(p.ClientID, p.ClientSecret, append([]string{p.RedirectURI}, redirectURIs...)...),
 	}
 	st := jwtServiceStorage{storage.NewStorageWithClients(storage.NewUserStore(issuer), clients)}
 	// A nil logger keeps SetupServer from replacing the process-wide slog default.

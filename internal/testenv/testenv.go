@@ -43,6 +43,7 @@ var aptPackages = map[string]string{
 	"samba-tool": "samba samba-ad-dc samba-dsdb-modules samba-vfs-modules winbind samba-ad-provision",
 	"node":       "nodejs",
 	"npm":        "npm",
+	"chromium":   "chromium",
 }
 
 // InCI reports whether the tests run in CI (the CI environment variable is set), where a missing
