@@ -223,6 +223,29 @@ func TestListFiltersPagingAndProjection(t *testing.T) {
 			t.Errorf("filter %s = %v (total %v), want %v", filter, got, res.body["totalResults"], want)
 		}
 	}
+	filters2 := map[string][]string{
+		`name pr`:                                ids, // a complex attribute may be tested for presence
+		`not (name pr)`:                          nil,
+		`active eq "False"`:                      {ids[0], ids[3], ids[6], ids[9]}, // Entra's string booleans
+		`meta.created gt "2000-01-01T00:00:00Z"`: ids,
+	}
+	for filter, want := range filters2 {
+		res := list("filter=" + url.QueryEscape(filter))
+		if got := idsOf(res); !slices.Equal(got, want) || res.body["totalResults"] != jsonNumber(len(want)) {
+			t.Errorf("filter %s = %v (total %v), want %v", filter, got, res.body["totalResults"], want)
+		}
+	}
+	// A filter the server cannot evaluate is an invalidFilter, never a list that is silently
+	// empty (or, under not, silently everything) (issue 17).
+	for _, filter := range []string{
+		`name eq "0"`, `not (name eq "0")`, `emails eq "u1@work.example"`, `meta gt "2020-01-01T00:00:00Z"`,
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq "m-1"`,
+		`userName eq "x" or name eq "0"`, `emails[type eq "work" and not (value eq 5)]`,
+		`userName eq 5`, `active gt true`, `active eq "yes"`, `meta.created gt "yesterday"`, `meta.lastModified eq 1`,
+		`x509Certificates eq "abc"`, `name.givenName eq true`,
+	} {
+		assertSCIMError(t, f.do(http.MethodGet, "/Users?filter="+url.QueryEscape(filter), nil), http.StatusBadRequest, "invalidFilter")
+	}
 	// in-memory filter with paging
 	res = list("filter=" + url.QueryEscape("active eq true") + "&startIndex=3&count=2")
 	if res.body["totalResults"] != jsonNumber(8) || !slices.Equal(idsOf(res), []string{ids[4], ids[5]}) {

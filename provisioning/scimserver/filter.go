@@ -3,11 +3,14 @@ package scimserver
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	scimerrors "github.com/elimity-com/scim/errors"
 	scimfilter "github.com/elimity-com/scim/filter"
 	"github.com/elimity-com/scim/schema"
+	datetime "github.com/q-uint/xsd-datetime"
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/babelforce/bridge/directory/store"
@@ -61,10 +64,21 @@ func (h *resourceHandler) checkExpr(e filter.Expression) (filter.Expression, err
 			return nil, err
 		}
 		sub := e.AttributePath.SubAttributeName()
+		if sub == "" && info.complex && e.Operator != filter.PR {
+			// The library cannot compare a complex value (it panics); RFC 7644 section
+			// 3.4.2.2 makes a filter the server cannot evaluate an invalidFilter.
+			return nil, fmt.Errorf("%s is a complex attribute: compare one of its sub-attributes (%s.%s) or test it with pr",
+				info.name, info.name, someSub(info))
+		}
 		if sub != "" {
 			if _, ok := info.subs[strings.ToLower(sub)]; !ok {
 				return nil, fmt.Errorf("%s has no sub-attribute %q", info.name, sub)
 			}
+		}
+		if err := checkCompare(e, info, sub); err != nil {
+			return nil, err
+		}
+		if sub != "" {
 			if info.multi {
 				return &filter.ValuePath{
 					AttributePath: filter.AttributePath{URIPrefix: e.AttributePath.URIPrefix, AttributeName: e.AttributePath.AttributeName},
@@ -109,6 +123,19 @@ func (h *resourceHandler) checkExpr(e filter.Expression) (filter.Expression, err
 	return nil, fmt.Errorf("unsupported expression %v", e)
 }
 
+// someSub names one sub-attribute of a complex attribute for error messages: "value" when it
+// has one, else the first in alphabetical order.
+func someSub(info attrInfo) string {
+	if _, ok := info.subs["value"]; ok {
+		return "value"
+	}
+	names := slices.Sorted(maps.Values(info.subs))
+	if len(names) == 0 {
+		return "value"
+	}
+	return names[0]
+}
+
 func checkSubExpr(e filter.Expression, info attrInfo) error {
 	switch e := e.(type) {
 	case *filter.AttributeExpression:
@@ -120,7 +147,10 @@ func checkSubExpr(e filter.Expression, info attrInfo) error {
 		} else if !strings.EqualFold(name, "value") {
 			return fmt.Errorf("%s has no sub-attribute %q", info.name, name)
 		}
-		return nil
+		if !info.complex {
+			name = ""
+		}
+		return checkCompare(e, info, name)
 	case *filter.LogicalExpression:
 		if err := checkSubExpr(e.Left, info); err != nil {
 			return err
@@ -130,6 +160,91 @@ func checkSubExpr(e filter.Expression, info attrInfo) error {
 		return checkSubExpr(e.Expression, info)
 	}
 	return fmt.Errorf("unsupported expression %v inside %s[...]", e, info.name)
+}
+
+// checkCompare refuses a comparison the library's validator cannot evaluate: it answers
+// "no match" for a compare value of the wrong type or an operator its type does not have,
+// which `not (...)` turns into "every resource". Strings "true"/"false" compared to a boolean
+// become booleans (Entra sends string booleans). sub is the sub-attribute compared ("" for
+// the attribute itself).
+func checkCompare(e *filter.AttributeExpression, info attrInfo, sub string) error {
+	if e.Operator == filter.PR {
+		return nil
+	}
+	typ, name := compareType(info, sub)
+	ordering := e.Operator == filter.GT || e.Operator == filter.GE || e.Operator == filter.LT || e.Operator == filter.LE
+	wrong := func(want string) error {
+		return fmt.Errorf("%s is a %s attribute: compare it with %s, not %v", name, typ, want, e.CompareValue)
+	}
+	switch typ {
+	case "string", "reference", "binary":
+		if _, ok := e.CompareValue.(string); !ok {
+			return wrong("a quoted string")
+		}
+		if typ == "binary" && ordering {
+			return fmt.Errorf("%s is a binary attribute: %s does not apply to it", name, e.Operator)
+		}
+	case "dateTime":
+		v, ok := e.CompareValue.(string)
+		if !ok {
+			return wrong(`a quoted date and time ("2026-01-02T15:04:05Z")`)
+		}
+		if _, err := datetime.Parse(v); err != nil {
+			return wrong(`a quoted date and time ("2026-01-02T15:04:05Z")`)
+		}
+	case "boolean":
+		if ordering {
+			return fmt.Errorf("%s is a boolean attribute: %s does not apply to it", name, e.Operator)
+		}
+		switch v := e.CompareValue.(type) {
+		case bool:
+		case string:
+			if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+				return wrong("true or false")
+			}
+			e.CompareValue = strings.EqualFold(v, "true")
+		default:
+			return wrong("true or false")
+		}
+	case "integer":
+		if _, ok := e.CompareValue.(int); !ok {
+			return wrong("a whole number")
+		}
+	case "decimal":
+		switch v := e.CompareValue.(type) {
+		case float64:
+		case int:
+			e.CompareValue = float64(v)
+		default:
+			return wrong("a number")
+		}
+	default:
+		return fmt.Errorf("%s cannot be compared", name)
+	}
+	return nil
+}
+
+// compareType is the SCIM type and the display name of the (sub-)attribute a comparison
+// names.
+func compareType(info attrInfo, sub string) (typ, name string) {
+	if info.attr.Name() == "" { // a common attribute (id, meta): every one is a string but meta's times
+		if sub == "" {
+			return "string", info.name
+		}
+		canon := info.subs[strings.ToLower(sub)]
+		if canon == "created" || canon == "lastModified" {
+			return "dateTime", info.name + "." + canon
+		}
+		return "string", info.name + "." + canon
+	}
+	if sub == "" {
+		return info.attr.AttributeType(), info.name
+	}
+	a, ok := info.attr.SubAttributes().ContainsAttribute(sub)
+	if !ok {
+		return "", info.name + "." + sub
+	}
+	return a.AttributeType(), info.name + "." + a.Name()
 }
 
 // commonFilterAttrs are the common attributes (RFC 7643 section 3.1) filters may name.
