@@ -122,7 +122,9 @@ type AgentConfig struct {
 	Number string `yaml:"number" json:"number,omitempty"`
 }
 
-// PhoneConfig says how numbers are normalised to E.164.
+// PhoneConfig says how numbers are normalised to E.164. An extension after the number ("ext.
+// 12", "x12", "Durchwahl 12", ";ext=12", "#12") is dropped, never dialled; a number with any
+// other letter, or one that is not valid for its region, is invalid (see Invalid).
 type PhoneConfig struct {
 	// DefaultRegion is the ISO 3166 region (e.g. "DE") for numbers written without a country
 	// code. Empty: such numbers are invalid.

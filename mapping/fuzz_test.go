@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nyaruka/phonenumbers"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/babelforce/bridge/directory"
@@ -396,6 +397,56 @@ func FuzzFindUser(f *testing.F) {
 		}
 		if !named {
 			t.Fatalf("FindUser(%q) found %q, which the query does not name", q, u.ID)
+		}
+	})
+}
+
+// fuzzRegions are the regions FuzzNormalizePhone picks from ("" is no default region).
+var fuzzRegions = []string{"", "DE", "US", "GB", "FR", "IT", "CH", "IN", "BR"}
+
+// FuzzNormalizePhone normalises arbitrary numbers: never a panic; a number or a problem, never
+// both or neither; a number is E.164, normalises to itself again, and every digit of its
+// national part comes from a digit of the input in order (issue 17: letters were read as
+// keypad digits, "030 123 call me" became +4930123225563, and "201000000AAA00" a number too
+// long for E.164).
+func FuzzNormalizePhone(f *testing.F) {
+	for _, s := range []string{
+		"030 1234567", "+49 30 1234567", "0049 30 1234567", "+1 (415) 555-2671", "(415) 555-2671", "020 7946 0958",
+		"030 1234567 ext.", "030 123 call me", "201000000AAA00", "030 1234567 ext. 12", "030 1234567 x12",
+		"030 1234567 Durchwahl 12", "tel:+49-30-1234567;ext=5", "1-800-FLOWERS", "+٤٩٣٠١٢٣٤٥٦٧", "\x00", "",
+		"+4930123456789012345", "06 12 34 56 78", "+39 06 1234 5678", "++49 30 1234567", "030 1234567#",
+	} {
+		for i := range fuzzRegions {
+			f.Add(s, uint8(i))
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw string, r uint8) {
+		region := fuzzRegions[int(r)%len(fuzzRegions)]
+		n, problem := normalizePhone(raw, region)
+		if (n == "") == (problem == "") {
+			t.Fatalf("normalizePhone(%q, %q) = %q, %q: want a number or a problem", raw, region, n, problem)
+		}
+		if n == "" {
+			return
+		}
+		if !e164.MatchString(n) {
+			t.Fatalf("normalizePhone(%q, %q) = %q: not E.164", raw, region, n)
+		}
+		if again, p := normalizePhone(n, region); again != n {
+			t.Fatalf("normalizePhone(%q, %q) = %q, but that normalises to %q (%s)", raw, region, n, again, p)
+		}
+		num, err := phonenumbers.Parse(n, "ZZ")
+		if err != nil {
+			t.Fatalf("normalizePhone(%q, %q) = %q, which does not parse: %v", raw, region, n, err)
+		}
+		nsn, digits := phonenumbers.GetNationalSignificantNumber(num), phonenumbers.NormalizeDigitsOnly(raw)
+		rest := digits
+		for _, c := range nsn {
+			i := strings.IndexRune(rest, c)
+			if i < 0 {
+				t.Fatalf("normalizePhone(%q, %q) = %q: its digits %s are not all from the input's digits %s", raw, region, n, nsn, digits)
+			}
+			rest = rest[i+1:]
 		}
 	})
 }

@@ -178,9 +178,24 @@ func TestNormalizePhone(t *testing.T) {
 		{"020 7946 0958", "GB", "+442079460958", ""},
 		{"0151 23456789", "DE", "+4915123456789", ""},
 		{"12", "DE", "", `number "12" is not a valid phone number for region DE`},
-		{"call me", "DE", "", `number "call me" is not a valid phone number for region DE`},
+		{"call me", "DE", "", `number "call me" has letters in it (only an extension such as "ext. 12" may follow the number)`},
 		{"030 1234567", "", "", `number "030 1234567" has no country code and phone.default_region is not set`},
 		{"+999 123", "", "", `number "+999 123" is not a valid phone number`},
+		// issue 17: an extension is split off, never dialled; other letters make a number invalid
+		{"030 1234567 ext. 12", "DE", "+49301234567", ""},
+		{"030 1234567 x12", "DE", "+49301234567", ""},
+		{"030 1234567X 12", "DE", "+49301234567", ""},
+		{"030 1234567, Durchwahl 12", "DE", "+49301234567", ""},
+		{"030 1234567 DW 12", "DE", "+49301234567", ""},
+		{"+1 415 555 2671 extension 7", "", "+14155552671", ""},
+		{"tel:+49-30-1234567;ext=5", "", "+49301234567", ""},
+		{"030 1234567 #5", "DE", "+49301234567", ""},
+		{"030 1234567 ext.", "DE", "", `number "030 1234567 ext." has letters in it (only an extension such as "ext. 12" may follow the number)`},
+		{"030 123 call me", "DE", "", `number "030 123 call me" has letters in it (only an extension such as "ext. 12" may follow the number)`},
+		{"201000000AAA00", "DE", "", `number "201000000AAA00" has letters in it (only an extension such as "ext. 12" may follow the number)`},
+		{"1-800-FLOWERS", "US", "", `number "1-800-FLOWERS" has letters in it (only an extension such as "ext. 12" may follow the number)`},
+		{"030 1234567 Durchwahl", "DE", "", `number "030 1234567 Durchwahl" has letters in it (only an extension such as "ext. 12" may follow the number)`},
+		{"201000000000000", "DE", "", `number "201000000000000" is not a valid phone number for region DE`},
 	}
 	for _, tt := range tests {
 		got, problem := normalizePhone(tt.raw, tt.region)
