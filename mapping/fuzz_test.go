@@ -84,6 +84,9 @@ skills: []`,
 - 2`,
 		`agent_source: &a x
 skills: [{match: *a, tag: *a}]`,
+		// issue 17: recursion that an empty user does not reach
+		`agent_source: x
+agent: {name: '{{define "a"}}{{if .UserName}}{{template "a" .}}{{end}}{{end}}{{template "a" .}}'}`,
 	} {
 		f.Add(s)
 	}

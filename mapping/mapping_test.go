@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"runtime"
@@ -563,5 +564,55 @@ func TestConditions(t *testing.T) {
 		if got := c.eval(attrValues(&u, c.attrKey)); got != tt.want {
 			t.Errorf("%s: got %v, want %v", c.text, got, tt.want)
 		}
+	}
+}
+
+// TestTemplateRecursionIsAConfigError: a template that calls itself only for some users
+// passed the check on an empty user and then cost seconds per person (issue 17).
+func TestTemplateRecursionIsAConfigError(t *testing.T) {
+	chain := `{{define "a0"}}x{{end}}`
+	for i := 1; i <= 11; i++ {
+		chain += fmt.Sprintf(`{{define "a%d"}}{{template "a%d"}}{{template "a%d"}}{{end}}`, i, i-1, i-1)
+	}
+	for _, tt := range []struct{ tmpl, problem string }{
+		{`{{define "a"}}{{if .Attr "x"}}{{template "a" .}}{{end}}{{end}}{{template "a" .}}`,
+			`template "a" calls itself (a → a): recursion is not allowed`},
+		{`{{define "a"}}{{with .Attr "x"}}{{template "b" .}}{{end}}{{end}}{{define "b"}}{{range attrs "y"}}{{template "a"}}{{end}}{{end}}{{template "b" .}}`,
+			`template "b" calls itself (b → a → b): recursion is not allowed`},
+		{`{{block "a" .}}{{if .Active}}{{template "a" .}}{{end}}{{end}}`, `template "a" calls itself`},
+		{`{{if .Active}}{{template "agent.name" .}}{{end}}`, `template "agent.name" calls itself`},
+		{`{{if .Active}}{{template "nope" .}}{{end}}`, `template "nope" is called but not defined`},
+		{chain + `{{template "a11"}}`, `makes more than 1000 template calls`},
+	} {
+		_, err := Compile(Config{AgentSource: "x", Agent: AgentConfig{Name: tt.tmpl}})
+		if err == nil || !strings.Contains(err.Error(), tt.problem) || !strings.HasPrefix(err.Error(), "agent.name: invalid template") {
+			t.Errorf("template %s: error %v, want one with %q", tt.tmpl, err, tt.problem)
+		}
+	}
+	// templates that call others without recursion still work
+	rules, err := Compile(Config{AgentSource: "x", Agent: AgentConfig{
+		Name: `{{define "n"}}{{.GivenName}} {{.FamilyName}}{{end}}{{define "full"}}{{template "n" .}}{{end}}{{template "full" .}}{{template "full" .}}`,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Desire(&directory.Snapshot{Users: []directory.User{{ID: "1", UserName: "ann@example.com", GivenName: "Ann", FamilyName: "Lee", Active: true,
+		Emails: []directory.Email{{Value: "ann@example.com", Primary: true}}}}}, rules)
+	if len(d.Agents) != 1 || d.Agents[0].Name != "Ann LeeAnn Lee" {
+		t.Fatalf("agents %+v, skipped %+v", d.Agents, d.Skipped)
+	}
+	// a template writing more than it may fails for that person only
+	rules, err = Compile(Config{AgentSource: "x", Agent: AgentConfig{Name: `{{range attrs "big"}}{{.}}{{end}}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]string, 100)
+	for i := range big {
+		big[i] = strings.Repeat("x", 1000)
+	}
+	d = Desire(&directory.Snapshot{Users: []directory.User{{ID: "1", UserName: "ann@example.com", Active: true,
+		Emails: []directory.Email{{Value: "ann@example.com", Primary: true}}, Attributes: map[string][]string{"big": big}}}}, rules)
+	if len(d.Agents) != 0 || len(d.Skipped) != 1 || !strings.Contains(d.Skipped[0].Detail, "template writes more than 65536 bytes") {
+		t.Fatalf("agents %+v, skipped %+v", d.Agents, d.Skipped)
 	}
 }

@@ -2,9 +2,12 @@ package mapping
 
 import (
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/babelforce/bridge/directory"
 )
@@ -131,13 +134,109 @@ func compileTemplate(key, text string) (*fieldTemplate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: invalid template %q: %s", key, text, templateError(key, err))
 	}
+	if err := checkTemplateCalls(t); err != nil {
+		return nil, fmt.Errorf("%s: invalid template %q: %s", key, text, err)
+	}
 	var b strings.Builder
 	empty := &directory.User{}
 	cur = empty
-	if err := t.Execute(&b, newView(empty)); err != nil {
+	if err := t.Execute(&limitedWriter{w: &b, n: maxTemplateOutput}, newView(empty)); err != nil {
 		return nil, fmt.Errorf("%s: invalid template %q: %s", key, text, templateError(key, err))
 	}
 	return &fieldTemplate{key: key, text: text, desc: key + " " + quote(text), t: t}, nil
+}
+
+// maxTemplateCalls bounds how many {{template}} calls one run of a field template may make,
+// counted without looking at data (a call inside range counts once).
+const maxTemplateCalls = 1000
+
+// maxTemplateOutput bounds what one run of a field template may write (an agent's name,
+// e-mail or number, an external id).
+const maxTemplateOutput = 64 << 10
+
+// checkTemplateCalls refuses a template that calls a template it does not define, calls
+// itself (directly or through others) or expands to more than maxTemplateCalls calls. A
+// recursive template passed the run on an empty user whenever its recursion depended on
+// data, and then cost each person seconds until text/template's depth limit stopped it.
+func checkTemplateCalls(t *template.Template) error {
+	calls := map[string][]string{}
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil || tt.Tree.Root == nil {
+			continue
+		}
+		var names []string
+		collectCalls(tt.Tree.Root, &names)
+		calls[tt.Name()] = names
+	}
+	const visiting = -1
+	count := map[string]int{} // name → calls one run makes (visiting while on the stack)
+	var visit func(name string, path []string) (int, error)
+	visit = func(name string, path []string) (int, error) {
+		switch n, ok := count[name]; {
+		case ok && n == visiting:
+			cycle := append(path[slices.Index(path, name):], name)
+			return 0, fmt.Errorf("template %q calls itself (%s): recursion is not allowed", name, strings.Join(cycle, " → "))
+		case ok:
+			return n, nil
+		}
+		callees, defined := calls[name]
+		if !defined {
+			return 0, fmt.Errorf("template %q is called but not defined", name)
+		}
+		count[name] = visiting
+		total := 0
+		for _, c := range callees {
+			n, err := visit(c, append(path, name))
+			if err != nil {
+				return 0, err
+			}
+			if total += 1 + n; total > maxTemplateCalls {
+				return 0, fmt.Errorf("template %q makes more than %d template calls", name, maxTemplateCalls)
+			}
+		}
+		count[name] = total
+		return total, nil
+	}
+	_, err := visit(t.Name(), nil)
+	return err
+}
+
+// collectCalls appends the names of the templates that n calls ({{template}} and {{block}}).
+func collectCalls(n parse.Node, out *[]string) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			collectCalls(c, out)
+		}
+	case *parse.TemplateNode:
+		*out = append(*out, n.Name)
+	case *parse.IfNode:
+		collectCalls(n.List, out)
+		collectCalls(n.ElseList, out)
+	case *parse.RangeNode:
+		collectCalls(n.List, out)
+		collectCalls(n.ElseList, out)
+	case *parse.WithNode:
+		collectCalls(n.List, out)
+		collectCalls(n.ElseList, out)
+	}
+}
+
+// limitedWriter fails a template run that writes more than n bytes.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		return 0, fmt.Errorf("template writes more than %d bytes", maxTemplateOutput)
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
 }
 
 // templateError strips text/template's "template: NAME:1:2: " prefixes.
@@ -174,6 +273,7 @@ type executor struct {
 	cur   *directory.User
 	clone map[*fieldTemplate]*template.Template
 	buf   strings.Builder
+	out   limitedWriter // buf, bounded
 	// hasAttrRules, memo and problems serve the attribute rules: results by (rule, value)
 	// and the problems they found.
 	hasAttrRules bool
@@ -218,7 +318,8 @@ func (r *Rules) newExecutor() *executor {
 func (x *executor) run(ft *fieldTemplate, u *directory.User, view *userView) (string, error) {
 	x.cur = u
 	x.buf.Reset()
-	if err := x.clone[ft].Execute(&x.buf, view); err != nil {
+	x.out = limitedWriter{w: &x.buf, n: maxTemplateOutput}
+	if err := x.clone[ft].Execute(&x.out, view); err != nil {
 		return "", fmt.Errorf("template %s failed: %s", ft.key, templateError(ft.key, err))
 	}
 	return strings.TrimSpace(x.buf.String()), nil
