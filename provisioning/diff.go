@@ -242,7 +242,7 @@ func diff(in diffInput) (*Plan, []*op) {
 		if a == nil {
 			// not bridge's yet: is there an agent with this e-mail?
 			var match []babelforce.Agent
-			if in.actual.unowned != nil && d.Email != "" {
+			if in.actual.unowned != nil && d.Email != "" && d.Enabled {
 				for _, u := range in.actual.unowned[lowerEmail(d.Email)] {
 					if !claimed[u.ID] {
 						match = append(match, u)

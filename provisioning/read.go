@@ -146,10 +146,13 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		desiredKeys[key(d.SourceID)] = true
 	}
 
-	// agents not bridge's with the e-mail of a desired agent bridge has none for
+	// agents not bridge's with the e-mail of a desired agent bridge has none for; only people
+	// who would get a new agent (enabled): no agent is created, adopted or switched off for an
+	// inactive person bridge has none for, so looking for theirs would only cost a second
+	// listing of every agent on each run (issue 17)
 	var unmatched []*mapping.Agent
 	for i := range agents {
-		if ownedKeys[key(agents[i].SourceID)] == nil && agents[i].Email != "" {
+		if ownedKeys[key(agents[i].SourceID)] == nil && agents[i].Email != "" && agents[i].Enabled {
 			unmatched = append(unmatched, &agents[i])
 		}
 	}
@@ -251,7 +254,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 	var need []string
 	for _, d := range agents {
 		a := ownedKeys[key(d.SourceID)]
-		if a == nil && r.cfg.Adopt && act.unowned != nil {
+		if a == nil && r.cfg.Adopt && act.unowned != nil && d.Enabled {
 			if m := act.unowned[lowerEmail(d.Email)]; len(m) == 1 {
 				a = &m[0]
 			}
