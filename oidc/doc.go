@@ -8,7 +8,9 @@
 // for are supported. Each check becomes a Finding in a Report; nothing is pushed anywhere.
 //
 // NewTokenVerifier builds a verifier of JWTs signed by the issuer for one audience (signature,
-// issuer, audience and expiry are checked).
+// issuer, audience and expiry are checked) that accepts only provisioning credentials: tokens
+// of allowed clients and/or with a required scope or role, never an ID token. When the issuer
+// cannot be asked, its errors are an *UnavailableError.
 //
 // Config is the `sso:` section of bridge's configuration:
 //

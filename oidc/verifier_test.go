@@ -2,6 +2,12 @@ package oidc_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -18,10 +24,12 @@ type scimVerifier interface {
 
 var _ scimVerifier = (*oidc.TokenVerifier)(nil)
 
+// newVerifier accepts tokens of the client audience names (the example OP's client_credentials
+// tokens have aud and client_id equal to the client).
 func newVerifier(t *testing.T, issuer, audience string, now func() time.Time) *oidc.TokenVerifier {
 	t.Helper()
 	v, err := oidc.NewTokenVerifier(context.Background(), oidc.VerifierConfig{
-		Issuer: issuer, Audience: audience, AllowInsecureHTTP: true, Now: now,
+		Issuer: issuer, Audience: audience, ClientIDs: []string{audience}, AllowInsecureHTTP: true, Now: now,
 	})
 	if err != nil {
 		t.Fatalf("NewTokenVerifier: %v", err)
@@ -68,14 +76,53 @@ func TestTokenVerifierServiceToken(t *testing.T) {
 	}
 }
 
-func TestTokenVerifierIDTokenAndForeignIssuer(t *testing.T) {
+// TestTokenVerifierOnlyProvisioningTokens: a person's ID token from the code flow is refused
+// even with its audience and client allowed; a client_credentials token is accepted only for
+// an allowed client, scope or role (issue 10).
+func TestTokenVerifierOnlyProvisioningTokens(t *testing.T) {
 	op := testenv.StartOIDCProvider(t)
 	ctx := context.Background()
-	idTok := op.IDToken(t) // code flow
-	v := newVerifier(t, op.Issuer, op.ClientID, nil)
-	if err := v.Verify(ctx, idTok); err != nil {
-		t.Fatalf("ID token rejected: %v", err)
+	idTok := op.IDToken(t) // code flow: aud, azp and client_id are the web client
+	svcTok := op.ServiceToken(t)
+	verifier := func(audience string, clients []string, scope, role string) *oidc.TokenVerifier {
+		t.Helper()
+		v, err := oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: op.Issuer, Audience: audience,
+			ClientIDs: clients, RequiredScope: scope, RequiredRole: role, AllowInsecureHTTP: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
+	for _, tc := range []struct {
+		name, tok, audience string
+		clients             []string
+		scope, role, refuse string
+	}{
+		{"service token of an allowed client", svcTok, op.ServiceClientID, []string{"other", op.ServiceClientID}, "", "", ""},
+		{"service token of another client", svcTok, op.ServiceClientID, []string{"other"}, "", "", `client "sid1" is not an allowed provisioning client`},
+		{"service token without the scope", svcTok, op.ServiceClientID, nil, "scim.provision", "", `does not have the scope "scim.provision"`},
+		{"service token without the role", svcTok, op.ServiceClientID, []string{op.ServiceClientID}, "", "SCIM.Provision", `does not have the role "SCIM.Provision"`},
+		{"ID token, client allowed", idTok, op.ClientID, []string{op.ClientID}, "", "", "an ID token"},
+		{"ID token, client not allowed", idTok, op.ClientID, []string{op.ServiceClientID}, "", "", "an ID token"},
+	} {
+		err := verifier(tc.audience, tc.clients, tc.scope, tc.role).Verify(ctx, tc.tok)
+		switch {
+		case tc.refuse == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refuse != "" && (err == nil || !errors.Is(err, oidc.ErrInvalidToken) || !strings.Contains(err.Error(), tc.refuse)):
+			t.Errorf("%s: error %v, want one with %q", tc.name, err, tc.refuse)
+		}
+	}
+	_, err := oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: op.Issuer, Audience: "x", AllowInsecureHTTP: true})
+	if err == nil || !strings.Contains(err.Error(), "at least one is required") {
+		t.Errorf("verifier without a provisioning rule: %v", err)
+	}
+}
+
+func TestTokenVerifierForeignIssuer(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	ctx := context.Background()
+	v := newVerifier(t, op.Issuer, op.ServiceClientID, nil)
 
 	// A token from another provider (other issuer, other keys) is rejected.
 	op2 := testenv.StartOIDCProvider(t)
@@ -91,13 +138,52 @@ func TestNewTokenVerifierErrors(t *testing.T) {
 		t.Errorf("bad config: %v", err)
 	}
 	closed := testenv.ClosedURL(t)
-	_, err = oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: closed, Audience: "x", AllowInsecureHTTP: true})
-	if err == nil || !strings.Contains(err.Error(), closed+"/.well-known/openid-configuration") {
+	_, err = oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: closed, Audience: "x", ClientIDs: []string{"x"}, AllowInsecureHTTP: true})
+	var unavailable *oidc.UnavailableError
+	if err == nil || !strings.Contains(err.Error(), closed+"/.well-known/openid-configuration") || !errors.As(err, &unavailable) {
 		t.Errorf("unreachable: %v", err)
 	}
 	op := testenv.StartOIDCProvider(t)
-	_, err = oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: op.Issuer + "/", Audience: "x", AllowInsecureHTTP: true})
+	_, err = oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: op.Issuer + "/", Audience: "x", ClientIDs: []string{"x"}, AllowInsecureHTTP: true})
 	if err == nil || !strings.Contains(err.Error(), "trailing slash") {
 		t.Errorf("trailing slash: %v", err)
+	}
+}
+
+// TestTokenVerifierJWKSUnreachable: when the keys cannot be fetched the token is not judged:
+// the error is an UnavailableError, not ErrInvalidToken (the endpoint answers 503, not 401).
+func TestTokenVerifierJWKSUnreachable(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	closed := testenv.ClosedURL(t)
+	d := testenv.StartDiscoveryServer(t, func(issuer string) map[string]any {
+		doc := op.DiscoveryDocument(t)
+		doc["issuer"] = issuer
+		doc["jwks_uri"] = closed + "/keys"
+		return doc
+	})
+	ctx := context.Background()
+	v, err := oidc.NewTokenVerifier(ctx, oidc.VerifierConfig{Issuer: d.URL, Audience: "sid1", ClientIDs: []string{"sid1"}, AllowInsecureHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signing := enc(map[string]any{"alg": "RS256", "typ": "JWT", "kid": "k1"}) + "." +
+		enc(map[string]any{"iss": d.URL, "aud": "sid1", "sub": "sid1", "client_id": "sid1", "exp": time.Now().Add(time.Hour).Unix()})
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.Verify(ctx, signing+"."+base64.RawURLEncoding.EncodeToString(sig))
+	var unavailable *oidc.UnavailableError
+	if !errors.As(err, &unavailable) || errors.Is(err, oidc.ErrInvalidToken) {
+		t.Fatalf("JWKS unreachable: %v, want an UnavailableError", err)
 	}
 }

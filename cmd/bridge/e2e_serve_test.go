@@ -128,6 +128,7 @@ inbound_scim:
   oidc:
     issuer: %[7]q
     audience: %[8]q
+    client_ids: [%[8]q]
 store:
   path: %[9]s
 server:
@@ -730,7 +731,7 @@ func (i *serveJWTIssuer) mint(t *testing.T, aud string, exp time.Time, key *rsa.
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
 	header, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": "k1", "typ": "JWT"})
-	claims, _ := json.Marshal(map[string]any{"iss": i.issuer, "aud": aud, "sub": "okta-scim",
+	claims, _ := json.Marshal(map[string]any{"iss": i.issuer, "aud": aud, "sub": "okta-scim", "azp": aud,
 		"iat": exp.Add(-time.Hour).Unix(), "exp": exp.Unix()})
 	signing := b64(header) + "." + b64(claims)
 	sum := sha256.Sum256([]byte(signing))
@@ -814,7 +815,8 @@ func TestServeAuth(t *testing.T) {
 		serveWantAgent{email: "jwt.user@example.com", name: "Jay Dub", enabled: true}.check(t, s.sim, "pushed with a JWT")
 
 		// The ID token of the web client has the wrong audience.
-		serveWantSCIM401(t, s, "JWT for another audience", "Bearer "+op.IDToken(t))
+		idToken := op.IDToken(t)
+		serveWantSCIM401(t, s, "JWT for another audience", "Bearer "+idToken)
 		parts := strings.Split(jwt, ".")
 		claims, err := base64.RawURLEncoding.DecodeString(parts[1])
 		if err != nil {
@@ -846,6 +848,30 @@ func TestServeAuth(t *testing.T) {
 				t.Errorf("%s %s with the admin token: %d\n%s", ep.method, ep.path, status, raw)
 			}
 		}
+	})
+
+	// A person's ID token is refused even when its audience and client are the configured
+	// ones: it is a sign-in, not a provisioning credential (issue 10).
+	t.Run("zitadel ID token", func(t *testing.T) {
+		t.Parallel()
+		op := testenv.StartOIDCProvider(t)
+		s := serveStart(t, serveOptions{oidcIssuer: op.Issuer, oidcAudience: op.ClientID})
+		serveWantSCIM401(t, s, "ID token from the code flow", "Bearer "+op.IDToken(t))
+		if !strings.Contains(s.logs.String(), "an ID token") {
+			t.Errorf("the refusal of the ID token is not logged with its reason")
+		}
+	})
+
+	// The IdP cannot be reached to check a JWT: 503 with Retry-After, not 401 (issue 10).
+	t.Run("IdP unreachable", func(t *testing.T) {
+		t.Parallel()
+		s := serveStart(t, serveOptions{oidcIssuer: testenv.ClosedURL(t), oidcAudience: "bridge-scim"})
+		iss := serveStartJWTIssuer(t)
+		status, hdr, raw := s.do(http.MethodGet, "/scim/v2/Users", iss.mint(t, "bridge-scim", time.Now().Add(time.Hour), nil), nil)
+		if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(string(raw), "urn:ietf:params:scim:api:messages:2.0:Error") {
+			t.Errorf("JWT with the IdP down: %d (Retry-After %q) %s", status, hdr.Get("Retry-After"), raw)
+		}
+		serveWantSCIMOK(t, s, "static token with the IdP down", s.scimToken)
 	})
 
 	t.Run("expired", func(t *testing.T) {

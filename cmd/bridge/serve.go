@@ -162,6 +162,7 @@ func (s *service) handler() (http.Handler, error) {
 		if oc := s.app.cfg.InboundSCIM.OIDC; oc.Enabled() {
 			// inbound_scim validation accepts plain http only for a loopback issuer.
 			opts.Verifier = &lazyVerifier{cfg: oidc.VerifierConfig{Issuer: oc.Issuer, Audience: oc.Audience,
+				ClientIDs: oc.ClientIDs, RequiredScope: oc.RequiredScope, RequiredRole: oc.RequiredRole,
 				AllowInsecureHTTP: strings.HasPrefix(oc.Issuer, "http://")}}
 		}
 		h, err := scimserver.New(s.app.store, s.app.cfg.InboundSCIM, opts)

@@ -84,7 +84,7 @@ func TestAuthentication(t *testing.T) {
 	}
 	f := newFixture(t, Config{
 		Tokens: []string{testToken},
-		OIDC:   OIDCConfig{Issuer: testIssuer, Audience: testAudience},
+		OIDC:   OIDCConfig{Issuer: testIssuer, Audience: testAudience, ClientIDs: []string{"scim-client"}},
 	}, Options{Verifier: newVerifier(t, key)})
 
 	valid := signJWT(t, key, claims(testAudience, testNow.Add(time.Hour)))
@@ -173,7 +173,8 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, want := range []string{"token_sha256[0]", "tokens: token 1 is shorter", "max_body_bytes", "oidc.issuer: must use https", "oidc.audience"} {
+	for _, want := range []string{"token_sha256[0]", "tokens: token 1 is shorter", "max_body_bytes", "oidc.issuer: must use https", "oidc.audience",
+		"oidc.client_ids, oidc.required_scope or oidc.required_role: at least one is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
@@ -181,8 +182,18 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{Enabled: true}).Validate(); err == nil || !strings.Contains(err.Error(), "BRIDGE_INBOUND_SCIM_TOKENS") {
 		t.Fatalf("no auth configured: %v", err)
 	}
-	if err := (Config{OIDC: OIDCConfig{Issuer: testIssuer, Audience: testAudience}}).Validate(); err != nil {
-		t.Fatalf("oidc only: %v", err)
+	for _, oc := range []OIDCConfig{
+		{Issuer: testIssuer, Audience: testAudience, ClientIDs: []string{"scim-client"}},
+		{Issuer: testIssuer, Audience: testAudience, RequiredScope: "scim.provision"},
+		{Issuer: testIssuer, Audience: testAudience, RequiredRole: "SCIM.Provision"},
+	} {
+		if err := (Config{OIDC: oc}).Validate(); err != nil {
+			t.Fatalf("oidc only %+v: %v", oc, err)
+		}
+	}
+	if err := (Config{OIDC: OIDCConfig{Issuer: testIssuer, Audience: testAudience, ClientIDs: []string{" "}}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "oidc.client_ids[0]: must not be empty") || !strings.Contains(err.Error(), "at least one is required") {
+		t.Fatalf("oidc with an empty client id: %v", err)
 	}
 	cfg := Config{TokensFile: filepath.Join(t.TempDir(), "missing")}
 	if err := cfg.LoadSecrets(); err == nil || !strings.Contains(err.Error(), "tokens_file") {
@@ -190,7 +201,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	// New refuses an OIDC config without a verifier
 	st := newFixture(t, Config{}, Options{}).st
-	if _, err := New(st, Config{OIDC: OIDCConfig{Issuer: testIssuer, Audience: testAudience}}, Options{}); err == nil {
+	if _, err := New(st, Config{OIDC: OIDCConfig{Issuer: testIssuer, Audience: testAudience, RequiredScope: "x"}}, Options{}); err == nil {
 		t.Fatal("New without verifier must fail")
 	}
 	if _, err := New(nil, Config{Tokens: []string{testToken}}, Options{}); err == nil {
@@ -238,6 +249,7 @@ token_sha256: ["` + strings.Repeat("ab", 32) + `"]
 oidc:
   issuer: https://idp.example.test/tenant
   audience: from-yaml
+  required_scope: scim.provision
 max_body_bytes: 4096
 `
 	dec := yaml.NewDecoder(strings.NewReader(raw))
@@ -248,15 +260,17 @@ max_body_bytes: 4096
 	err := envconfig.ProcessWith(context.Background(), &envconfig.Config{
 		Target: &cfg,
 		Lookuper: envconfig.PrefixLookuper("BRIDGE_INBOUND_SCIM_", envconfig.MapLookuper(map[string]string{
-			"BRIDGE_INBOUND_SCIM_TOKENS":        "env-token-aaaaaaaaaaaaaaaa,env-token-bbbbbbbbbbbbbbbb",
-			"BRIDGE_INBOUND_SCIM_OIDC_AUDIENCE": "from-env",
+			"BRIDGE_INBOUND_SCIM_TOKENS":          "env-token-aaaaaaaaaaaaaaaa,env-token-bbbbbbbbbbbbbbbb",
+			"BRIDGE_INBOUND_SCIM_OIDC_AUDIENCE":   "from-env",
+			"BRIDGE_INBOUND_SCIM_OIDC_CLIENT_IDS": "client-a,client-b",
 		})),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Tokens) != 2 || cfg.OIDC.Audience != "from-env" || cfg.OIDC.Issuer != "https://idp.example.test/tenant" ||
-		cfg.MaxBodyBytes != 4096 || len(cfg.TokenSHA256) != 1 || !cfg.Enabled {
+		cfg.MaxBodyBytes != 4096 || len(cfg.TokenSHA256) != 1 || !cfg.Enabled ||
+		cfg.OIDC.RequiredScope != "scim.provision" || strings.Join(cfg.OIDC.ClientIDs, " ") != "client-a client-b" {
 		t.Fatalf("config = %+v", cfg)
 	}
 	if err := cfg.LoadSecrets(); err != nil {

@@ -32,6 +32,10 @@ const minTokenLength = 16
 //	  oidc:                                   # or JWT bearer tokens issued by the IdP
 //	    issuer: https://login.microsoftonline.com/TENANT/v2.0
 //	    audience: 8adf8e6e-67b2-4cf2-a259-e3dc5476c621
+//	    # what makes a token a provisioning credential (at least one; all that are set must hold):
+//	    client_ids: [5b3e1f0c-2f1e-4c57-9d61-0a6b2f0f4d11]  # azp, client_id, appid or cid
+//	    required_scope: scim.provision                     # in scope or scp
+//	    required_role: SCIM.Provision                      # in roles
 //	  max_body_bytes: 1048576
 //
 // After LoadSecrets the plain tokens are gone: only their SHA-256 hashes stay in memory.
@@ -52,9 +56,29 @@ type Config struct {
 
 // OIDCConfig accepts JWT bearer tokens from an OpenID Connect issuer (verified by the
 // Options.Verifier that the caller builds from it).
+//
+// Any token the issuer signs for the audience is not enough: a person signing in to an app
+// with that audience gets one too. ClientIDs, RequiredScope and RequiredRole say what makes a
+// token a provisioning credential; at least one is required, and ID tokens are always refused.
 type OIDCConfig struct {
 	Issuer   string `yaml:"issuer" env:"ISSUER, overwrite"`
 	Audience string `yaml:"audience" env:"AUDIENCE, overwrite"`
+	// ClientIDs are the clients allowed to push (the token's azp, client_id, appid or cid).
+	ClientIDs []string `yaml:"client_ids" env:"CLIENT_IDS, overwrite"`
+	// RequiredScope must be among the token's scopes (scope or scp).
+	RequiredScope string `yaml:"required_scope" env:"REQUIRED_SCOPE, overwrite"`
+	// RequiredRole must be among the token's roles (Entra app roles: roles).
+	RequiredRole string `yaml:"required_role" env:"REQUIRED_ROLE, overwrite"`
+}
+
+// hasProvisioningRule reports whether the config names what makes a provisioning token.
+func (c OIDCConfig) hasProvisioningRule() bool {
+	for _, id := range c.ClientIDs {
+		if strings.TrimSpace(id) != "" {
+			return true
+		}
+	}
+	return strings.TrimSpace(c.RequiredScope) != "" || strings.TrimSpace(c.RequiredRole) != ""
 }
 
 // Enabled reports whether JWT bearer tokens are configured.
@@ -171,6 +195,14 @@ func (c Config) Validate() error {
 		}
 		if c.OIDC.Audience == "" {
 			errs = append(errs, errors.New("oidc.audience: required when oidc.issuer is set (the client id or App ID URI the IdP puts in aud)"))
+		}
+		if !c.OIDC.hasProvisioningRule() {
+			errs = append(errs, errors.New("oidc.client_ids, oidc.required_scope or oidc.required_role: at least one is required when oidc.issuer is set; otherwise any token the issuer signs for the audience, a person's sign-in too, could push users"))
+		}
+		for i, id := range c.OIDC.ClientIDs {
+			if strings.TrimSpace(id) == "" {
+				errs = append(errs, fmt.Errorf("oidc.client_ids[%d]: must not be empty", i))
+			}
 		}
 	} else if c.OIDC.Audience != "" {
 		errs = append(errs, errors.New("oidc.issuer: required when oidc.audience is set"))

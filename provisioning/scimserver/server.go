@@ -25,12 +25,14 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
+	"golang.org/x/time/rate"
 
 	"github.com/babelforce/bridge/directory/store"
 )
@@ -56,7 +58,8 @@ type Options struct {
 	// when the IdP hangs up, bounded by OnChangeTimeout.
 	OnChange        func(ctx context.Context, trigger string, userIDs []string) error
 	OnChangeTimeout time.Duration
-	// OnRequest observes every request's method and final status (metrics).
+	// OnRequest observes every request's method and final status (metrics). The method is
+	// one of the standard HTTP methods or "other", so a client cannot make up label values.
 	OnRequest func(method string, status int)
 	// BaseURL, when set, makes meta.location and Location absolute
 	// (e.g. "https://bridge.example.com/scim/v2").
@@ -66,6 +69,8 @@ type Options struct {
 }
 
 type server struct {
+	now       func() time.Time
+	authLog   *logLimiter
 	st        *store.Store
 	log       *slog.Logger
 	hashes    [][sha256.Size]byte
@@ -105,6 +110,8 @@ func New(st *store.Store, cfg Config, opts Options) (http.Handler, error) {
 		opts.MaxResults = 100
 	}
 	s := &server{
+		now:      time.Now,
+		authLog:  newLogLimiter(),
 		st:       st,
 		log:      opts.Logger,
 		hashes:   cfg.tokenHashes(),
@@ -201,7 +208,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.opts.OnRequest(r.Method, status)
+			s.opts.OnRequest(methodLabel(r.Method), status)
 		}
 	}()
 	s.serve(rec, r)
@@ -335,6 +342,18 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 		if err == nil {
 			return true
 		}
+		var u interface{ Unavailable() bool }
+		if errors.As(err, &u) && u.Unavailable() {
+			// the token was not judged: the IdP could not be asked. 401 would make the IdP
+			// think its credential is wrong (and quarantine the app).
+			if n, ok := s.authLog.allow(s.now()); ok {
+				s.log.Warn("scim request not authenticated: identity provider unavailable", "method", r.Method,
+					"remote_addr", r.RemoteAddr, "error", err, "not_logged_before", n)
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(unavailableRetryAfter/time.Second)))
+			writeError(w, http.StatusServiceUnavailable, "", "the identity provider cannot be reached to check the token; try again later")
+			return false
+		}
 		s.unauthorized(w, r, "bearer token rejected", err.Error())
 		return false
 	}
@@ -342,11 +361,61 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// unavailableRetryAfter is the Retry-After of a 503 when the IdP cannot be asked.
+const unavailableRetryAfter = 30 * time.Second
+
 func (s *server) unauthorized(w http.ResponseWriter, r *http.Request, detail, reason string) {
-	s.log.Warn("scim request not authenticated", "method", r.Method, "path", r.URL.Path,
-		"remote_addr", r.RemoteAddr, "reason", detail+": "+reason)
+	if n, ok := s.authLog.allow(s.now()); ok {
+		s.log.Warn("scim request not authenticated", "method", methodLabel(r.Method), "path", truncate(r.URL.Path, 200),
+			"remote_addr", r.RemoteAddr, "reason", detail+": "+reason, "not_logged_before", n)
+	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="bridge-scim", error="invalid_token"`)
 	writeError(w, http.StatusUnauthorized, "", detail)
+}
+
+// methodLabel is m if it is a standard HTTP method, else "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// truncate shortens s to at most n bytes (for logging what a client sent).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// logLimiter lets a few log lines a minute through and counts the rest, so that a flood of
+// unauthenticated requests cannot flood the log.
+type logLimiter struct {
+	lim     *rate.Limiter
+	dropped atomic.Int64
+}
+
+func newLogLimiter() *logLimiter {
+	return &logLimiter{lim: rate.NewLimiter(rate.Every(authLogEvery), authLogBurst)}
+}
+
+// authLogEvery and authLogBurst: at most authLogBurst lines at once, then one every
+// authLogEvery (3 a minute).
+const (
+	authLogEvery = 20 * time.Second
+	authLogBurst = 3
+)
+
+// allow reports whether a line may be logged now and how many were dropped since the last.
+func (l *logLimiter) allow(now time.Time) (int64, bool) {
+	if !l.lim.AllowN(now, 1) {
+		l.dropped.Add(1)
+		return 0, false
+	}
+	return l.dropped.Swap(0), true
 }
 
 func bearerToken(h string) (string, bool) {
