@@ -256,6 +256,10 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, status, scimType, detail)
 			return
 		}
+		if detail := checkSize(body, r.Method == http.MethodPatch); detail != "" {
+			writeError(w, http.StatusBadRequest, string(scimerrors.ScimTypeTooMany), detail)
+			return
+		}
 		if r.Method == http.MethodPatch {
 			body = normalizePatch(body)
 		} else {
@@ -290,6 +294,67 @@ func (s *server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/scim+json")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// MaxPatchOperations caps the operations of one PATCH request and MaxValues the values of one
+// multi-valued attribute in a request body (in one PATCH operation's value, or in a POST or
+// PUT). Okta and Entra ID send a few operations per PATCH and batch group members in one
+// operation; a request over either cap is a 400 (scimType tooMany) before any work is done.
+const (
+	MaxPatchOperations = 1000
+	MaxValues          = 10000
+)
+
+// checkSize enforces MaxPatchOperations and MaxValues on a parsed body; "" when it is within.
+func checkSize(body any, patch bool) string {
+	m, _ := body.(map[string]any)
+	if !patch {
+		return checkValues(m, "")
+	}
+	for k, v := range m {
+		if !strings.EqualFold(k, "Operations") {
+			continue
+		}
+		ops, _ := v.([]any)
+		if len(ops) > MaxPatchOperations {
+			return fmt.Sprintf("a PATCH may have at most %d operations, this one has %d: send several requests", MaxPatchOperations, len(ops))
+		}
+		for i, o := range ops {
+			om, _ := o.(map[string]any)
+			for ok, ov := range om {
+				if !strings.EqualFold(ok, "value") {
+					continue
+				}
+				if l, isList := ov.([]any); isList && len(l) > MaxValues {
+					return fmt.Sprintf("operation %d: at most %d values per attribute in one request, got %d: send several requests", i+1, MaxValues, len(l))
+				}
+				if vm, isMap := ov.(map[string]any); isMap {
+					if d := checkValues(vm, fmt.Sprintf("operation %d: ", i+1)); d != "" {
+						return d
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// checkValues reports an attribute of m (or of an extension object in m) with more than
+// MaxValues values.
+func checkValues(m map[string]any, prefix string) string {
+	for k, v := range m {
+		switch v := v.(type) {
+		case []any:
+			if len(v) > MaxValues {
+				return fmt.Sprintf("%s%s: at most %d values per attribute in one request, got %d: send several requests", prefix, k, MaxValues, len(v))
+			}
+		case map[string]any:
+			if d := checkValues(v, prefix+k+"."); d != "" {
+				return d
+			}
+		}
+	}
+	return ""
 }
 
 // readBody reads and parses the JSON body within the size limit.
