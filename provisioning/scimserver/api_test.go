@@ -85,7 +85,7 @@ func TestErrorsAreSCIMBodies(t *testing.T) {
 	t.Run("method not allowed", func(t *testing.T) {
 		res := f.do(http.MethodDelete, "/Users", nil)
 		assertSCIMError(t, res, http.StatusMethodNotAllowed, "")
-		if res.header.Get("Allow") != "GET, POST" {
+		if res.header.Get("Allow") != "GET, HEAD, POST" {
 			t.Fatalf("Allow = %q", res.header.Get("Allow"))
 		}
 		assertSCIMError(t, f.do(http.MethodPost, "/ServiceProviderConfig", "{}"), http.StatusMethodNotAllowed, "")

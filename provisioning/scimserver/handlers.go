@@ -58,7 +58,7 @@ func (h *resourceHandler) toSCIM(r *http.Request, res store.Resource) scim.Resou
 			for _, m := range list {
 				if mm, ok := m.(map[string]any); ok {
 					if t, _ := mm["type"].(string); t != "" {
-						mm["$ref"] = h.ref(t, fmt.Sprint(mm["value"]))
+						mm["$ref"] = h.ref(r, t, fmt.Sprint(mm["value"]))
 					}
 				}
 			}
@@ -83,15 +83,16 @@ func (h *resourceHandler) toSCIM(r *http.Request, res store.Resource) scim.Resou
 	return out
 }
 
-func (h *resourceHandler) ref(kind, id string) string {
+func (h *resourceHandler) ref(r *http.Request, kind, id string) string {
 	endpoint := "Users"
 	if kind == string(store.KindGroup) {
 		endpoint = "Groups"
 	}
-	if h.s.opts.BaseURL != "" {
-		return strings.TrimRight(h.s.opts.BaseURL, "/") + "/" + endpoint + "/" + id
+	base := strings.TrimRight(h.s.opts.BaseURL, "/")
+	if r != nil && baseFrom(r.Context()) != "" {
+		base = baseFrom(r.Context())
 	}
-	return endpoint + "/" + id
+	return absolute(base, endpoint+"/"+id)
 }
 
 // storeError maps store errors to SCIM errors; unknown ones are logged and hidden.

@@ -233,10 +233,15 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 			r.Method, path, strings.Join(allowed, ", ")))
 		return
 	}
-	r2 := r.Clone(r.Context())
+	base := s.baseURL(r)
+	r2 := r.Clone(withBase(r.Context(), base))
 	r2.URL.Path = path
 	r2.URL.RawPath = ""
-	if r.Method == http.MethodGet && (path == "/Users" || path == "/Groups") {
+	if r.Method == http.MethodHead {
+		// HEAD is GET without the body (net/http drops what is written for a HEAD)
+		r2.Method = http.MethodGet
+	}
+	if r2.Method == http.MethodGet && (path == "/Users" || path == "/Groups") {
 		// The handler evaluates filters itself (see filter.go); the library must not see them.
 		q := r2.URL.Query()
 		if f := q.Get("filter"); f != "" {
@@ -247,6 +252,10 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		if detail, ok := checkContentType(r); !ok {
+			writeError(w, http.StatusUnsupportedMediaType, "", detail)
+			return
+		}
 		body, status, detail := s.readBody(r)
 		if status != 0 {
 			scimType := ""
@@ -258,6 +267,10 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if detail := checkSize(body, r.Method == http.MethodPatch); detail != "" {
 			writeError(w, http.StatusBadRequest, string(scimerrors.ScimTypeTooMany), detail)
+			return
+		}
+		if detail := checkText(body, r.Method == http.MethodPatch); detail != "" {
+			writeError(w, http.StatusBadRequest, string(scimerrors.ScimTypeInvalidValue), detail)
 			return
 		}
 		if r.Method == http.MethodPatch {
@@ -277,6 +290,12 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serviceProviderConfig(w, r2)
 		return
 	}
+	if strings.HasPrefix(path, "/Users") || strings.HasPrefix(path, "/Groups") {
+		buf := &bufferWriter{header: http.Header{}, status: http.StatusOK}
+		s.scim.ServeHTTP(buf, r2)
+		finishResponse(w, base, buf)
+		return
+	}
 	s.scim.ServeHTTP(w, r2)
 }
 
@@ -294,67 +313,6 @@ func (s *server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/scim+json")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(doc)
-}
-
-// MaxPatchOperations caps the operations of one PATCH request and MaxValues the values of one
-// multi-valued attribute in a request body (in one PATCH operation's value, or in a POST or
-// PUT). Okta and Entra ID send a few operations per PATCH and batch group members in one
-// operation; a request over either cap is a 400 (scimType tooMany) before any work is done.
-const (
-	MaxPatchOperations = 1000
-	MaxValues          = 10000
-)
-
-// checkSize enforces MaxPatchOperations and MaxValues on a parsed body; "" when it is within.
-func checkSize(body any, patch bool) string {
-	m, _ := body.(map[string]any)
-	if !patch {
-		return checkValues(m, "")
-	}
-	for k, v := range m {
-		if !strings.EqualFold(k, "Operations") {
-			continue
-		}
-		ops, _ := v.([]any)
-		if len(ops) > MaxPatchOperations {
-			return fmt.Sprintf("a PATCH may have at most %d operations, this one has %d: send several requests", MaxPatchOperations, len(ops))
-		}
-		for i, o := range ops {
-			om, _ := o.(map[string]any)
-			for ok, ov := range om {
-				if !strings.EqualFold(ok, "value") {
-					continue
-				}
-				if l, isList := ov.([]any); isList && len(l) > MaxValues {
-					return fmt.Sprintf("operation %d: at most %d values per attribute in one request, got %d: send several requests", i+1, MaxValues, len(l))
-				}
-				if vm, isMap := ov.(map[string]any); isMap {
-					if d := checkValues(vm, fmt.Sprintf("operation %d: ", i+1)); d != "" {
-						return d
-					}
-				}
-			}
-		}
-	}
-	return ""
-}
-
-// checkValues reports an attribute of m (or of an extension object in m) with more than
-// MaxValues values.
-func checkValues(m map[string]any, prefix string) string {
-	for k, v := range m {
-		switch v := v.(type) {
-		case []any:
-			if len(v) > MaxValues {
-				return fmt.Sprintf("%s%s: at most %d values per attribute in one request, got %d: send several requests", prefix, k, MaxValues, len(v))
-			}
-		case map[string]any:
-			if d := checkValues(v, prefix+k+"."); d != "" {
-				return d
-			}
-		}
-	}
-	return ""
 }
 
 // readBody reads and parses the JSON body within the size limit.
@@ -537,14 +495,14 @@ func allowedMethods(p string) []string {
 	switch parts[0] {
 	case "Users", "Groups":
 		if len(parts) == 1 {
-			return []string{http.MethodGet, http.MethodPost}
+			return []string{http.MethodGet, http.MethodHead, http.MethodPost}
 		}
 		if parts[1] == ".search" {
 			return []string{http.MethodPost}
 		}
-		return []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}
+		return []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	case "Schemas", "ResourceTypes", "ServiceProviderConfig":
-		return []string{http.MethodGet}
+		return []string{http.MethodGet, http.MethodHead}
 	}
 	return nil
 }
