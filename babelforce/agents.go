@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Manager API agent endpoints.
@@ -88,18 +89,42 @@ func (c *Client) GetAgent(ctx context.Context, id string) (*Agent, error) {
 }
 
 // CreateAgent creates a (name is required) and returns the created agent with its id. A
-// create that lost its connection after being sent is not retried (it may have been applied).
+// create that may have been applied although it failed (a lost connection or answer, a 5xx
+// other than 503) is sent again only after looking for the agent by sourceId and
+// agentSource finds none; an agent without a sourceId cannot be looked for and is not sent
+// again.
 func (c *Client) CreateAgent(ctx context.Context, a *Agent) (*Agent, error) {
 	if a == nil || a.Name == "" {
 		return nil, errors.New("babelforce: create agent: name is required")
 	}
 	body := *a
 	body.ID, body.DateCreated, body.LastUpdated = "", "", ""
-	out, err := c.agentCall(ctx, http.MethodPost, agentsPath, agentsPath, &body)
+	r, err := newRequest(http.MethodPost, agentsPath, agentsPath, &body)
 	if err != nil {
+		return nil, err
+	}
+	var env itemEnvelope[Agent]
+	var lookup func(context.Context) (bool, error)
+	if sid := strings.TrimSpace(a.SourceID); sid != "" {
+		lookup = func(ctx context.Context) (bool, error) {
+			found, err := c.ListAgents(ctx, AgentFilter{SourceID: sid, Source: a.AgentSource})
+			if err != nil {
+				return false, err
+			}
+			for _, f := range found {
+				if NormalizeID(f.SourceID) == NormalizeID(sid) && f.AgentSource == a.AgentSource {
+					env.Item = f
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+	}
+	if err := c.create(ctx, r, &env, lookup); err != nil {
 		return nil, fmt.Errorf("create agent %q: %w", a.Name, err)
 	}
-	return out, nil
+	normalizeAgent(&env.Item)
+	return &env.Item, nil
 }
 
 // UpdateAgent changes the non-nil fields of u on agent id (PUT with a partial body).

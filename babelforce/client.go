@@ -43,6 +43,7 @@ type Client struct {
 	log      *slog.Logger
 	observer func(CallInfo)
 	limiter  *rate.Limiter
+	adaptive *adaptiveLimiter
 	sem      chan struct{}
 	tokens   *tokenSource
 	maxPages int
@@ -139,6 +140,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.RateLimit > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst)
 	}
+	c.adaptive = newAdaptiveLimiter(cfg.RateLimit, c.now, c.sleep)
 	c.tokens = &tokenSource{c: c, lock: make(chan struct{}, 1)}
 	return c, nil
 }
@@ -187,8 +189,8 @@ type request struct {
 	body   []byte
 	ctype  string
 	auth   authKind
-	// idempotent marks calls that may be repeated after a network error or a 502/504 even if
-	// the server may have applied them. Creates are not.
+	// idempotent marks calls that may be repeated after a network error or any 5xx even if
+	// the server may have applied them. Creates are not: see Client.create.
 	idempotent bool
 }
 
@@ -311,7 +313,7 @@ func (c *Client) execute(ctx context.Context, r *request) (*response, error) {
 				return nil, lastErr
 			}
 			if !r.idempotent && wrote {
-				return nil, fmt.Errorf("babelforce: %s %s: the connection failed after the request was sent, so it may have been applied; not retrying: %w", r.method, r.path, err)
+				return nil, &maybeAppliedError{err: fmt.Errorf("babelforce: %s %s: the connection failed after the request was sent, so it may have been applied: %w", r.method, r.path, err)}
 			}
 			retry = true
 		default:
@@ -329,10 +331,12 @@ func (c *Client) execute(ctx context.Context, r *request) (*response, error) {
 				return &response{status: status, header: resp.header}, nil
 			}
 			switch {
-			case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+			case notProcessedStatus(status):
 				retry = true // not processed: safe even for creates
+			case transientStatus(status) && r.idempotent:
+				retry = true
 			case transientStatus(status):
-				retry = r.idempotent
+				return nil, &maybeAppliedError{err: apiErr}
 			}
 			if !retry {
 				return nil, apiErr
@@ -427,6 +431,9 @@ func (c *Client) attempt(ctx context.Context, r *request, attempt int) (resp *re
 	}
 	req.Header.Set("User-Agent", "babelforce-bridge")
 
+	if err := c.adaptive.wait(ctx); err != nil {
+		return nil, 0, token, false, err
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -453,6 +460,10 @@ func (c *Client) attempt(ctx context.Context, r *request, attempt int) (resp *re
 		}
 	}
 	<-c.sem
+	if resp != nil {
+		ra, _ := httpx.RetryAfter(resp.header, c.now())
+		c.adaptive.observe(resp.status, ra)
+	}
 	took := c.now().Sub(began)
 	wroteMu.Lock()
 	w := wrote
@@ -492,4 +503,47 @@ func (c *Client) record(ctx context.Context, r *request, status int, took time.D
 	}
 	c.log.DebugContext(ctx, "babelforce request", "method", r.method, "endpoint", r.tmpl,
 		"status", status, "duration", took, "attempt", attempt)
+}
+
+// maybeAppliedError is the failure of a create that may have reached babelforce: the
+// connection broke after the request was sent, or the answer was a 5xx other than 503.
+// Sending it again could make a duplicate, so Client.create looks the object up first.
+type maybeAppliedError struct{ err error }
+
+func (e *maybeAppliedError) Error() string { return e.err.Error() }
+func (e *maybeAppliedError) Unwrap() error { return e.err }
+
+// create runs the create request r, decoding the answer into out. When the create may have
+// been applied although it failed (*maybeAppliedError), it waits a backoff and calls lookup,
+// which reports whether the object exists now (and then fills out); only when it does not is
+// the create sent again, within max_attempts and max_retry_time. So no retry makes a
+// duplicate: a create babelforce applied is found, not repeated. A nil lookup means the object
+// cannot be found again (no key to look for): the error is returned as it is.
+func (c *Client) create(ctx context.Context, r *request, out any, lookup func(context.Context) (bool, error)) error {
+	start := c.now()
+	var slept time.Duration
+	for try := 1; ; try++ {
+		err := c.callRequest(ctx, r, out)
+		var maybe *maybeAppliedError
+		if !errors.As(err, &maybe) || lookup == nil {
+			return err
+		}
+		wait := c.backoff(try)
+		if sleepErr := c.sleep(ctx, wait); sleepErr != nil {
+			return fmt.Errorf("%w; waiting to look it up: %w", err, sleepErr)
+		}
+		slept += wait
+		found, lookErr := lookup(ctx)
+		if lookErr != nil {
+			return fmt.Errorf("%w; looking up whether it was created failed too: %w", err, lookErr)
+		}
+		if found {
+			c.log.DebugContext(ctx, "babelforce create was applied although its answer was lost", "endpoint", r.endpoint(), "attempt", try)
+			return nil
+		}
+		if try >= c.cfg.MaxAttempts || max(c.now().Sub(start), slept) >= c.cfg.MaxRetryTime {
+			return fmt.Errorf("%w (not created: looked up after each of %d attempts)", err, try)
+		}
+		c.log.DebugContext(ctx, "babelforce create not applied, sending it again", "endpoint", r.endpoint(), "attempt", try)
+	}
 }

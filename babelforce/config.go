@@ -46,7 +46,8 @@ type Config struct {
 	ClientID string `yaml:"client_id" env:"CLIENT_ID, overwrite"`
 	// Timeout bounds one HTTP request (not its retries); default 30s.
 	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT, overwrite"`
-	// RateLimit is the client-side limit in requests per second; 0 means unlimited.
+	// RateLimit is the client-side limit in requests per second; default 0: no fixed limit
+	// (the adaptive limiter still slows the client down after 429s, see the package doc).
 	RateLimit float64 `yaml:"rate_limit" env:"RATE_LIMIT, overwrite"`
 	// Burst is the rate limiter's bucket size; default ceil(RateLimit).
 	Burst int `yaml:"burst" env:"BURST, overwrite"`

@@ -13,8 +13,8 @@
 //	# scim_token_file: /run/secrets/scim-token  # SCIM API token; default: the token above
 //	client_id: manager                          # OAuth client id of the password grant
 //	timeout: 30s                                # per HTTP request
-//	rate_limit: 10                              # requests per second, 0 = unlimited
-//	burst: 10
+//	rate_limit: 0                               # requests per second; default 0 = no fixed limit
+//	burst: 0                                    # default ceil(rate_limit)
 //	max_concurrency: 8                          # requests in flight
 //	max_attempts: 5                             # tries per call, first included
 //	max_retry_time: 2m                          # time one call may spend retrying
@@ -34,17 +34,30 @@
 // babelforce's 32-character lower-case hex without hyphens (NormalizeID), both in request
 // paths and in returned items; SCIM ids are opaque and passed through.
 //
-// Retries: 429, 502, 503, 504 and network errors are retried with exponential backoff and
-// full jitter, honouring Retry-After (seconds or HTTP date), bounded by MaxAttempts and
-// MaxRetryTime; after the bound the error names the call, the attempts and the last status and
-// wraps the last error (IsTransient still reports true). A 500 is permanent: it is neither
-// retried nor transient, because babelforce answers 500 for requests it cannot process, and a
-// create answered 500 may have been half-applied; the reconciler's next run retries it after
-// re-reading the state. Creates (POST of a new agent, group, user, SCIM user) are retried
-// only when the server certainly did not process them: after 429 or 503, or a connection
-// failure before the request was written; after 502, 504 or a connection lost once the
-// request was sent they fail at once (IsTransient is true, the next run re-reads and
-// retries). A DELETE retried after an ambiguous failure that then answers 404 counts as done.
+// Retries follow what is safe to repeat. Every call that may be repeated (every GET, the
+// token request, PUTs, PATCHes of "replace" operations, enable/disable, DELETE and the POSTs
+// that set a state) is retried on 429, any 5xx and network errors (a refused or dropped
+// connection, an answer cut off), with exponential backoff and full jitter, honouring
+// Retry-After (seconds or HTTP date), bounded by MaxAttempts and MaxRetryTime per call; after
+// the bound the error names the call, the attempts and the last status and wraps the last
+// error (IsTransient reports true). A paged read retries the failed page, not the whole read.
+// A create (POST of a new agent, group, user, SCIM user) is sent again at once only when the
+// server certainly did not process it: after 429 or 503, or a connection that failed before
+// the request was written. When it may have been applied (another 5xx, a connection lost or
+// an answer cut off after the request was sent), the client waits a backoff and looks the
+// object up (an agent by sourceId and agentSource, a group by name, a user by e-mail, a SCIM
+// user by externalId, else userName) and sends the create again only when it is not there,
+// so no retry makes a duplicate; a create without such a key (an agent without sourceId) is
+// not repeated. A DELETE retried after an ambiguous failure that then answers 404 counts as
+// done.
+//
+// Rate: rate_limit (default 0: no fixed limit) caps the requests per second. On top of it,
+// one adaptive limiter shared by every call slows the whole client down when 429s pile up
+// (4 of the last 20 answers): every call waits for the server's Retry-After, and then the
+// client sends at half the rate it was sending at (at least 1 per second); each 2 s with at
+// most one 429 among the last 20 answers raises the rate by half, until it is back at
+// rate_limit or, without one, at twice the rate at which babelforce pushed back, and the
+// limiter steps aside. A single 429 only makes its own call wait and retry.
 //
 // Errors are *APIError (errors.Is with ErrNotFound, ErrConflict, ErrUnauthorized); Stats
 // counts requests by endpoint template and status, and WithCallObserver reports each one.

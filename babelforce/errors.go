@@ -67,23 +67,27 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// transientStatus reports whether a status means "try again later": 429, 502, 503, 504.
+// transientStatus reports whether a status means "try again later": 429 and every 5xx.
 //
-// 500 is deliberately permanent: babelforce answers 500 for requests it cannot process (bad
-// data hitting a server bug), and repeating those only adds load; a create that failed with a
-// 500 may also have been half-applied. The reconciler's next run is the retry for those.
+// A 500 is transient too: babelforce (like any service behind a load balancer) answers 500
+// for passing trouble as often as for a request it cannot process, and repeating a request
+// that is safe to repeat costs one call. Whether a request is safe to repeat is decided by
+// the request (see request.idempotent), not by the status: a create answered 500 may have
+// been applied and is looked up before it is sent again.
 func transientStatus(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return status == http.StatusTooManyRequests || (status >= 500 && status <= 599)
 }
 
-// IsTransient reports whether err is worth retrying later: an *APIError with status 429, 502,
-// 503 or 504 (also after the client's own retries gave up), or a network error (connection
-// reset or refused, unexpected EOF, timeout). Context cancellation is not transient. A 500 is
-// treated as permanent (see the package documentation).
+// notProcessedStatus reports whether an error status says the server did not act on the
+// request at all (429 Too Many Requests, 503 Service Unavailable): then even a create is
+// sent again.
+func notProcessedStatus(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// IsTransient reports whether err is worth retrying later: an *APIError with status 429 or
+// any 5xx (also after the client's own retries gave up), or a network error (connection
+// reset or refused, unexpected EOF, timeout). Context cancellation is not transient.
 func IsTransient(err error) bool {
 	if err == nil {
 		return false

@@ -52,7 +52,7 @@ func TestParseAPIError(t *testing.T) {
 }
 
 func TestIsTransient(t *testing.T) {
-	for status, want := range map[int]bool{429: true, 502: true, 503: true, 504: true, 500: false, 400: false, 404: false, 401: false} {
+	for status, want := range map[int]bool{429: true, 502: true, 503: true, 504: true, 500: true, 501: true, 400: false, 404: false, 401: false} {
 		if got := IsTransient(&APIError{Status: status}); got != want {
 			t.Errorf("IsTransient(%d) = %v", status, got)
 		}

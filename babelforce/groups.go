@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Manager API agent group endpoints.
@@ -43,11 +44,29 @@ func (c *Client) CreateAgentGroup(ctx context.Context, g *AgentGroup) (*AgentGro
 	}
 	body := *g
 	body.ID = ""
-	out, err := c.groupCall(ctx, http.MethodPost, groupsPath, groupsPath, &body)
+	r, err := newRequest(http.MethodPost, groupsPath, groupsPath, &body)
 	if err != nil {
+		return nil, err
+	}
+	var env itemEnvelope[AgentGroup]
+	lookup := func(ctx context.Context) (bool, error) { // names are unique, case-insensitively
+		gs, err := c.ListAgentGroups(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range gs {
+			if strings.EqualFold(f.Name, g.Name) {
+				env.Item = f
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if err := c.create(ctx, r, &env, lookup); err != nil {
 		return nil, fmt.Errorf("create agent group %q: %w", g.Name, err)
 	}
-	return out, nil
+	normalizeGroup(&env.Item)
+	return &env.Item, nil
 }
 
 // UpdateAgentGroup replaces name and tags of agent group id (nil tags clear them).

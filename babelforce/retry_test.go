@@ -2,7 +2,9 @@ package babelforce
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -204,16 +206,147 @@ func TestGetRetriedAfterDroppedConnectionAnd502(t *testing.T) {
 	// sees 3 or 4 attempts.)
 }
 
-func Test500IsPermanent(t *testing.T) {
+func TestGetRetriedAfter500(t *testing.T) {
+	s := &script{steps: []step{{status: 500, body: map[string]any{"code": 1234, "message": "internal"}}, {status: 200, body: okAgent}}}
+	e := newEnv(t, s, nil)
+	if _, err := e.c.GetAgent(context.Background(), "0123456789abcdef0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Calls() != 2 {
+		t.Errorf("calls %d, want 2", s.Calls())
+	}
+}
+
+func Test500StormGivesUpWithTheAPIError(t *testing.T) {
 	s := &script{steps: []step{{status: 500, body: map[string]any{"code": 1234, "message": "internal"}}}}
 	e := newEnv(t, s, nil)
 	_, err := e.c.ListAgents(context.Background(), AgentFilter{})
-	if err == nil || IsTransient(err) || s.Calls() != 1 {
+	if err == nil || !IsTransient(err) || s.Calls() != 5 {
 		t.Fatalf("err %v transient=%v calls=%d", err, IsTransient(err), s.Calls())
 	}
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Code != "1234" || ae.Message != "internal" || ae.Method != "GET" || ae.Path != "/api/v2/agents" {
 		t.Errorf("APIError %+v", ae)
+	}
+}
+
+func TestPagedReadRetriesOnlyTheFailedPage(t *testing.T) {
+	var mu sync.Mutex
+	var pages []string
+	failed := false
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		page := r.URL.Query().Get("page")
+		pages = append(pages, page)
+		fail := page == "2" && !failed
+		failed = failed || fail
+		mu.Unlock()
+		if fail {
+			writeJSON(w, 500, map[string]any{"message": "boom"})
+			return
+		}
+		id := map[string]string{"1": "01", "2": "02", "3": "03"}[page]
+		writeJSON(w, 200, map[string]any{"items": []any{map[string]any{"id": id + "23456789abcdef0123456789abcdef", "name": "A" + page}},
+			"pagination": map[string]any{"current": page, "pages": 3}})
+	})
+	e := newEnv(t, h, nil)
+	agents, err := e.c.ListAgents(context.Background(), AgentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != 3 {
+		t.Errorf("agents %d, want 3", len(agents))
+	}
+	if got := strings.Join(pages, ","); got != "1,2,2,3" {
+		t.Errorf("pages asked %s, want 1,2,2,3 (only the failed page again)", got)
+	}
+}
+
+// createScript is a babelforce that answers the first create of an agent with a fault,
+// applying it before the fault or not, and lists the agents it holds by sourceId.
+type createScript struct {
+	mu      sync.Mutex
+	applied bool // the faulted create reached the store
+	faults  []step
+	agents  []map[string]any
+	calls   []string
+}
+
+func (s *createScript) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, r.Method+" "+r.URL.Path)
+	switch r.Method {
+	case http.MethodGet:
+		var items []any
+		for _, a := range s.agents {
+			if a["sourceId"] == r.URL.Query().Get("sourceId") && a["agentSource"] == r.URL.Query().Get("source") {
+				items = append(items, a)
+			}
+		}
+		writeJSON(w, 200, map[string]any{"items": items, "pagination": map[string]any{"pages": 1}})
+	case http.MethodPost:
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if len(s.faults) > 0 {
+			f := s.faults[0]
+			s.faults = s.faults[1:]
+			if s.applied {
+				body["id"] = fmt.Sprintf("%032x", len(s.agents)+1)
+				s.agents = append(s.agents, body)
+			}
+			if f.drop {
+				conn, _, _ := w.(http.Hijacker).Hijack()
+				conn.Close()
+				return
+			}
+			writeJSON(w, f.status, map[string]any{"message": "fault"})
+			return
+		}
+		body["id"] = fmt.Sprintf("%032x", len(s.agents)+1)
+		s.agents = append(s.agents, body)
+		writeJSON(w, 201, map[string]any{"item": body, "success": true})
+	}
+}
+
+func TestCreateThatMayHaveLandedIsLookedUpFirst(t *testing.T) {
+	for _, f := range []step{{status: 500}, {status: 502}, {status: 504}, {drop: true}} {
+		for _, applied := range []bool{true, false} {
+			name := fmt.Sprintf("status %d drop %v applied %v", f.status, f.drop, applied)
+			t.Run(name, func(t *testing.T) {
+				s := &createScript{applied: applied, faults: []step{f}}
+				e := newEnv(t, s, func(c *Config) { c.Token, c.Username, c.Password = "t", "", "" })
+				a, err := e.c.CreateAgent(context.Background(), &Agent{Name: "Ann", SourceID: "u-1", AgentSource: "bridge:test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(s.agents) != 1 {
+					t.Fatalf("%d agents, want exactly 1", len(s.agents))
+				}
+				if a.ID != s.agents[0]["id"] || a.SourceID != "u-1" {
+					t.Errorf("returned %+v, want the one agent %v", a, s.agents[0])
+				}
+				want := []string{"POST /api/v2/agents", "GET /api/v2/agents"}
+				if !applied {
+					want = append(want, "POST /api/v2/agents")
+				}
+				if strings.Join(s.calls, ",") != strings.Join(want, ",") {
+					t.Errorf("calls %v, want %v", s.calls, want)
+				}
+			})
+		}
+	}
+}
+
+func TestCreateNotAppliedGivesUpAfterMaxAttempts(t *testing.T) {
+	s := &createScript{faults: []step{{status: 500}, {status: 500}, {status: 500}}}
+	e := newEnv(t, s, func(c *Config) { c.Token, c.Username, c.Password, c.MaxAttempts = "t", "", "", 3 })
+	_, err := e.c.CreateAgent(context.Background(), &Agent{Name: "Ann", SourceID: "u-1", AgentSource: "bridge:test"})
+	if err == nil || !strings.Contains(err.Error(), "not created: looked up after each of 3 attempts") {
+		t.Fatalf("got %v", err)
+	}
+	if len(s.agents) != 0 || len(s.calls) != 6 {
+		t.Errorf("agents %d calls %v", len(s.agents), s.calls)
 	}
 }
 

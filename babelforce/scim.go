@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // SCIM endpoints. ASSUMPTION (no public spec): RFC 7644 under /auth/scim/v2, see scimtypes.go.
@@ -53,11 +54,35 @@ func (c *Client) SCIMCreateUser(ctx context.Context, u *SCIMUser) (*SCIMUser, er
 	if u == nil || u.UserName == "" {
 		return nil, errors.New("babelforce: create SCIM user: userName is required")
 	}
-	out, err := c.scimUserCall(ctx, http.MethodPost, scimUsersPath, scimUsersPath, withUserSchema(u))
+	r, err := newRequest(http.MethodPost, scimUsersPath, scimUsersPath, withUserSchema(u))
 	if err != nil {
+		return nil, err
+	}
+	r.ctype = scimContentType
+	var out SCIMUser
+	// bridge's login users carry the directory id as externalId; a user without one is
+	// looked for by userName (unique in babelforce).
+	attr, value := "externalId", u.ExternalID
+	if value == "" {
+		attr, value = "userName", u.UserName
+	}
+	lookup := func(ctx context.Context) (bool, error) {
+		found, err := c.SCIMListUsers(ctx, attr+` eq "`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value)+`"`)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range found {
+			if (attr == "externalId" && f.ExternalID == value) || (attr == "userName" && strings.EqualFold(f.UserName, value)) {
+				out = f
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if err := c.create(ctx, r, &out, lookup); err != nil {
 		return nil, fmt.Errorf("create SCIM user %q: %w", u.UserName, err)
 	}
-	return out, nil
+	return &out, nil
 }
 
 // SCIMReplaceUser replaces SCIM user id with u (PUT).

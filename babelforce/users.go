@@ -68,11 +68,27 @@ func (c *Client) CreateUser(ctx context.Context, u *User) (*User, error) {
 	if len(u.Roles) == 0 {
 		return nil, fmt.Errorf("babelforce: create user %q: at least one role is required", u.Email)
 	}
-	out, err := c.userCall(ctx, http.MethodPost, usersPath, usersPath, &createUserRequest{Email: u.Email, Roles: u.Roles, Activated: u.Activated})
+	r, err := newRequest(http.MethodPost, usersPath, usersPath, &createUserRequest{Email: u.Email, Roles: u.Roles, Activated: u.Activated})
 	if err != nil {
+		return nil, err
+	}
+	var env itemEnvelope[User]
+	lookup := func(ctx context.Context) (bool, error) {
+		f, err := c.GetUserByEmail(ctx, u.Email)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		env.Item = *f
+		return true, nil
+	}
+	if err := c.create(ctx, r, &env, lookup); err != nil {
 		return nil, fmt.Errorf("create user %q: %w", u.Email, err)
 	}
-	return out, nil
+	normalizeUser(&env.Item)
+	return &env.Item, nil
 }
 
 // EnableUsers enables the users with these e-mails.
