@@ -40,9 +40,35 @@ func (e *LDIFEntry) First(name string) string {
 type LDIFError struct {
 	Line int
 	Msg  string
+	// Incomplete marks a file that does not end with a complete record (cut off): then
+	// errors.Is(err, ErrIncomplete) holds.
+	Incomplete bool
 }
 
 func (e *LDIFError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// Unwrap makes errors.Is(err, ErrIncomplete) true for a cut-off file.
+func (e *LDIFError) Unwrap() error {
+	if e.Incomplete {
+		return ErrIncomplete
+	}
+	return nil
+}
+
+// tailReader remembers the last byte read and whether anything was.
+type tailReader struct {
+	r    io.Reader
+	last byte
+	any  bool
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.last, t.any = p[n-1], true
+	}
+	return n, err
+}
 
 // maxLDIFLine bounds one physical line (a base64 jpegPhoto can be long).
 const maxLDIFLine = 16 << 20
@@ -52,8 +78,14 @@ const maxLDIFLine = 16 << 20
 // start with one space, base64 values ("attr:: …") and "changetype: add" records (their
 // attributes are taken as content). Other change types, controls and URL values ("attr:< …")
 // are rejected. Errors are *LDIFError values naming the line.
+//
+// A file that does not end with a complete record is an incomplete read (an *LDIFError with
+// Incomplete set, errors.Is ErrIncomplete), never a smaller directory: the last line must end
+// with a newline (an export cut off mid-line or mid-value has none), and the last line must
+// not be a continuation line with nothing on it (a value cut off where it was folded).
 func ParseLDIF(r io.Reader) ([]LDIFEntry, error) {
-	sc := bufio.NewScanner(r)
+	tail := &tailReader{r: r}
+	sc := bufio.NewScanner(tail)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLDIFLine)
 	var (
 		entries []LDIFEntry
@@ -66,6 +98,9 @@ func ParseLDIF(r io.Reader) ([]LDIFEntry, error) {
 		lineNo       int
 		sawRecord    bool
 		changeSeen   bool
+		// lastLine is the last physical line and recordStart the line of the last "dn:".
+		lastLine    string
+		recordStart int
 	)
 	flushLine := func() error {
 		if !haveLogical {
@@ -94,6 +129,10 @@ func ParseLDIF(r io.Reader) ([]LDIFEntry, error) {
 			raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
 		}
 		line := string(raw)
+		lastLine = line
+		if strings.HasPrefix(strings.ToLower(line), "dn:") {
+			recordStart = lineNo
+		}
 		switch {
 		case strings.HasPrefix(line, " "):
 			if inComment {
@@ -129,6 +168,15 @@ func ParseLDIF(r io.Reader) ([]LDIFEntry, error) {
 			return nil, &LDIFError{Line: lineNo + 1, Msg: fmt.Sprintf("line longer than %d bytes", maxLDIFLine)}
 		}
 		return nil, fmt.Errorf("read ldif: %w", err)
+	}
+	if tail.any && tail.last != '\n' {
+		return nil, &LDIFError{Line: lineNo, Incomplete: true, Msg: fmt.Sprintf(
+			"the file ends in the middle of a line (%q, no final newline): the export was cut off, so the record that starts at line %d and everything after it are missing; nothing is applied from an incomplete file (export again)",
+			ldifClip(lastLine), recordStart)}
+	}
+	if strings.TrimSpace(lastLine) == "" && strings.HasPrefix(lastLine, " ") && haveLogical {
+		return nil, &LDIFError{Line: lineNo, Incomplete: true, Msg: fmt.Sprintf(
+			"the file ends with an empty continuation line: the value folded at line %d was cut off; nothing is applied from an incomplete file (export again)", logicalStart)}
 	}
 	if err := flushLine(); err != nil {
 		return nil, err

@@ -109,6 +109,48 @@ func TestParseLDIFErrors(t *testing.T) {
 	}
 }
 
+// An export that does not end with a complete record is an incomplete read, never a
+// smaller directory.
+func TestParseLDIFCutOff(t *testing.T) {
+	whole := "dn: uid=ann,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: ann\n\n" +
+		"dn: cn=team,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\n" +
+		"member: uid=ann,ou=people,dc=example,dc=com\n" +
+		"description: a long value that was fol\n ded across two lines\n"
+	if _, err := ParseLDIF(strings.NewReader(whole)); err != nil {
+		t.Fatalf("whole file: %v", err)
+	}
+	for _, tc := range []struct {
+		name, in string
+		line     int
+		msg      string
+	}{
+		{"cut mid-attribute", "dn: uid=ann,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\n\ndn: cn=team,ou=groups,dc=example,dc=com\nmember: uid=user0224",
+			5, `the file ends in the middle of a line ("member: uid=user0224", no final newline): the export was cut off, so the record that starts at line 4`},
+		{"cut mid-line of the first record", "dn: uid=ann,ou=people,dc=example,dc=com\nobjectCla", 2, "record that starts at line 1"},
+		{"cut in a folded value", whole[:len(whole)-10], 9, "ends in the middle of a line"},
+		{"cut on the dn line", "dn: uid=ann,ou=people,dc=example,dc=com\nuid: ann\n\ndn: cn=te", 4, "record that starts at line 4"},
+		{"dangling continuation", "dn: uid=ann,dc=example,dc=com\ndescription: folded\n \n", 3, "empty continuation line: the value folded at line 2 was cut off"},
+		{"cut in a comment", "dn: uid=ann,dc=example,dc=com\nuid: ann\n# trailing comm", 3, "ends in the middle of a line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entries, err := ParseLDIF(strings.NewReader(tc.in))
+			if !errors.Is(err, ErrIncomplete) {
+				t.Fatalf("err = %v (%d entries), want ErrIncomplete", err, len(entries))
+			}
+			var le *LDIFError
+			if !errors.As(err, &le) || le.Line != tc.line || !strings.Contains(le.Msg, tc.msg) {
+				t.Errorf("err = %v, want line %d containing %q", err, tc.line, tc.msg)
+			}
+		})
+	}
+	// The source says which file, and that it is incomplete.
+	p := writeLDIF(t, "dn: uid=ann,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: ann\nentryUUID: 1\nmail: ann@exa")
+	_, err := readLDIF(t, LDIFConfig{Path: p})
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), p+": line 5:") {
+		t.Errorf("source read of a cut file: %v", err)
+	}
+}
+
 func TestParseLDIFEmpty(t *testing.T) {
 	for _, in := range []string{"", "\n\n", "# only a comment\n", "version: 1\n"} {
 		entries, err := ParseLDIF(strings.NewReader(in))

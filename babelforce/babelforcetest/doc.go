@@ -85,8 +85,11 @@
 //
 // Faults (Options.Faults, SetFaults, POST /_simulator/faults with a bearer token) apply to
 // every path except /_simulator/ (or only to Faults.Paths prefixes): each request draws once
-// from a math/rand seeded with Options.Seed and is dropped (connection closed without an
-// answer), answered 429 with Retry-After, or answered 500/502/503. FailNext queues
+// from a math/rand seeded with Options.Seed and, before it is applied, is dropped
+// (connection closed without an answer), answered 429 with Retry-After, or answered
+// 500/502/503/504; or, after it was applied, gets its answer cut off after the headers
+// (CutRate) or lost (LostRate: 500/502/504 or a closed connection), so that the client cannot
+// tell whether its write landed. Mix spreads one rate over all of these. FailNext queues
 // deterministic one-shot failures ahead of the random ones. Latency delays every faulted-path
 // request.
 //

@@ -277,3 +277,50 @@ func TestClient(t *testing.T) {
 	b, _ := json.Marshal(sim.Stats())
 	t.Logf("stats: %s", b)
 }
+
+// CutRate and LostRate apply the request and then fail its answer: the write landed although
+// the client saw no success.
+func TestFaultsAfterApplying(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		faults Faults
+	}{
+		{"cut after headers", Faults{CutRate: 1}},
+		{"lost", Faults{LostRate: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := New(t, Options{Seed: 7, Faults: tc.faults})
+			tok := sim.IssueToken()
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for i := range 8 {
+				body := strings.NewReader(fmt.Sprintf(`{"name":"Agent %d","sourceId":"s-%d","agentSource":"test"}`, i, i))
+				req, _ := http.NewRequest(http.MethodPost, sim.URL+"/api/v2/agents", body)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				if err == nil {
+					b, readErr := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					switch {
+					case tc.faults.CutRate > 0 && readErr == nil:
+						t.Fatalf("answer %d not cut: %s", resp.StatusCode, b)
+					case tc.faults.CutRate > 0 && resp.StatusCode != http.StatusCreated:
+						t.Errorf("cut answer has status %d, want the applied create's 201", resp.StatusCode)
+					case tc.faults.LostRate > 0 && resp.StatusCode < 500:
+						t.Fatalf("lost answer came back %d: %s", resp.StatusCode, b)
+					}
+				}
+			}
+			if got := len(sim.Agents()); got != 8 {
+				t.Errorf("%d agents, want all 8 creates applied", got)
+			}
+		})
+	}
+	if err := (&Server{}).SetFaults(Faults{CutRate: 0.6, LostRate: 0.6}); err == nil {
+		t.Error("rates summing above 1 accepted")
+	}
+	m := Mix(0.2, time.Second)
+	if d := m.total() - 0.2; d > 1e-9 || d < -1e-9 {
+		t.Errorf("Mix(0.2) totals %v", m.total())
+	}
+}

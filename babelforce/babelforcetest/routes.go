@@ -113,6 +113,8 @@ type faultsJSON struct {
 	RetryAfter string   `json:"retryAfter"`
 	Latency    string   `json:"latency"`
 	DropRate   float64  `json:"dropRate"`
+	CutRate    float64  `json:"cutRate"`
+	LostRate   float64  `json:"lostRate"`
 	Paths      []string `json:"paths"`
 }
 
@@ -121,7 +123,8 @@ func faultsOut(f Faults) faultsJSON {
 	if p == nil {
 		p = []string{}
 	}
-	return faultsJSON{Rate429: f.Rate429, Rate5xx: f.Rate5xx, RetryAfter: f.RetryAfter.String(), Latency: f.Latency.String(), DropRate: f.DropRate, Paths: p}
+	return faultsJSON{Rate429: f.Rate429, Rate5xx: f.Rate5xx, RetryAfter: f.RetryAfter.String(), Latency: f.Latency.String(), DropRate: f.DropRate,
+		CutRate: f.CutRate, LostRate: f.LostRate, Paths: p}
 }
 
 func (s *Server) getFaults(w http.ResponseWriter, r *http.Request, _ params) {

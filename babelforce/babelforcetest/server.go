@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand"
@@ -47,90 +46,6 @@ type Options struct {
 	// DefaultPageSize is the page size when a list request gives no max (default 10);
 	// MaxPageSize caps max (default 100).
 	DefaultPageSize, MaxPageSize int
-}
-
-// Faults make the simulator misbehave on purpose. Rates are probabilities in [0,1] drawn
-// once per request: DropRate first, then Rate429, then Rate5xx.
-type Faults struct {
-	// Rate429 answers 429 Too Many Requests with Retry-After.
-	Rate429 float64 `json:"rate429"`
-	// Rate5xx answers 500, 502 or 503 (equal shares).
-	Rate5xx float64 `json:"rate5xx"`
-	// RetryAfter is sent (in whole seconds, rounded up) with 429 and 503 answers.
-	RetryAfter time.Duration `json:"retryAfter"`
-	// Latency delays every request on a faulted path.
-	Latency time.Duration `json:"latency"`
-	// DropRate closes the connection without an answer.
-	DropRate float64 `json:"dropRate"`
-	// Paths limits faults to requests whose path starts with one of these prefixes;
-	// empty means every path except /_simulator/.
-	Paths []string `json:"paths,omitempty"`
-}
-
-// UnmarshalJSON accepts durations as Go duration strings ("1s", "250ms") or nanoseconds.
-func (f *Faults) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Rate429    float64         `json:"rate429"`
-		Rate5xx    float64         `json:"rate5xx"`
-		RetryAfter json.RawMessage `json:"retryAfter"`
-		Latency    json.RawMessage `json:"latency"`
-		DropRate   float64         `json:"dropRate"`
-		Paths      []string        `json:"paths"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	ra, err := parseJSONDuration(raw.RetryAfter)
-	if err != nil {
-		return fmt.Errorf("retryAfter: %w", err)
-	}
-	lat, err := parseJSONDuration(raw.Latency)
-	if err != nil {
-		return fmt.Errorf("latency: %w", err)
-	}
-	*f = Faults{Rate429: raw.Rate429, Rate5xx: raw.Rate5xx, RetryAfter: ra, Latency: lat, DropRate: raw.DropRate, Paths: raw.Paths}
-	return nil
-}
-
-func parseJSONDuration(raw json.RawMessage) (time.Duration, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("want a duration such as \"1s\": %w", err)
-		}
-		return d, nil
-	}
-	var n int64
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, errors.New("want a duration string such as \"1s\" or nanoseconds")
-	}
-	return time.Duration(n), nil
-}
-
-// validate reports bad fault settings.
-func (f Faults) validate() error {
-	var errs []error
-	for name, v := range map[string]float64{"rate429": f.Rate429, "rate5xx": f.Rate5xx, "dropRate": f.DropRate} {
-		if v < 0 || v > 1 {
-			errs = append(errs, fmt.Errorf("%s %v is not in [0,1]", name, v))
-		}
-	}
-	if f.Rate429+f.Rate5xx+f.DropRate > 1 {
-		errs = append(errs, fmt.Errorf("rate429+rate5xx+dropRate = %v exceeds 1", f.Rate429+f.Rate5xx+f.DropRate))
-	}
-	if f.RetryAfter < 0 || f.Latency < 0 {
-		errs = append(errs, errors.New("retryAfter and latency must not be negative"))
-	}
-	return errors.Join(errs...)
-}
-
-type oneShot struct {
-	status     int
-	retryAfter time.Duration
 }
 
 type tokenInfo struct {
@@ -257,6 +172,14 @@ func NewServer(opts Options) *Server {
 
 // Handler is the simulator's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// CloseClientConnections cuts every open connection to the httptest server started by New,
+// requests in flight included (as a crash of either side would); a no-op for NewServer.
+func (s *Server) CloseClientConnections() {
+	if s.srv != nil {
+		s.srv.CloseClientConnections()
+	}
+}
 
 // Close stops the httptest server started by New (a no-op for NewServer).
 func (s *Server) Close() {
@@ -496,17 +419,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(s.failNext) > 0 {
 			shot = &s.failNext[0]
 			s.failNext = s.failNext[1:]
-		} else if f := s.faults; f.DropRate+f.Rate429+f.Rate5xx > 0 {
-			x := s.rng.Float64()
-			switch {
-			case x < f.DropRate:
-				shot = &oneShot{status: 0}
-			case x < f.DropRate+f.Rate429:
-				shot = &oneShot{status: http.StatusTooManyRequests, retryAfter: f.RetryAfter}
-			case x < f.DropRate+f.Rate429+f.Rate5xx:
-				st := []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}[s.rng.Intn(3)]
-				shot = &oneShot{status: st, retryAfter: f.RetryAfter}
-			}
+		} else {
+			shot = s.drawLocked()
 		}
 	}
 	s.mu.Unlock()
@@ -520,7 +434,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if shot != nil {
+	if shot != nil && !shot.afterApply() {
 		s.injectFault(w, r, fam, *shot)
 		return
 	}
@@ -535,48 +449,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if shot != nil { // a fault after the request was applied
+		s.applyThenFail(w, r, fam, *shot, func(w http.ResponseWriter) { rt.h(w, r, p) })
+		return
+	}
 	rt.h(w, r, p)
-}
-
-func (s *Server) faultedLocked(path string) bool {
-	if len(s.faults.Paths) == 0 {
-		return true
-	}
-	for _, p := range s.faults.Paths {
-		if strings.HasPrefix(path, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, fam family, f oneShot) {
-	if f.status == 0 {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	}
-	if f.retryAfter > 0 || f.status == http.StatusTooManyRequests {
-		secs := int64((f.retryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", fmt.Sprint(secs))
-	}
-	code := "internal_error"
-	msg := "simulated server error"
-	switch {
-	case f.status == http.StatusTooManyRequests:
-		code, msg = "rate_limited", "too many requests (simulated)"
-	case f.status == http.StatusServiceUnavailable:
-		code, msg = "unavailable", "service unavailable (simulated)"
-	case f.status == http.StatusBadGateway:
-		code, msg = "bad_gateway", "bad gateway (simulated)"
-	case f.status < 500:
-		code, msg = "simulated", "simulated failure"
-	}
-	s.writeError(w, r, f.status, code, msg)
 }
 
 func (s *Server) authorized(r *http.Request) bool {

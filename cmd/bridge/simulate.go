@@ -18,7 +18,7 @@ func runSimulate(ctx context.Context, env *cliEnv, args []string) int {
 	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on")
 	user := fs.String("username", babelforcetest.DefaultUsername, "user name the token endpoint accepts")
 	pass := fs.String("password", babelforcetest.DefaultPassword, "password the token endpoint accepts")
-	rate := fs.Float64("fault-rate", 0, "share of API requests (0-1) answered 429 with Retry-After or 5xx, half each")
+	rate := fs.Float64("fault-rate", 0, "share of API requests (0-1) that fail: 30% of them 429 with Retry-After, 30% 500/502/503/504, 10% dropped connections, 10% answers cut after the headers, 20% answers lost after the write was applied")
 	if _, err := parseFlags(fs, args); err != nil {
 		return fail(env, err)
 	}
@@ -28,7 +28,7 @@ func runSimulate(ctx context.Context, env *cliEnv, args []string) int {
 	sim := babelforcetest.NewServer(babelforcetest.Options{
 		Username: *user, Password: *pass,
 		Seed:   time.Now().UnixNano(),
-		Faults: babelforcetest.Faults{Rate429: *rate / 2, Rate5xx: *rate / 2, RetryAfter: time.Second},
+		Faults: babelforcetest.Mix(*rate, time.Second),
 	})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
