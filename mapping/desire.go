@@ -79,7 +79,8 @@ func Desire(s *directory.Snapshot, r *Rules) *Desired {
 		}
 		d.Warnings = append(d.Warnings, res.warnings...)
 	}
-	d.Agents, d.Skipped = rejectCollisions(d.Agents, d.Skipped)
+	d.Agents, d.Skipped, d.Warnings = rejectCollisions(d.Agents, d.Skipped, d.Warnings)
+	d.RuleGroups = p.ruleGroups
 
 	tags := map[string]struct{}{}
 	groups := map[string]struct{}{}
@@ -116,8 +117,9 @@ func sortedKeys(m map[string]struct{}) []string {
 
 // rejectCollisions skips every agent whose e-mail another agent also has, and every agent
 // whose SourceID another agent also has, naming the others. It returns agents sorted by
-// SourceID.
-func rejectCollisions(agents []Agent, skipped []Skip) ([]Agent, []Skip) {
+// SourceID. A leaver (an agent to be disabled) is never skipped for a shared e-mail: their
+// agent is switched off all the same, with a warning naming the others.
+func rejectCollisions(agents []Agent, skipped, warnings []Skip) ([]Agent, []Skip, []Skip) {
 	slices.SortFunc(agents, func(a, b Agent) int {
 		return cmp.Or(strings.Compare(a.SourceID, b.SourceID), strings.Compare(a.Email, b.Email))
 	})
@@ -152,17 +154,22 @@ func rejectCollisions(agents []Agent, skipped []Skip) ([]Agent, []Skip) {
 		}
 	}
 	if len(reject) == 0 {
-		return agents, skipped
+		return agents, skipped, warnings
 	}
 	kept := agents[:0]
 	for i, a := range agents {
-		if detail, ok := reject[i]; ok {
+		detail, ok := reject[i]
+		switch {
+		case ok && !a.Enabled && !strings.HasPrefix(detail, "the directory has more than one user with id"):
+			warnings = append(warnings, Skip{UserID: a.SourceID, UserName: a.UserName, Reason: ReasonInvalid, Inactive: true,
+				Detail: detail + " (switched off all the same: inactive in the directory)"})
+		case ok:
 			skipped = append(skipped, Skip{UserID: a.SourceID, UserName: a.UserName, Reason: ReasonInvalid, Detail: detail})
 			continue
 		}
 		kept = append(kept, a)
 	}
-	return kept, skipped
+	return kept, skipped, warnings
 }
 
 func describe(userName, id string) string {
@@ -190,6 +197,8 @@ type prepared struct {
 	groups []groupInfo
 	// problems found while evaluating rules against groups (sorted into Desired.Problems).
 	problems map[string]struct{}
+	// ruleGroups: the groups rules name exactly, and whether the snapshot has them.
+	ruleGroups []RuleGroup
 }
 
 func groupLabel(g *directory.Group) string {
@@ -242,6 +251,7 @@ func prepare(s *directory.Snapshot, r *Rules) *prepared {
 		gi.roles = sortUnique(gi.roles)
 	}
 	for j, hit := range includeHit {
+		p.ruleGroups = append(p.ruleGroups, RuleGroup{Rule: fmt.Sprintf("scope.include_groups[%d]", j), Group: r.include[j].raw, Found: hit})
 		if !hit {
 			p.problems[fmt.Sprintf("scope.include_groups[%d] %q matches no group in the directory", j, r.include[j].raw)] = struct{}{}
 		}
@@ -253,6 +263,9 @@ func prepare(s *directory.Snapshot, r *Rules) *prepared {
 	}
 	for _, rules := range [][]*rule{r.skills, r.agentGroups, r.roles} {
 		for _, ru := range rules {
+			if ru.sel != nil {
+				p.ruleGroups = append(p.ruleGroups, RuleGroup{Rule: ru.key, Group: ru.sel.raw, Found: ruleHit[ru]})
+			}
 			if ru.sel != nil && !ruleHit[ru] {
 				p.problems[fmt.Sprintf("%s group %q matches no group in the directory", ru.key, ru.sel.raw)] = struct{}{}
 			}
@@ -544,7 +557,7 @@ func (c *condition) eval(vals []string) bool {
 func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult {
 	r := p.r
 	skip := func(reason, detail string) userResult {
-		return userResult{skip: &Skip{UserID: u.ID, UserName: u.UserName, Reason: reason, Detail: detail}}
+		return userResult{skip: &Skip{UserID: u.ID, UserName: u.UserName, Reason: reason, Detail: detail, Inactive: !u.Active}}
 	}
 	if strings.TrimSpace(u.ID) == "" {
 		return skip(ReasonInvalid, "the user has no directory id, so bridge cannot own an agent for it")

@@ -43,6 +43,21 @@ type Desired struct {
 	// a group named by a rule that matches no group, a rule output that is not a valid tag or
 	// role. An admin should fix these; nothing is skipped because of them.
 	Problems []string `json:"problems,omitempty"`
+	// RuleGroups lists the groups the rules name exactly (scope.include_groups and the group
+	// of skills, agent_groups and roles rules) and whether this directory has them, in rule
+	// order. A named group that vanishes between two reads is what a cut or filtered export
+	// looks like; provisioning's guard uses this.
+	RuleGroups []RuleGroup `json:"ruleGroups,omitempty"`
+}
+
+// RuleGroup is a group a rule names exactly.
+type RuleGroup struct {
+	// Rule is the rule's YAML key, e.g. "roles[0]" or "scope.include_groups[1]".
+	Rule string `json:"rule"`
+	// Group is the name, DN or id as the rule gives it.
+	Group string `json:"group"`
+	// Found says whether the directory read has the group.
+	Found bool `json:"found"`
 }
 
 // Agent is one desired babelforce agent with its login user.
@@ -76,6 +91,9 @@ type Skip struct {
 	Reason string `json:"reason"`
 	// Detail says which rule or field, in words an admin can act on.
 	Detail string `json:"detail"`
+	// Inactive is set when the directory marks the user inactive: a leaver whose agent is
+	// switched off even though the user could not be mapped.
+	Inactive bool `json:"inactive,omitempty"`
 }
 
 // String names the user and says why, e.g.

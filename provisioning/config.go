@@ -16,8 +16,10 @@ import (
 //	    enabled: false          # delete agents bridge disabled at least grace_period ago
 //	    grace_period: 720h
 //	  guard:
-//	    max_destructive: 10         # a run is refused when its destructive changes exceed
-//	    max_destructive_percent: 10 # BOTH of these (the larger one is the allowance)
+//	    max_destructive: 10         # a run is refused when the people its destructive changes
+//	    max_destructive_percent: 10 # concern (disabled, deleted, deactivated, or losing a tag,
+//	                                # agent group or role) exceed BOTH of these (the larger one
+//	                                # is the allowance)
 //	    min_source_users: 0         # fewer users read than this: nothing destructive
 //	  concurrency: 4
 //	  interval: 15m
@@ -73,8 +75,12 @@ type DeleteConfig struct {
 // GuardConfig bounds the destructive part of one run (disable, delete, deactivate login).
 type GuardConfig struct {
 	// MaxDestructive and MaxDestructivePercent (of the agents bridge owns): a run whose
-	// destructive changes concern more people than both is refused (no destructive change is
-	// applied; the rest is). Either set to 0 leaves only the other.
+	// destructive changes (disable, delete, deactivate, a lost tag, agent group or role)
+	// concern more people than both is refused (no destructive change is applied; the rest
+	// is). Either set to 0 leaves only the other. Both, not either: the larger is the
+	// allowance, so a small directory is judged by the count and a large one by the share. A
+	// damaged read is caught besides by the read checks (an incomplete source is an error) and
+	// by rule-named groups that vanish (see Reconciler.guard).
 	MaxDestructive        int     `yaml:"max_destructive" json:"max_destructive" env:"MAX_DESTRUCTIVE, overwrite"`
 	MaxDestructivePercent float64 `yaml:"max_destructive_percent" json:"max_destructive_percent" env:"MAX_DESTRUCTIVE_PERCENT, overwrite"`
 	// MinSourceUsers: a read with fewer users than this (and any empty read) applies nothing

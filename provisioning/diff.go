@@ -81,7 +81,7 @@ type op struct {
 
 func (o *op) destructive() bool {
 	for _, c := range o.changes {
-		if c.Kind.Destructive() {
+		if c.Destructive() {
 			return true
 		}
 	}
@@ -294,14 +294,21 @@ func diff(in diffInput) (*Plan, []*op) {
 		subject := subjectOf(&a)
 		reason := "left directory"
 		if s, ok := skipByKey[k]; ok {
-			if s.Reason == "invalid" {
+			switch {
+			case s.Reason == mapping.ReasonInvalid && !s.Inactive:
 				p.Skipped = append(p.Skipped, Skipped{Subject: subject, SourceID: a.SourceID,
 					Reason: "left unchanged: the directory user cannot be mapped: " + s.Detail})
 				continue
-			}
-			reason = "out of scope"
-			if s.Detail != "" {
-				reason += ": " + s.Detail
+			case s.Reason == mapping.ReasonInvalid:
+				// a leaver is switched off even when the rest of them cannot be mapped
+				reason = "inactive in directory"
+				p.Conflicts = append(p.Conflicts, Skipped{Subject: subject, SourceID: a.SourceID,
+					Reason: "switched off although the directory user cannot be mapped: " + s.Detail})
+			default:
+				reason = "out of scope"
+				if s.Detail != "" {
+					reason += ": " + s.Detail
+				}
 			}
 		}
 		if a.IsEnabled() {
@@ -326,7 +333,12 @@ func diff(in diffInput) (*Plan, []*op) {
 		if in.scope != nil && !in.scope[key(s.UserID)] {
 			continue
 		}
-		p.Warnings = append(p.Warnings, Skipped{Subject: cmp.Or(s.UserName, s.UserID), SourceID: s.UserID, Reason: s.Detail})
+		w := Skipped{Subject: cmp.Or(s.UserName, s.UserID), SourceID: s.UserID, Reason: s.Detail}
+		if s.Inactive { // a leaver with a conflict (a shared e-mail): switched off all the same
+			p.Conflicts = append(p.Conflicts, w)
+			continue
+		}
+		p.Warnings = append(p.Warnings, w)
 	}
 	if in.scope == nil {
 		p.Problems = slices.Clone(in.desired.Problems)

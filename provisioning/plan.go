@@ -5,6 +5,11 @@
 // provisioning, inbound SCIM pushes, SSO drift) goes through the same plan/apply path.
 package provisioning
 
+import (
+	"slices"
+	"strings"
+)
+
 // Kind is the kind of one change.
 type Kind string
 
@@ -29,13 +34,56 @@ const (
 	UpdateSCIMConfig Kind = "update_scim_configuration"
 )
 
-// Destructive reports whether a change of this kind takes something away from a person.
+// Destructive reports whether every change of this kind takes something away from a person
+// (access). Change.Destructive also counts losses of skills, groups and roles.
 func (k Kind) Destructive() bool {
 	switch k {
 	case DisableAgent, DeleteAgent, DeactivateLogin:
 		return true
 	}
 	return false
+}
+
+// Destructive reports whether c takes something away from a person: access (disable,
+// delete, deactivate), a tag (skill), an agent group or a role of their login user. The
+// guards count these per person.
+func (c Change) Destructive() bool {
+	switch {
+	case c.Kind.Destructive(), c.Kind == RemoveTag, c.Kind == LeaveAgentGroup:
+		return true
+	case c.Kind == UpdateLoginUser:
+		return len(c.removedRoles()) > 0
+	}
+	return false
+}
+
+// removedRoles lists the roles an UpdateLoginUser change takes away.
+func (c Change) removedRoles() []string {
+	for _, f := range c.Fields {
+		if f.Field != "roles" {
+			continue
+		}
+		after := splitList(f.After)
+		var out []string
+		for _, r := range splitList(f.Before) {
+			if !slices.Contains(after, r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// splitList splits "a, b" as FieldChange values list roles.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // FieldChange is one field of an update: before → after.
@@ -71,6 +119,9 @@ type Plan struct {
 	Skipped []Skipped `json:"skipped,omitempty"`
 	// Warnings lists people mapped despite a problem (e.g. an invalid number left out).
 	Warnings []Skipped `json:"warnings,omitempty"`
+	// Conflicts lists leavers switched off although they have a conflict (an e-mail shared
+	// with someone else, a field that cannot be mapped): a leaver never waits on a conflict.
+	Conflicts []Skipped `json:"conflicts,omitempty"`
 	// Problems are mismatches between the mapping rules and the directory (a rule naming a
 	// group that does not exist), each once.
 	Problems []string `json:"problems,omitempty"`

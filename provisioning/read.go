@@ -62,8 +62,35 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		}
 		sortOps(ops)
 	}
-	r.guard(p, ops, len(snap.Users), actual.ownedTotal, force)
+	r.guard(p, ops, len(snap.Users), actual.ownedTotal, missingRuleGroups(desired, st), force)
+	for _, c := range p.Conflicts {
+		r.log.Warn("leaver switched off despite a conflict", "subject", c.Subject, "source_id", c.SourceID, "conflict", c.Reason)
+	}
 	return p, desired, actual, nil
+}
+
+// missingRuleGroups lists the groups the rules name exactly that the last good read (st) had
+// and this one (desired) has not.
+func missingRuleGroups(desired *mapping.Desired, st *state) []mapping.RuleGroup {
+	var out []mapping.RuleGroup
+	for _, g := range desired.RuleGroups {
+		if !g.Found && slices.Contains(st.RuleGroups, g.Group) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// foundRuleGroups lists the groups the rules name exactly that this read has: the state
+// remembers them after a run that was not held back for a missing one.
+func foundRuleGroups(desired *mapping.Desired) []string {
+	var out []string
+	for _, g := range desired.RuleGroups {
+		if g.Found && !slices.Contains(out, g.Group) {
+			out = append(out, g.Group)
+		}
+	}
+	return out
 }
 
 // integrations lists the Agent Sync integrations the mapping manages.

@@ -134,11 +134,15 @@ func WithReportHook(f func(*Report)) Option { return func(r *Reconciler) { r.onR
 // seen the agent disabled for delete.grace_period; an inactive person is disabled, never
 // deleted. A user the mapping cannot map (Reason "invalid") is left as it is.
 //
-// Guards hold back every destructive change (disable, delete, deactivate) of a run, unless
-// forced, when the directory read has no users or fewer than guard.min_source_users, or
-// when the destructive changes concern more people than both guard.max_destructive and
-// guard.max_destructive_percent of bridge's agents; the rest of the plan is applied and Run
-// returns a *GuardError.
+// Guards hold back every destructive change of a run (disable, delete, deactivate, and taking
+// a tag, an agent group or a role away), unless forced, when the directory read has no users
+// or fewer than guard.min_source_users, when a group a rule names exactly was in the last
+// good read and is missing from this one, or when the destructive changes concern more
+// people than both guard.max_destructive and guard.max_destructive_percent of bridge's
+// agents; the rest of the plan is applied and Run returns a *GuardError (see guard). A
+// leaver (inactive, gone, out of scope) is switched off even when they share an e-mail with
+// someone else or a field of theirs cannot be mapped: such conflicts are logged (WARN) and
+// counted in Plan.Conflicts, never a reason to leave a leaver enabled.
 //
 // Apply runs phase by phase (side tasks, new groups, creates and take-overs, updates and
 // login users and external ids, joins and leaves, enables, disables and deactivations,
@@ -517,6 +521,9 @@ func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
 		st.Tags = union(st.Tags, desired.Tags)
 		st.Groups = union(st.Groups, desired.AgentGroups)
+		if len(missingRuleGroups(desired, st)) == 0 || opts.Force {
+			st.RuleGroups = foundRuleGroups(desired) // this read is the last good one
+		}
 		if err := r.state.saveContext(ctx, st); err != nil {
 			errs = append(errs, err)
 		}
@@ -569,14 +576,23 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+// retryBase is the wait before the scheduler retries a failed run; it doubles with every
+// failure in a row, up to the interval.
+const retryBase = 30 * time.Second
+
 // Schedule runs a reconcile now and then every interval (± jitter) until ctx is cancelled; a
 // tick while another run is in flight, here or (WithRunLock) in another replica, is skipped.
-// It returns once the current run is done.
+// A run that failed (the directory or babelforce could not be read, or changes failed) is
+// retried after 30 s, then 60 s, 120 s, ... (never later than the interval) instead of a whole
+// interval later; each retry is a normal run, guards and all. A run only held back by a guard
+// is not retried early: the same read would be refused again. It returns once the current run
+// is done.
 func (r *Reconciler) Schedule(ctx context.Context) {
 	defer r.setNext(time.Time{})
+	failures := 0
 	for {
 		r.setNext(time.Time{})
-		_, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule, DryRun: r.cfg.DryRun})
+		rep, err := r.Run(ctx, RunOptions{Trigger: TriggerSchedule, DryRun: r.cfg.DryRun})
 		switch {
 		case errors.Is(err, ErrOtherReplica):
 			r.log.Info("scheduled reconcile skipped: another replica is reconciling")
@@ -586,6 +602,13 @@ func (r *Reconciler) Schedule(ctx context.Context) {
 			r.log.Warn("scheduled reconcile", "error", err)
 		}
 		d := r.nextDelay()
+		if err != nil && ctx.Err() == nil && runFailed(rep, err) {
+			failures++
+			d = min(retryBase<<min(failures-1, 20), r.cfg.Interval)
+			r.log.Warn("scheduled reconcile failed; retrying early", "failures_in_a_row", failures, "retry_in", d)
+		} else if err == nil {
+			failures = 0
+		}
 		r.setNext(r.now().Add(d))
 		select {
 		case <-ctx.Done():
@@ -599,6 +622,23 @@ func (r *Reconciler) setNext(t time.Time) {
 	r.mu.Lock()
 	r.next = t
 	r.mu.Unlock()
+}
+
+// runFailed reports whether a run failed in a way a retry may cure: it could not read, or
+// some of its changes failed; not when it was skipped (busy) or only held back by a guard.
+func runFailed(rep *Report, err error) bool {
+	if errors.Is(err, ErrBusy) {
+		return false
+	}
+	if rep == nil || rep.Plan == nil || rep.Counts[StatusFailed] > 0 {
+		return true
+	}
+	for _, e := range unjoin(err) {
+		if !errors.Is(e, ErrGuardRefused) {
+			return true
+		}
+	}
+	return false
 }
 
 // nextDelay is the interval spread by ±jitter percent.

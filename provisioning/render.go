@@ -21,12 +21,14 @@ type Summary struct {
 	Unchanged  int `json:"unchanged"`
 	Skipped    int `json:"skipped"`
 	Held       int `json:"held"`
+	// Conflicts counts leavers switched off despite a conflict (Plan.Conflicts).
+	Conflicts int `json:"conflicts,omitempty"`
 }
 
 // Summary counts agents to create, update (distinct agents with any other change), disable
 // and delete.
 func (p *Plan) Summary() Summary {
-	s := Summary{Unchanged: p.Unchanged, Skipped: len(p.Skipped), Held: len(p.Held)}
+	s := Summary{Unchanged: p.Unchanged, Skipped: len(p.Skipped), Held: len(p.Held), Conflicts: len(p.Conflicts)}
 	created := map[string]bool{}
 	for _, c := range p.Changes {
 		if c.Kind == CreateAgent {
@@ -71,6 +73,9 @@ func (s Summary) String() string {
 	if s.Held > 0 {
 		line += fmt.Sprintf("; %d %s held back by guard", s.Held, plural(s.Held, "change", "changes"))
 	}
+	if s.Conflicts > 0 {
+		line += fmt.Sprintf("; %d %s switched off despite a conflict", s.Conflicts, plural(s.Conflicts, "leaver", "leavers"))
+	}
 	return line
 }
 
@@ -94,6 +99,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	for _, s := range p.Warnings {
 		fmt.Fprintf(&b, "! warning %s: %s\n", s.Subject, s.Reason)
+	}
+	for _, s := range p.Conflicts {
+		fmt.Fprintf(&b, "! conflict %s: %s\n", s.Subject, s.Reason)
 	}
 	for _, pr := range p.Problems {
 		fmt.Fprintf(&b, "! config: %s\n", pr)

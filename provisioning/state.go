@@ -29,6 +29,10 @@ type state struct {
 	Groups []string `json:"groups"`
 	// ExternalIDs maps an agent id to the integrations bridge set an external id for.
 	ExternalIDs map[string][]string `json:"externalIds,omitempty"`
+	// RuleGroups are the groups the mapping rules name exactly that the last good directory
+	// read had (mapping.RuleGroup.Group): one missing from a later read holds back what that
+	// run would take away (see guard).
+	RuleGroups []string `json:"ruleGroups,omitempty"`
 }
 
 // StateBackend keeps the reconciler's state (a JSON document) where every replica of bridge
@@ -205,6 +209,7 @@ func (st *state) clone() *state {
 		Tags:        slices.Clone(st.Tags),
 		Groups:      slices.Clone(st.Groups),
 		ExternalIDs: make(map[string][]string, len(st.ExternalIDs)),
+		RuleGroups:  slices.Clone(st.RuleGroups),
 	}
 	if c.Disabled == nil {
 		c.Disabled = map[string]time.Time{}

@@ -593,7 +593,7 @@ func TestE2EGuardShrink(t *testing.T) {
 	out, errOut, code := f.cli(t, "sync")
 	assert.Equal(t, exitRefused, code, "sync of a shrunk directory\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Zero(t, f.sim.WriteCalls(), "refused sync wrote: %v", writesOf(f.sim.Calls()))
-	assert.Contains(t, errOut, "refused by guard: 6 people would be disabled, deleted or deactivated (33.3% of the 18 agents bridge owns)")
+	assert.Contains(t, errOut, "refused by guard: 6 people would be disabled, deleted or deactivated, or lose skills, agent groups or roles (33.3% of the 18 agents bridge owns)")
 	assert.Contains(t, errOut, "guard.max_destructive (2)")
 	assert.Contains(t, errOut, "--force")
 	assertAllEnabled(t, f.sim)
