@@ -53,9 +53,9 @@
 //
 // Rate: rate_limit (default 0: no fixed limit) caps the requests per second. On top of it,
 // one adaptive limiter shared by every call slows the whole client down when 429s pile up
-// (4 of the last 20 answers): every call waits for the server's Retry-After, and then the
+// (8 of the last 20 answers): every call waits for the server's Retry-After, and then the
 // client sends at half the rate it was sending at (at least 1 per second); each 2 s with at
-// most one 429 among the last 20 answers raises the rate by half, until it is back at
+// most three 429s among the last 20 answers raises the rate by half, until it is back at
 // rate_limit or, without one, at twice the rate at which babelforce pushed back, and the
 // limiter steps aside. A single 429 only makes its own call wait and retry.
 //

@@ -10,11 +10,12 @@ import (
 const (
 	// throttleWindow is how many of the latest answers the limiter looks at.
 	throttleWindow = 20
-	// throttleAt: this many 429s among the latest answers slow the client down. Odd 429s
-	// (fewer) are only retried by the call that got them.
-	throttleAt = 4
+	// throttleAt: this many 429s among the latest answers (two in five) slow the client down:
+	// babelforce pushing back on most of what it is sent. Odd 429s (fewer) are only retried
+	// by the call that got them; a client that slowed down at every stray 429 would crawl.
+	throttleAt = 8
 	// recoverBelow: at most this many 429s among the latest answers let the rate grow again.
-	recoverBelow = 1
+	recoverBelow = 3
 	// throttleEvery is the least time between two slow-downs, so that one burst of 429s
 	// answering requests sent at the same time cuts the rate once, not once per answer.
 	throttleEvery = time.Second
