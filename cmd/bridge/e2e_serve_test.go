@@ -1629,3 +1629,45 @@ func TestServeObserveMode(t *testing.T) {
 		t.Errorf("observe mode not logged at start")
 	}
 }
+
+// TestServeLeaverWithSharedEmail: when a second person has the same e-mail as person A,
+// deactivating A (PATCH active false) still disables A's agent and login user in the run the
+// push triggers; the conflict is logged, not a reason to leave A enabled.
+func TestServeLeaverWithSharedEmail(t *testing.T) {
+	t.Parallel()
+	s := serveStart(t, serveOptions{})
+	user := func(userName string) string {
+		return fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,
+			"name":{"givenName":"Sam","familyName":"Shared"},"emails":[{"value":"shared@example.com","primary":true}],"active":true}`, userName)
+	}
+	status, a := s.scim(http.MethodPost, "/Users", user("sam.a"))
+	if status != http.StatusCreated {
+		t.Fatalf("push A: %d %v", status, a)
+	}
+	if ag, ok := serveAgentByEmail(s.sim, "shared@example.com"); !ok || !ag.IsEnabled() {
+		t.Fatalf("A's agent not provisioned: %+v%s", ag, serveDescribeAgents(s.sim))
+	}
+	if status, b := s.scim(http.MethodPost, "/Users", user("sam.b")); status != http.StatusCreated {
+		t.Fatalf("push B: %d %v", status, b)
+	}
+	status, body := s.scim(http.MethodPatch, "/Users/"+a["id"].(string), `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"active","value":false}]}`)
+	if status != http.StatusOK {
+		t.Fatalf("deactivate A: %d %v", status, body)
+	}
+	ag, ok := serveAgentByEmail(s.sim, "shared@example.com")
+	if !ok || ag.IsEnabled() {
+		t.Errorf("A's agent is still enabled after A was deactivated: %+v%s", ag, serveDescribeAgents(s.sim))
+	}
+	for _, u := range s.sim.SCIMUsers() {
+		if strings.EqualFold(u.UserName, "shared@example.com") && u.IsActive() {
+			t.Errorf("A's login user is still active: %+v", u)
+		}
+	}
+	if n := len(s.sim.Agents()); n != 1 {
+		t.Errorf("%d agents, want A's only (B shares the e-mail)%s", n, serveDescribeAgents(s.sim))
+	}
+	if !strings.Contains(s.logs.String(), "leaver switched off despite a conflict") {
+		t.Errorf("the conflict is not logged")
+	}
+}
