@@ -53,9 +53,18 @@ func TestConfigLoadSecrets(t *testing.T) {
 	if err := os.WriteFile(p, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := Config{Type: "scim", SCIM: &SCIMSourceConfig{TokenFile: p}}
+	c := Config{Type: "scim", SCIM: &SCIMSourceConfig{BaseURL: "https://idp.example.com/scim/v2", TokenFile: p}}
 	if err := c.LoadSecrets(); err != nil || c.SCIM.Token != "s3cret" {
 		t.Fatalf("scim: %v %q", err, c.SCIM.Token)
+	}
+	// The token read from token_file is not a second token (bridge loads secrets, then
+	// validates: token_file alone used to be refused as "not both").
+	if err := c.Validate(); err != nil {
+		t.Fatalf("scim token from token_file: Validate = %v", err)
+	}
+	c.SCIM.tokenFromFile = false // as if BRIDGE_SCIM_SOURCE_TOKEN had been set as well
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("token and token_file: Validate = %v", err)
 	}
 	c = Config{Type: "ldap", LDAP: &LDAPConfig{BindPasswordFile: p}}
 	if err := c.LoadSecrets(); err != nil || c.LDAP.BindPassword != "s3cret" {

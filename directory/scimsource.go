@@ -60,6 +60,10 @@ type SCIMSourceConfig struct {
 	Timeout            time.Duration `yaml:"timeout" env:"TIMEOUT, overwrite"`
 	CAFile             string        `yaml:"ca_file" env:"CA_FILE, overwrite"`
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify" env:"INSECURE_SKIP_VERIFY, overwrite"`
+
+	// tokenFromFile records that LoadSecrets filled Token from TokenFile, so that Validate
+	// does not take the loaded token for a second one set in the environment.
+	tokenFromFile bool
 }
 
 // Validate reports every problem of the configuration at once; it changes nothing and reads
@@ -78,7 +82,7 @@ func (c *SCIMSourceConfig) Validate() error {
 	switch {
 	case c.Token == "" && c.TokenFile == "":
 		errs = append(errs, errors.New("token: required: set BRIDGE_SCIM_SOURCE_TOKEN or token_file"))
-	case c.Token != "" && c.TokenFile != "":
+	case c.Token != "" && c.TokenFile != "" && !c.tokenFromFile:
 		errs = append(errs, errors.New("token_file: set either the token (BRIDGE_SCIM_SOURCE_TOKEN) or token_file, not both"))
 	}
 	if c.PageSize < 0 || c.PageSize > maxSCIMPageSize {
@@ -107,7 +111,7 @@ func (c *SCIMSourceConfig) LoadSecrets() error {
 	if tok == "" {
 		return fmt.Errorf("token_file: %s is empty", c.TokenFile)
 	}
-	c.Token = tok
+	c.Token, c.tokenFromFile = tok, true
 	return nil
 }
 
