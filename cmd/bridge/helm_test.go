@@ -652,6 +652,10 @@ func TestHelmChartRefuses(t *testing.T) {
 			want: "config.store.path is set by the chart"},
 		"LDAP secret for another source": {sets: []string{"secrets.ldapBindPassword.name=x"},
 			want: "secrets.ldapBindPassword is set but config.directory.type is not ldap"},
+		"misspelt value": {sets: []string{"replicas=3"},
+			want: "additional properties 'replicas' not allowed"},
+		"misspelt secret": {sets: []string{"secrets.adminToken.nmae=bridge-admin"},
+			want: "additional properties 'nmae' not allowed"},
 		"metrics without a token": {sets: []string{"serviceMonitor.enabled=true"},
 			want: "serviceMonitor.enabled needs secrets.adminToken"},
 	} {
