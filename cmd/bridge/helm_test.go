@@ -443,7 +443,7 @@ func TestHelmChartDefaults(t *testing.T) {
 
 func TestHelmChartSecretsAreMountedFiles(t *testing.T) {
 	want := secretFileKeys(reflect.TypeFor[Config](), "")
-	require.Len(t, want, 8, "bridge's secrets: %v", want)
+	require.Len(t, want, 9, "bridge's secrets: %v", want)
 	covered := map[string]bool{}
 	for _, values := range []string{"ci/ldap-values.yaml", "ci/scim-source-values.yaml", "ci/postgres-values.yaml"} {
 		t.Run(values, func(t *testing.T) {
@@ -462,7 +462,7 @@ func TestHelmChartSecretsAreMountedFiles(t *testing.T) {
 			}
 			// Each secret reached bridge, through its file only (the environment was empty).
 			loaded := []string{cfg.Babelforce.Password, cfg.Babelforce.Token, cfg.Babelforce.SCIMToken,
-				cfg.SSO.ClientSecret, cfg.Server.AdminToken}
+				cfg.SSO.ClientSecret, cfg.Server.AdminToken, cfg.UI.OIDC.ClientSecret}
 			if cfg.Directory.LDAP != nil {
 				loaded = append(loaded, cfg.Directory.LDAP.BindPassword)
 			}
@@ -658,6 +658,8 @@ func TestHelmChartRefuses(t *testing.T) {
 			want: "config.babelforce.password would put a secret in the ConfigMap"},
 		"inline bind password": {values: []string{"ci/ldap-values.yaml"}, sets: []string{"config.directory.ldap.bind_password=hunter2"},
 			want: "config.directory.ldap.bind_password would put a secret in the ConfigMap"},
+		"inline UI client secret": {sets: []string{"config.ui.oidc.client_secret=hunter2"},
+			want: "config.ui.oidc.client_secret would put a secret in the ConfigMap"},
 		"inline admin token": {sets: []string{"config.server.admin_token=hunter2"},
 			want: "config.server.admin_token would put a secret in the ConfigMap"},
 		"store path": {sets: []string{"config.store.path=postgres://bridge:hunter2@db/bridge"},

@@ -67,6 +67,7 @@ path) the chart points at the file, and the file's name under bridge.secretDir. 
 - {value: inboundSCIMTokens, config: inbound_scim.tokens_file, file: inbound-scim-tokens}
 - {value: adminToken, config: server.admin_token_file, file: admin-token}
 - {value: ssoClientSecret, config: sso.client_secret_file, file: sso-client-secret}
+- {value: uiOIDCClientSecret, config: ui.oidc.client_secret_file, file: ui-oidc-client-secret}
 {{- end }}
 
 {{/* The secret slots that name a Secret, as a YAML list (see bridge.secretSlots). */}}
@@ -156,6 +157,9 @@ Refuses values that cannot work, each with what to change. Included by every tem
 {{- if hasKey (get $dir $src | default dict) $key }}
 {{- fail (printf "config.directory.%s.%s would put a secret in the ConfigMap: remove it and name an existing Secret in secrets.* instead (see the chart's README)" $src $key) }}
 {{- end }}
+{{- end }}
+{{- if hasKey (dig "ui" "oidc" dict $cfg | default dict) "client_secret" }}
+{{- fail "config.ui.oidc.client_secret would put a secret in the ConfigMap: remove it and name an existing Secret in secrets.* instead (see the chart's README)" }}
 {{- end }}
 {{- range (include "bridge.secretSlots" . | fromYamlArray) }}
 {{- $s := get $.Values.secrets .value | default dict }}
