@@ -49,14 +49,15 @@ type applier struct {
 	trigger string
 	st      *state
 
-	auditMu  sync.Mutex // the audit hook is called by one goroutine at a time
-	mu       sync.Mutex
-	agentIDs map[string]string // source key -> agent id created (or adopted) in this run
-	groupIDs map[string]string // lower-cased group name -> id of a group created in this run
-	results  map[*op][]Result
-	errs     []error
-	done     int
-	total    int
+	auditMu   sync.Mutex // the audit hook is called by one goroutine at a time
+	mu        sync.Mutex
+	agentIDs  map[string]string // source key -> agent id created (or adopted) in this run
+	groupIDs  map[string]string // lower-cased group name -> id of a group created in this run
+	results   map[*op][]Result
+	notJoined map[*op][]string // create ops whose agent was created without these groups
+	errs      []error
+	done      int
+	total     int
 }
 
 // apply runs p's ops phase by phase, each phase with bounded concurrency; a failing item is
@@ -65,7 +66,8 @@ type applier struct {
 func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state, trigger string) error {
 	a := &applier{r: r, trigger: trigger, st: st,
 		agentIDs: map[string]string{}, groupIDs: map[string]string{}, results: map[*op][]Result{},
-		total: len(p.Changes)}
+		notJoined: map[*op][]string{},
+		total:     len(p.Changes)}
 	// ctx decides whether the next write starts; a write that has started runs on wctx, which
 	// outlives a cancelled ctx by writeGrace, so SIGTERM never cuts a request in half.
 	wctx, cancel := writeContext(ctx, writeGrace)
@@ -212,12 +214,26 @@ func (a *applier) do(ctx context.Context, o *op) error {
 			a.mu.Unlock()
 			return nil
 		}
-		created, err := t.CreateAgent(ctx, o.agent)
+		ag := *o.agent
+		var missing []string
+		a.mu.Lock()
+		for _, j := range o.joins {
+			if id := cmp.Or(j.id, a.groupIDs[strings.ToLower(j.name)]); id != "" {
+				ag.Groups = append(ag.Groups, babelforce.GroupRef{ID: id})
+			} else {
+				missing = append(missing, j.name)
+			}
+		}
+		a.mu.Unlock()
+		created, err := t.CreateAgent(ctx, &ag)
 		if err != nil {
 			return err
 		}
 		a.mu.Lock()
 		a.agentIDs[o.key] = babelforce.NormalizeID(created.ID)
+		if len(missing) > 0 {
+			a.notJoined[o] = missing
+		}
 		a.mu.Unlock()
 		return nil
 	case callUpdateAgent:
@@ -332,6 +348,14 @@ func (a *applier) finish(o *op, err error) {
 			c.AgentID = a.agentIDs[o.key]
 		}
 		res[i] = Result{Change: c, Status: status, Error: msg}
+		// the joins a create carries: skipped with the agent, or when their group is missing
+		switch {
+		case c.Kind != JoinAgentGroup || o.call != callCreateAgent:
+		case status == StatusFailed:
+			res[i].Status, res[i].Error = StatusSkipped, "not applied: the agent was not created"
+		case slices.Contains(a.notJoined[o], c.Value):
+			res[i].Status, res[i].Error = StatusSkipped, fmt.Sprintf("not applied: agent group %q was not created", c.Value)
+		}
 	}
 	a.results[o] = res
 	if err != nil && status == StatusFailed {

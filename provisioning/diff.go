@@ -69,6 +69,7 @@ type op struct {
 	changes []Change
 
 	agent      *babelforce.Agent      // callCreateAgent (create)
+	joins      []join                 // callCreateAgent (create): the agent groups it is created in
 	adoptID    string                 // callCreateAgent (adopt): the existing agent
 	update     babelforce.AgentUpdate // callCreateAgent (adopt), callUpdateAgent
 	group      string                 // callCreateGroup, callJoin, callLeave: group name
@@ -78,6 +79,10 @@ type op struct {
 	integ, ext string                 // external ids
 	task       SideTask               // callSide
 }
+
+// join is an agent group a new agent is created in: the id when the group exists, else the
+// group is created earlier in the same run and its id is looked up by name.
+type join struct{ name, id string }
 
 func (o *op) destructive() bool {
 	for _, c := range o.changes {
@@ -365,7 +370,9 @@ func sortOps(ops []*op) {
 	})
 }
 
-// createOps creates a new agent in one call, then its groups, login user and external ids.
+// createOps creates a new agent in one call that carries its tags and agent groups, then its
+// login user and external ids: two writes per new person (agent, login user). The create op
+// also carries the join changes, so the plan still lists each group joined.
 // In createOps, updateOps, groupOps and loginOps k is key(d.SourceID), computed once by diff.
 func (in *differ) createOps(d *mapping.Agent, k, subject string) []*op {
 	enabled := d.Enabled
@@ -384,12 +391,13 @@ func (in *differ) createOps(d *mapping.Agent, k, subject string) []*op {
 	if !d.Enabled {
 		fields = append(fields, FieldChange{Field: "enabled", After: "false"})
 	}
-	ops := []*op{{call: callCreateAgent, subject: subject, key: k, agent: ag,
-		changes: []Change{{Kind: CreateAgent, Subject: subject, SourceID: d.SourceID, Fields: fields}}}}
+	create := &op{call: callCreateAgent, subject: subject, key: k, agent: ag,
+		changes: []Change{{Kind: CreateAgent, Subject: subject, SourceID: d.SourceID, Fields: fields}}}
 	for _, g := range d.AgentGroups {
-		ops = append(ops, &op{call: callJoin, subject: subject, key: k, group: g, groupID: in.actual.groupID[strings.ToLower(g)],
-			changes: []Change{{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, Value: g}}})
+		create.joins = append(create.joins, join{name: g, id: in.actual.groupID[strings.ToLower(g)]})
+		create.changes = append(create.changes, Change{Kind: JoinAgentGroup, Subject: subject, SourceID: d.SourceID, Value: g})
 	}
+	ops := []*op{create}
 	if o := in.loginOps(d, k, subject, ""); o != nil {
 		ops = append(ops, o)
 	}

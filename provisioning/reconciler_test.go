@@ -46,11 +46,11 @@ func TestFirstSyncCreatesEveryoneThenNothing(t *testing.T) {
 	if u := e.scimUser("ann@example.com"); u == nil || !slices.Equal(scimRoles(u.Roles), []string{"agent"}) || u.DisplayName != "Ann Arbor" {
 		t.Errorf("ann's login user = %+v", u)
 	}
+	// two writes per new person: the agent (created in its groups) and its login user
 	equalCounts(t, e.writes(), map[string]int{
-		"POST /api/v2/agents":                         4,
-		"POST /api/v2/agents/groups":                  2,
-		"POST /api/v2/agents/groups/{groupId}/agents": 3,
-		"POST /auth/scim/v2/Users":                    4,
+		"POST /api/v2/agents":        4,
+		"POST /api/v2/agents/groups": 2,
+		"POST /auth/scim/v2/Users":   4,
 	})
 	if rep.Counts["create_agent/applied"] != 4 || rep.Counts["join_agent_group/applied"] != 3 {
 		t.Errorf("counts = %v", rep.Counts)
@@ -450,5 +450,45 @@ func TestConcurrencyBound(t *testing.T) {
 	}
 	if len(e.sim.Agents()) != 40 {
 		t.Errorf("%d agents", len(e.sim.Agents()))
+	}
+}
+
+// failGroupsTarget refuses to create agent groups.
+type failGroupsTarget struct{ Target }
+
+func (failGroupsTarget) CreateAgentGroup(context.Context, *babelforce.AgentGroup) (*babelforce.AgentGroup, error) {
+	return nil, &babelforce.APIError{Status: 403, Code: "forbidden", Message: "no groups for you"}
+}
+
+// TestCreateCarriesGroupsThatExist: a new agent is created in its agent groups in the one
+// create call; a group that could not be created is left out (its join reported skipped)
+// and joined by a later run.
+func TestCreateCarriesGroupsThatExist(t *testing.T) {
+	e := newEnv(t, standardPeople(), nil)
+	e.rec = e.newReconciler(failGroupsTarget{e.client})
+	rep, err := e.rec.Run(context.Background(), RunOptions{Trigger: TriggerManual})
+	if err == nil || !strings.Contains(err.Error(), "no groups for you") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.sim.Agents()) != 4 || rep.Counts["create_agent/applied"] != 4 || rep.Counts["join_agent_group/skipped"] != 3 {
+		t.Errorf("%d agents, counts %v", len(e.sim.Agents()), rep.Counts)
+	}
+	for _, r := range rep.Results {
+		if r.Change.Kind == JoinAgentGroup && !strings.Contains(r.Error, "was not created") {
+			t.Errorf("join result %+v", r)
+		}
+	}
+	if g := groupNames(e.agentByEmail("ann@example.com")); len(g) != 0 {
+		t.Errorf("ann's groups %v", g)
+	}
+	e.rec = e.newReconciler(e.client)
+	e.sim.ResetCalls()
+	e.run(RunOptions{})
+	equalCounts(t, e.writes(), map[string]int{
+		"POST /api/v2/agents/groups":                  2,
+		"POST /api/v2/agents/groups/{groupId}/agents": 3,
+	})
+	if g := groupNames(e.agentByEmail("ann@example.com")); !slices.Equal(g, []string{"Support"}) {
+		t.Errorf("ann's groups after the second run %v", g)
 	}
 }
