@@ -143,30 +143,21 @@ func (s *Snapshot) Resolve() {
 	for i := range s.Groups {
 		groupIdx[s.Groups[i].ID] = i
 	}
-	// direct: user -> groups, from both the group's member list and the user's own list.
-	direct := make(map[string]map[string]bool, len(s.Users))
-	add := func(uid, gid string) {
-		if _, ok := userIdx[uid]; !ok {
-			return
-		}
-		if _, ok := groupIdx[gid]; !ok {
-			return
-		}
-		m := direct[uid]
-		if m == nil {
-			m = map[string]bool{}
-			direct[uid] = m
-		}
-		m[gid] = true
-	}
+	// direct: user (index) -> groups, from both the group's member list and the user's own
+	// list; duplicates are dropped below.
+	direct := make([][]string, len(s.Users))
 	for _, g := range s.Groups {
 		for _, uid := range g.MemberUsers {
-			add(uid, g.ID)
+			if i, ok := userIdx[uid]; ok {
+				direct[i] = append(direct[i], g.ID)
+			}
 		}
 	}
-	for _, u := range s.Users {
-		for _, gid := range u.Groups {
-			add(u.ID, gid)
+	for i := range s.Users {
+		for _, gid := range s.Users[i].Groups {
+			if _, ok := groupIdx[gid]; ok {
+				direct[i] = append(direct[i], gid)
+			}
 		}
 	}
 	// parents: group -> groups that contain it.
@@ -205,27 +196,22 @@ func (s *Snapshot) Resolve() {
 		return out
 	}
 	s.Memberships = make(map[string][]string, len(s.Users))
+	var all []string
 	for i := range s.Users {
 		u := &s.Users[i]
-		d := direct[u.ID]
-		u.Groups = u.Groups[:0]
-		all := map[string]bool{}
-		for gid := range d {
-			u.Groups = append(u.Groups, gid)
-			for _, a := range ancestors(gid) {
-				all[a] = true
-			}
-		}
-		slices.Sort(u.Groups)
-		if len(all) == 0 {
+		d := direct[i]
+		slices.Sort(d)
+		u.Groups = slices.Clip(slices.Compact(d))
+		if len(u.Groups) == 0 {
+			u.Groups = nil
 			continue
 		}
-		t := make([]string, 0, len(all))
-		for g := range all {
-			t = append(t, g)
+		all = all[:0]
+		for _, gid := range u.Groups {
+			all = append(all, ancestors(gid)...)
 		}
-		slices.Sort(t)
-		s.Memberships[u.ID] = t
+		slices.Sort(all)
+		s.Memberships[u.ID] = slices.Clone(slices.Compact(all))
 	}
 }
 

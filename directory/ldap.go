@@ -122,21 +122,37 @@ func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
 	}
 	defer done()
 	serverURL := r.url
-	users, err := r.search("users", userBase, l.cfg.UserFilter, l.userAttrs)
-	if err != nil {
-		return nil, err
+	// Each page is mapped as it arrives and its raw entries dropped: only entries with a
+	// ranged attribute still to read wait for the end of their search. Users come first, so
+	// that a group's member DNs are resolved to ids while the group is read.
+	b := l.newBuild()
+	for _, s := range []struct {
+		kind, base, filter string
+		attrs              []string
+		add                func(*entry)
+	}{
+		{"users", userBase, l.cfg.UserFilter, l.userAttrs, b.addUser},
+		{"groups", groupBase, l.cfg.GroupFilter, l.groupAttrs, b.addGroup},
+	} {
+		var ranged []*entry
+		err := r.searchEach(s.kind, s.base, s.filter, s.attrs, func(e *entry) {
+			if len(e.ranged) > 0 {
+				ranged = append(ranged, e)
+				return
+			}
+			s.add(e)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := r.completeRanges(ranged); err != nil {
+			return nil, err
+		}
+		for _, e := range ranged {
+			s.add(e)
+		}
 	}
-	groups, err := r.search("groups", groupBase, l.cfg.GroupFilter, l.groupAttrs)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.completeRanges(users); err != nil {
-		return nil, err
-	}
-	if err := r.completeRanges(groups); err != nil {
-		return nil, err
-	}
-	snap, err := l.build(users, groups)
+	snap, err := b.finish()
 	if err != nil {
 		return nil, fmt.Errorf("ldap %s: %w", serverURL, err)
 	}
@@ -398,6 +414,16 @@ func (d rootDSE) base() (string, error) {
 
 // search runs one paged search and returns every entry, or an error.
 func (r *ldapRead) search(kind, base, filter string, attrs []string) ([]*entry, error) {
+	var out []*entry
+	if err := r.searchEach(kind, base, filter, attrs, func(e *entry) { out = append(out, e) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// searchEach runs one paged search and hands every entry to each as its page arrives; it
+// returns an error when the search was not read whole (each has then seen only part of it).
+func (r *ldapRead) searchEach(kind, base, filter string, attrs []string, each func(*entry)) error {
 	cfg := &r.l.cfg
 	timeLimit := int(cfg.SearchTimeout / time.Second)
 	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, timeLimit, false,
@@ -410,26 +436,27 @@ func (r *ldapRead) search(kind, base, filter string, attrs []string) ([]*entry, 
 	if r.pages == nil {
 		r.pages = map[string]int{}
 	}
-	var out []*entry
+	got := 0
 	cookieSeen := false
 	for page := 1; ; page++ {
 		if err := r.ctx.Err(); err != nil {
-			return nil, r.fail(kind, base, len(out), err)
+			return r.fail(kind, base, got, err)
 		}
 		res, err := r.conn.Search(req)
 		if err != nil {
-			return nil, r.fail(kind, base, len(out)+len(resEntries(res)), err)
+			return r.fail(kind, base, got+len(resEntries(res)), err)
 		}
 		for _, e := range res.Entries {
 			ne, err := newEntry(e)
 			if err != nil {
-				return nil, fmt.Errorf("ldap %s: read %s: %w", r.url, kind, err)
+				return fmt.Errorf("ldap %s: read %s: %w", r.url, kind, err)
 			}
-			out = append(out, ne)
+			each(ne)
+			got++
 		}
 		for _, ref := range res.Referrals {
 			if err := r.reference(kind, base, ref); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		r.pages[kind]++
@@ -437,19 +464,19 @@ func (r *ldapRead) search(kind, base, filter string, attrs []string) ([]*entry, 
 			r.l.afterPage(kind, page)
 		}
 		if paging == nil {
-			return out, nil
+			return nil
 		}
 		ctrl, _ := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 		if ctrl == nil {
 			if cookieSeen {
-				return nil, fmt.Errorf("ldap %s: read %s under %s: %w: the server dropped the paging control after page %d",
+				return fmt.Errorf("ldap %s: read %s under %s: %w: the server dropped the paging control after page %d",
 					r.url, kind, base, ErrIncomplete, page)
 			}
 			// The server ignored the (non-critical) control and answered in one go, successfully.
-			return out, nil
+			return nil
 		}
 		if len(ctrl.Cookie) == 0 {
-			return out, nil
+			return nil
 		}
 		cookieSeen = true
 		paging.SetCookie(ctrl.Cookie)
@@ -597,119 +624,156 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 	}
 }
 
-// build turns entries into users and groups and resolves member DNs.
-func (l *LDAP) build(userEntries, groupEntries []*entry) (*Snapshot, error) {
-	a := l.cfg.Attributes
-	snap := &Snapshot{Users: make([]User, 0, len(userEntries)), Groups: make([]Group, 0, len(groupEntries))}
-	userByDN := make(map[string]string, len(userEntries))
-	userByName := make(map[string]string, len(userEntries))
-	idDN := map[string]string{}
-	noID := 0
-	var errs []error
-	// claim returns e's id, or false when e is skipped: without an id (logged) or with an
-	// unreadable or shared one (in errs).
-	claim := func(kind string, e *entry) (string, bool) {
-		id, err := l.id(e)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-			return "", false
-		case id == "":
-			noID++
-			l.logger.Warn("ldap "+kind+" has no id attribute, skipped", "dn", e.dn, "attribute", a.ID)
-			return "", false
-		}
-		if other, dup := idDN[id]; dup {
-			errs = append(errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
-			return "", false
-		}
-		idDN[id] = e.dn
-		return id, true
+// ldapBuild turns entries into users and groups as they are read, resolving member DNs to
+// ids on the way; finish resolves what could only be resolved once every group was read.
+type ldapBuild struct {
+	l    *LDAP
+	snap *Snapshot
+	// userByRawDN finds a member DN spelt as the server spells the user's own DN without
+	// parsing it; userByDN (normalised DNs) catches other spellings.
+	userByRawDN, userByDN, userByName, groupByDN map[string]string
+	idDN                                         map[string]string
+	noID, userEntries                            int
+	errs                                         []error
+	// pending are member values that are DNs of no user read: a group's, known only at the end.
+	pending []pendingMember
+	// memberOf holds, per user (index in snap.Users), the normalised DNs of its memberOf
+	// values when groups do not list their members (attributes.member "-").
+	memberOf               [][]string
+	outside, nestedIgnored int
+}
+
+type pendingMember struct {
+	group    int // index in snap.Groups
+	key, raw string
+}
+
+func (l *LDAP) newBuild() *ldapBuild {
+	return &ldapBuild{l: l, snap: &Snapshot{}, userByRawDN: map[string]string{}, userByDN: map[string]string{},
+		userByName: map[string]string{}, groupByDN: map[string]string{}, idDN: map[string]string{}}
+}
+
+// claim returns e's id, or false when e is skipped: without an id (logged) or with an
+// unreadable or shared one (in errs).
+func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
+	id, err := b.l.id(e)
+	switch {
+	case err != nil:
+		b.errs = append(b.errs, err)
+		return "", false
+	case id == "":
+		b.noID++
+		b.l.logger.Warn("ldap "+kind+" has no id attribute, skipped", "dn", e.dn, "attribute", b.l.cfg.Attributes.ID)
+		return "", false
 	}
-	for _, e := range userEntries {
-		id, ok := claim("user", e)
-		if !ok {
-			continue
-		}
-		u := l.user(e, id)
-		if k, ok := normDN(e.dn); ok {
-			userByDN[k] = id
-		}
-		if u.UserName != "" {
-			userByName[strings.ToLower(u.UserName)] = id
-		}
-		snap.Users = append(snap.Users, u)
+	if other, dup := b.idDN[id]; dup {
+		b.errs = append(b.errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
+		return "", false
 	}
-	groupByDN := make(map[string]string, len(groupEntries))
-	groupEntryOf := make([]*entry, 0, len(groupEntries))
-	for _, e := range groupEntries {
-		id, ok := claim("group", e)
-		if !ok {
-			continue
-		}
-		if k, ok := normDN(e.dn); ok {
-			groupByDN[k] = id
-		}
-		snap.Groups = append(snap.Groups, Group{ID: id, Name: l.groupName(e), DN: e.dn})
-		groupEntryOf = append(groupEntryOf, e)
+	b.idDN[id] = e.dn
+	return id, true
+}
+
+func (b *ldapBuild) addUser(e *entry) {
+	b.userEntries++
+	id, ok := b.claim("user", e)
+	if !ok {
+		return
 	}
-	if err := errors.Join(errs...); err != nil {
+	a := b.l.cfg.Attributes
+	u := b.l.user(e, id)
+	b.userByRawDN[u.DN] = id
+	if k, ok := normDN(e.dn); ok {
+		b.userByDN[k] = id
+	}
+	if u.UserName != "" {
+		b.userByName[strings.ToLower(u.UserName)] = id
+	}
+	if a.Member == "-" && a.MemberOf != "" && a.MemberOf != "-" {
+		var keys []string
+		for _, v := range e.attrs[strings.ToLower(a.MemberOf)] {
+			k, _ := normDN(string(v))
+			keys = append(keys, k)
+		}
+		b.memberOf = append(b.memberOf, keys)
+	}
+	b.snap.Users = append(b.snap.Users, u)
+}
+
+func (b *ldapBuild) addGroup(e *entry) {
+	id, ok := b.claim("group", e)
+	if !ok {
+		return
+	}
+	a := b.l.cfg.Attributes
+	if k, ok := normDN(e.dn); ok {
+		b.groupByDN[k] = id
+	}
+	g := Group{ID: id, Name: b.l.groupName(e), DN: e.dn}
+	if a.Member != "-" {
+		// a member value is the DN of a user or a group read, else a user name (memberUid)
+		for _, raw := range e.attrs[strings.ToLower(a.Member)] {
+			v := string(raw)
+			if uid, ok := b.userByRawDN[v]; ok {
+				g.MemberUsers = append(g.MemberUsers, uid)
+				continue
+			}
+			if k, ok := normDN(v); ok {
+				if uid, ok := b.userByDN[k]; ok {
+					g.MemberUsers = append(g.MemberUsers, uid)
+				} else {
+					b.pending = append(b.pending, pendingMember{group: len(b.snap.Groups), key: k, raw: v})
+				}
+				continue
+			}
+			if uid := b.userByName[strings.ToLower(v)]; uid != "" {
+				g.MemberUsers = append(g.MemberUsers, uid)
+			} else {
+				b.outside++
+			}
+		}
+	}
+	b.snap.Groups = append(b.snap.Groups, g)
+}
+
+// finish resolves the member DNs that name groups and returns the snapshot (not yet
+// resolved: see Snapshot.Resolve).
+func (b *ldapBuild) finish() (*Snapshot, error) {
+	snap := b.snap
+	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}
-	if noID > 0 && len(snap.Users) == 0 && len(userEntries) > 0 {
-		return nil, fmt.Errorf("no user has the id attribute %q: check attributes.id and the bind user's read rights", a.ID)
+	if b.noID > 0 && len(snap.Users) == 0 && b.userEntries > 0 {
+		return nil, fmt.Errorf("no user has the id attribute %q: check attributes.id and the bind user's read rights", b.l.cfg.Attributes.ID)
 	}
-	outside, nestedIgnored := 0, 0
-	if a.Member != "-" {
-		// member resolves one value of the member attribute: the DN of a user or a group read,
-		// else a user name (memberUid style); both "" when it names neither.
-		member := func(v string) (uid, gid string) {
-			if k, ok := normDN(v); ok {
-				if uid, ok := userByDN[k]; ok {
-					return uid, ""
-				}
-				if gid, ok := groupByDN[k]; ok {
-					return "", gid
-				}
-			}
-			return userByName[strings.ToLower(v)], ""
-		}
-		for i, e := range groupEntryOf {
-			g := &snap.Groups[i]
-			for _, v := range e.strs(a.Member) {
-				switch uid, gid := member(v); {
-				case uid != "":
-					g.MemberUsers = append(g.MemberUsers, uid)
-				case gid == "":
-					outside++
-				case l.cfg.nested():
-					g.MemberGroups = append(g.MemberGroups, gid)
-				default:
-					nestedIgnored++
-				}
-			}
-		}
-	} else if a.MemberOf != "" && a.MemberOf != "-" {
-		byID := make(map[string]*entry, len(userEntries))
-		for _, e := range userEntries {
-			if id, _ := l.id(e); id != "" {
-				byID[id] = e
-			}
-		}
-		for i := range snap.Users {
-			u := &snap.Users[i]
-			for _, v := range byID[u.ID].strs(a.MemberOf) {
-				k, _ := normDN(v)
-				if gid, ok := groupByDN[k]; ok {
-					u.Groups = append(u.Groups, gid)
-				} else {
-					outside++
-				}
+	for _, p := range b.pending {
+		g := &snap.Groups[p.group]
+		gid, isGroup := b.groupByDN[p.key]
+		switch {
+		case isGroup && b.l.cfg.nested():
+			g.MemberGroups = append(g.MemberGroups, gid)
+		case isGroup:
+			b.nestedIgnored++
+		default:
+			if uid := b.userByName[strings.ToLower(p.raw)]; uid != "" {
+				g.MemberUsers = append(g.MemberUsers, uid)
+			} else {
+				b.outside++
 			}
 		}
 	}
-	if outside > 0 || nestedIgnored > 0 {
-		l.logger.Debug("ldap members ignored", "outside_bases_or_filters", outside, "nested_groups_off", nestedIgnored)
+	for i, keys := range b.memberOf {
+		u := &snap.Users[i]
+		for _, k := range keys {
+			if gid, ok := b.groupByDN[k]; ok {
+				u.Groups = append(u.Groups, gid)
+			} else {
+				b.outside++
+			}
+		}
+	}
+	if b.outside > 0 || b.nestedIgnored > 0 {
+		b.l.logger.Debug("ldap members ignored", "outside_bases_or_filters", b.outside, "nested_groups_off", b.nestedIgnored)
 	}
 	return snap, nil
 }
