@@ -138,6 +138,7 @@ func (a *actualState) addSCIMUsers(us []babelforce.SCIMUser) {
 	a.scimRead = true
 	for i := range us {
 		u := &us[i]
+		u.Meta = nil // never compared; the largest part of a SCIM user
 		if u.ExternalID != "" {
 			if k := key(u.ExternalID); a.scimByExt[k] == nil {
 				a.scimByExt[k] = u

@@ -28,6 +28,9 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 	if desired == nil {
 		return nil, nil, nil, fmt.Errorf("map directory: no desired state")
 	}
+	// Past the mapping only the number of users is needed: the snapshot (the largest thing
+	// bridge holds) may be collected while babelforce is read.
+	sourceUsers := len(snap.Users)
 	var inScope map[string]bool
 	agents := desired.Agents
 	if len(scope.Users) > 0 {
@@ -62,7 +65,7 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		}
 		sortOps(ops)
 	}
-	r.guard(p, ops, len(snap.Users), actual.ownedTotal, missingRuleGroups(desired, st), force)
+	r.guard(p, ops, sourceUsers, actual.ownedTotal, missingRuleGroups(desired, st), force)
 	for _, c := range p.Conflicts {
 		r.log.Warn("leaver switched off despite a conflict", "subject", c.Subject, "source_id", c.SourceID, "conflict", c.Reason)
 	}
@@ -118,6 +121,11 @@ func (r *Reconciler) listOwned(ctx context.Context, sourceID string) ([]babelfor
 	out := agents[:0]
 	for _, a := range agents {
 		if r.owns(&a) && (sourceID == "" || key(a.SourceID) == key(sourceID)) {
+			// the diff never reads timestamps: drop them (they are a good part of an agent)
+			a.DateCreated, a.LastUpdated = "", ""
+			for i := range a.Groups {
+				a.Groups[i].DateCreated = ""
+			}
 			out = append(out, a)
 		}
 	}
