@@ -736,10 +736,9 @@ func TestE2EProvisionAndExplain(t *testing.T) {
 	out, errOut, code := f.cli(t, "provision", anna.email())
 	require.Equal(t, exitOK, code, "provision by e-mail\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Equal(t, map[string]int{
-		"POST /api/v2/agents/groups":                  1, // support, which anna joins
-		"POST /api/v2/agents":                         1,
-		"POST /api/v2/agents/groups/{groupId}/agents": 1,
-		"POST /auth/scim/v2/Users":                    1,
+		"POST /api/v2/agents/groups": 1, // support, which anna is created in
+		"POST /api/v2/agents":        1,
+		"POST /auth/scim/v2/Users":   1,
 	}, writesOf(f.sim.Calls()), "provision %s", anna.email())
 	agents := f.sim.Agents()
 	require.Len(t, agents, 1, "only anna is provisioned")
@@ -753,9 +752,8 @@ func TestE2EProvisionAndExplain(t *testing.T) {
 	out, errOut, code = f.cli(t, "provision", greta.uid)
 	require.Equal(t, exitOK, code, "provision by uid\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Equal(t, map[string]int{
-		"POST /api/v2/agents":                         1,
-		"POST /api/v2/agents/groups/{groupId}/agents": 1,
-		"POST /auth/scim/v2/Users":                    1,
+		"POST /api/v2/agents":      1, // in its existing agent group
+		"POST /auth/scim/v2/Users": 1,
 	}, writesOf(f.sim.Calls()), "provision %s", greta.uid)
 	got := agentsByEmail(f.sim)
 	assert.Len(t, got, 2)
