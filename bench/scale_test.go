@@ -27,7 +27,8 @@ import (
 )
 
 var (
-	people = flag.Int("n", 10000, "number of people in the generated directory")
+	people   = flag.Int("n", 10000, "number of people in the generated directory")
+	memLimit = flag.String("bridge-gomemlimit", "", "GOMEMLIMIT of the bridge runs (e.g. 250MiB); the simulator is not limited")
 )
 
 const suffix = "dc=example,dc=com"
@@ -234,6 +235,9 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"BRIDGE_BABELFORCE_PASSWORD=" + sim.Password, "BRIDGE_LDAP_BIND_DN=" + slapd.BindDN, "BRIDGE_LDAP_BIND_PASSWORD=" + slapd.BindPassword}
+	if *memLimit != "" {
+		env = append(env, "GOMEMLIMIT="+*memLimit)
+	}
 	run := func(name string, args ...string) measurement {
 		t.Helper()
 		sim.ResetCalls()
@@ -296,7 +300,7 @@ func TestScale(t *testing.T) {
 
 	// the table
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d people, %d groups (GOMAXPROCS of bridge: default; machine: %d CPUs)\n\n", n, n*2/100, runtime.NumCPU())
+	fmt.Fprintf(&b, "\n%d people, %d groups (machine: %d CPUs; bridge GOMEMLIMIT %q)\n\n", n, n*2/100, runtime.NumCPU(), *memLimit)
 	b.WriteString("| run | wall | CPU | peak RSS | calls (writes) |\n|---|---|---|---|---|\n")
 	for _, m := range rows {
 		rss := "–"
