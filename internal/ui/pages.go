@@ -166,6 +166,8 @@ type runRow struct {
 	Kinds                    []kindCount
 	Errors                   []string
 	Refused                  []string
+	// CanAct: the viewer may act on the run (an admin).
+	CanAct bool
 }
 
 // kindCount is how many changes of one kind a run applied, failed, skipped or planned.
@@ -233,7 +235,9 @@ func (u *UI) handleOverview(w http.ResponseWriter, r *http.Request) {
 	st := u.backend.Status(r.Context())
 	d := pageData{Title: "Overview", Nav: "overview", Status: &st}
 	for i := range st.Runs {
-		d.Runs = append(d.Runs, u.runRow(&st.Runs[i]))
+		row := u.runRow(&st.Runs[i])
+		row.CanAct = principalOf(r).Admin
+		d.Runs = append(d.Runs, row)
 	}
 	u.render(w, r, http.StatusOK, "overview", principalOf(r), d)
 }
@@ -306,6 +310,7 @@ func (u *UI) handleRun(w http.ResponseWriter, r *http.Request) {
 		v.Skipped, v.Warnings = rep.Plan.Skipped, rep.Plan.Warnings
 	}
 	v.FilterKinds = slices.Sorted(maps.Keys(kinds))
+	v.CanAct = p.Admin
 	u.render(w, r, http.StatusOK, "run", p, pageData{Title: fmt.Sprintf("Run %d", rep.ID), Nav: "overview", Run: v})
 }
 

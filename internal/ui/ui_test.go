@@ -246,7 +246,8 @@ func TestSecureCookieOffLoopback(t *testing.T) {
 }
 
 func TestViewerMayNotAct(t *testing.T) {
-	b := &fakeBackend{}
+	b := &fakeBackend{reports: []*provisioning.Report{{ID: 1, Trigger: provisioning.TriggerSchedule,
+		Refused: []string{"too many"}, Counts: map[string]int{}, Summary: &provisioning.Summary{Held: 12}}}}
 	u, err := New(Config{}, Options{Backend: b})
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +258,12 @@ func TestViewerMayNotAct(t *testing.T) {
 	c := client(t)
 	base, _ := url.Parse(srv.URL)
 	c.Jar.SetCookies(base, []*http.Cookie{{Name: sessionCookie, Value: ses.id, Path: "/ui/"}})
-	if status, _, page := get(t, c, srv.URL+"/ui/"); status != http.StatusOK || strings.Contains(page, "Run now") {
-		t.Fatalf("viewer's overview: %d, offers actions: %v", status, strings.Contains(page, "Run now"))
+	status, _, page := get(t, c, srv.URL+"/ui/")
+	if status != http.StatusOK || !strings.Contains(page, "too many") {
+		t.Fatalf("viewer's overview: %d\n%s", status, page)
+	}
+	if strings.Contains(page, "/ui/actions/") {
+		t.Fatalf("the viewer's overview offers actions:\n%s", page)
 	}
 	if status, _, _ := get(t, c, srv.URL+"/ui/actions/run"); status != http.StatusForbidden {
 		t.Fatalf("viewer's run confirmation: %d", status)
