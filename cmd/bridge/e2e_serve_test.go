@@ -1405,6 +1405,14 @@ func TestServeDemo(t *testing.T) {
 	simToken, simURL := m[1], m[2]
 	adminToken := find(`admin API \(token (\S+)\):`)[1]
 	base := strings.TrimSuffix(scimURL, "/scim/v2/Users")
+	// The tour ends in the browser: the status pages' address and the token to sign in with.
+	m = find(`(http://127\.0\.0\.1:\d+/ui/)\s+\(sign in with the admin token (\S+)\)`)
+	if m[1] != base+"/ui/" || m[2] != adminToken {
+		t.Errorf("the demo names the status pages %s with token %s, want %s/ui/ and the admin token", m[1], m[2], base)
+	}
+	if code, _, raw := serveDo(t, http.MethodGet, m[1], m[2], nil); code != http.StatusOK || !strings.Contains(string(raw), "<h1>Overview</h1>") {
+		t.Errorf("the demo's status pages: %d\n%s", code, raw)
+	}
 
 	type runs struct {
 		Runs []struct {
