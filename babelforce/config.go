@@ -113,16 +113,18 @@ func (c *Config) LoadSecrets() error {
 }
 
 // Validate reports every problem of the configuration at once, each prefixed with its YAML
-// key. It changes nothing and reads no file; unset optional fields (zero) are valid.
+// key: its settings and its credentials. It changes nothing and reads no file; unset optional
+// fields (zero) are valid.
 func (c *Config) Validate() error {
+	return errors.Join(c.ValidateSettings(), c.ValidateCredentials())
+}
+
+// ValidateCredentials reports what is missing or contradictory in the credentials (username
+// and password, or a token). Commands that never call babelforce check only ValidateSettings.
+func (c *Config) ValidateCredentials() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
-	}
-	if c.BaseURL == "" {
-		bad("base_url", "is required, e.g. %q", DefaultBaseURL)
-	} else if err := checkBaseURL(c.BaseURL); err != nil {
-		bad("base_url", "%s, got %q", err, c.BaseURL)
 	}
 	hasPassword := c.Password != "" || c.PasswordFile != ""
 	hasToken := c.Token != "" || c.TokenFile != ""
@@ -140,6 +142,20 @@ func (c *Config) Validate() error {
 	}
 	// A secret set in the environment wins over its *_file (LoadSecrets reads the file only
 	// when the secret is empty), so having both is not an error.
+	return errors.Join(errs...)
+}
+
+// ValidateSettings reports every problem of the configuration except its credentials.
+func (c *Config) ValidateSettings() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if c.BaseURL == "" {
+		bad("base_url", "is required, e.g. %q", DefaultBaseURL)
+	} else if err := checkBaseURL(c.BaseURL); err != nil {
+		bad("base_url", "%s, got %q", err, c.BaseURL)
+	}
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative, got %s", c.Timeout)
 	}

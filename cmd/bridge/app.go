@@ -37,6 +37,13 @@ type appOptions struct {
 	audit   func(provisioning.AuditRecord)
 	// progress, when set, sees how many changes of a run are done.
 	progress func(done, total int)
+	// reported: the command prints a report of the run (plan, sync, provision, explain, oidc):
+	// what the reconciler and its side tasks would log at warn or error is in it, so they
+	// log only when log.level asks for info or debug: each failure is printed once.
+	reported bool
+	// noBabelforce: the command never calls babelforce. The app then has no client and no
+	// reconciler, and its SSO task can check the IdP but not read or write babelforce.
+	noBabelforce bool
 	// wrapSource, when set, replaces the source built from the configuration.
 	wrapSource func(provisioning.Source, *store.Store) provisioning.Source
 }
@@ -62,15 +69,23 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 // newApp wires the packages together from cfg.
 func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions) (*app, error) {
 	a := &app{cfg: cfg, logger: logger, metrics: o.metrics}
-	clientOpts := []babelforce.Option{babelforce.WithLogger(logger.With("component", "babelforce"))}
-	if o.metrics != nil {
-		clientOpts = append(clientOpts, babelforce.WithCallObserver(o.metrics.observeCall))
+	runLogger := logger // the reconciler's and its side tasks'
+	if lvl := strings.ToLower(cfg.Log.Level); o.reported && lvl != "debug" && lvl != "info" {
+		runLogger = slog.New(slog.DiscardHandler)
 	}
-	client, err := babelforce.New(cfg.Babelforce, clientOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("babelforce client: %w", err)
+	var ssoTarget provisioning.SSOTarget = noBabelforce{}
+	if !o.noBabelforce {
+		clientOpts := []babelforce.Option{babelforce.WithLogger(logger.With("component", "babelforce"))}
+		if o.metrics != nil {
+			clientOpts = append(clientOpts, babelforce.WithCallObserver(o.metrics.observeCall))
+		}
+		client, err := babelforce.New(cfg.Babelforce, clientOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("babelforce client: %w", err)
+		}
+		a.client = client
+		ssoTarget = client
 	}
-	a.client = client
 
 	// The store holds what IdPs push; it is opened whenever the inbound SCIM endpoint is on,
 	// even when the directory is another source, so that every command (serve and the one-shot
@@ -114,7 +129,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 
 	var tasks []provisioning.SideTask
 	if cfg.SSO.Enabled {
-		t, err := provisioning.NewSSOTask(cfg.SSO, client, provisioning.WithSSOLogger(logger.With("component", "sso")))
+		t, err := provisioning.NewSSOTask(cfg.SSO, ssoTarget, provisioning.WithSSOLogger(runLogger.With("component", "sso")))
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("sso: %w", err)
@@ -122,8 +137,11 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 		a.sso = t
 		tasks = append(tasks, t)
 	}
+	if o.noBabelforce {
+		return a, nil // no reconciler: nothing to reconcile with
+	}
 	if cfg.SCIMConfig.Manage {
-		t, err := provisioning.NewSCIMConfigTask(cfg.SCIMConfig, client, provisioning.WithSCIMConfigLogger(logger.With("component", "scim_configuration")))
+		t, err := provisioning.NewSCIMConfigTask(cfg.SCIMConfig, a.client, provisioning.WithSCIMConfigLogger(runLogger.With("component", "scim_configuration")))
 		if err != nil {
 			a.close()
 			return nil, fmt.Errorf("scim_configuration: %w", err)
@@ -131,7 +149,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 		tasks = append(tasks, t)
 	}
 	opts := []provisioning.Option{
-		provisioning.WithLogger(logger.With("component", "provisioning")),
+		provisioning.WithLogger(runLogger.With("component", "provisioning")),
 		provisioning.WithSideTasks(tasks...),
 	}
 	if o.audit != nil {
@@ -149,8 +167,22 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 		// the store has no state yet.
 		opts = append(opts, provisioning.WithRunLock(a.store.RunLock), provisioning.WithStateBackend(a.store))
 	}
-	a.rec = provisioning.NewReconciler(a.source, client, rules, cfg.Sync, opts...)
+	a.rec = provisioning.NewReconciler(a.source, a.client, rules, cfg.Sync, opts...)
 	return a, nil
+}
+
+// noBabelforce is the SSO task's target in commands that never call babelforce (oidc check):
+// reaching it is a bug, said plainly rather than a nil dereference.
+type noBabelforce struct{}
+
+var errNoBabelforce = errors.New("this command does not talk to babelforce")
+
+func (noBabelforce) GetSSOConfig(context.Context) (*babelforce.SSOConfig, error) {
+	return nil, errNoBabelforce
+}
+
+func (noBabelforce) PutSSOConfig(context.Context, *babelforce.SSOConfig) (*babelforce.SSOConfig, error) {
+	return nil, errNoBabelforce
 }
 
 func (a *app) close() {
@@ -168,9 +200,13 @@ type commonFlags struct {
 	output string
 }
 
+// newFlagSet makes the flag set of the command called name ("plan", "directory dump"). The
+// flag package prints nothing itself: parseFlags prints the usage on --help (to stdout, exit 0)
+// and a wrong flag is reported once, by fail.
 func newFlagSet(name string, env *cliEnv, cf *commonFlags, withOutput bool) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&cf.config, "config", env.getenv("BRIDGE_CONFIG"), "configuration file (or $BRIDGE_CONFIG)")
 	if withOutput {
 		fs.StringVar(&cf.output, "output", "text", "output format: text or json")
@@ -179,12 +215,19 @@ func newFlagSet(name string, env *cliEnv, cf *commonFlags, withOutput bool) *fla
 }
 
 // parseFlags parses args, allowing flags after positional arguments
-// (bridge provision --config f ann and bridge provision ann --config f both work).
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+// (bridge provision --config f ann and bridge provision ann --config f both work). On -h or
+// --help it prints the command's usage to stdout and returns errHelp.
+func parseFlags(env *cliEnv, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usageError{err.Error()}
+			name, _, _ := strings.Cut(fs.Name(), " ")
+			c, _ := lookupCommand(name)
+			if errors.Is(err, flag.ErrHelp) {
+				commandUsage(env.stdout, c, fs)
+				return nil, errHelp
+			}
+			return nil, usageError{fmt.Sprintf("%v (usage: bridge %s %s)", err, c.name, c.synopsis)}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -205,7 +248,7 @@ func checkOutput(o string) error {
 // setup loads the configuration and builds the app for a one-shot command. Logs go to
 // stderr in text form unless the configuration says otherwise.
 func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app, error) {
-	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv)
+	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv, !o.noBabelforce)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -22,6 +24,9 @@ type spec struct {
 	output bool   // takes --output text|json
 	arg    string // the one positional argument it requires ("" for none), for the error
 	flags  func(fs *flag.FlagSet)
+	// noBabelforce: the command never calls babelforce, so it needs no babelforce credentials
+	// (and gets no client nor reconciler).
+	noBabelforce bool
 }
 
 // invocation is a parsed command line with the app built from its configuration.
@@ -39,7 +44,7 @@ func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation,
 	if s.flags != nil {
 		s.flags(fs)
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(env, fs, args)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +62,7 @@ func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation,
 			return nil, err
 		}
 	}
-	a, err := setup(ctx, env, cf, appOptions{progress: progressPrinter(env.stderr, time.Now)})
+	a, err := setup(ctx, env, cf, appOptions{progress: progressPrinter(env.stderr, time.Now), noBabelforce: s.noBabelforce, reported: true})
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +141,12 @@ func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr
 		}
 	}
 	switch {
-	case runErr != nil:
+	case runErr != nil && rep == nil:
 		return exitFor(env, runErr)
+	case runErr != nil && errors.Is(runErr, provisioning.ErrGuardRefused):
+		return exitRefused // the report says what was refused and why: once is enough
+	case runErr != nil:
+		return exitError // the report lists the failures
 	case rep != nil && len(rep.Refused) > 0:
 		return exitRefused
 	case rep != nil && len(rep.Errors) > 0:
@@ -162,11 +171,26 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) int {
 	return exitOK
 }
 
-func runDirectory(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 || args[0] != "dump" {
-		return fail(env, usageError{"usage: bridge directory dump --config FILE [--output json|text]"})
+// groupUsage handles the command line of a command with sub-commands (directory, oidc, config):
+// help prints its usage (exit 0), a missing or unknown sub-command is a usage error. ok says
+// whether args[0] is one of subs.
+func groupUsage(env *cliEnv, name string, args []string, subs ...string) (code int, ok bool) {
+	c, _ := lookupCommand(name)
+	if wantsHelp(args) {
+		commandUsage(env.stdout, c, nil)
+		return exitOK, false
 	}
-	inv, err := open(ctx, env, spec{name: "directory dump", output: true}, args[1:])
+	if len(args) == 0 || !slices.Contains(subs, args[0]) {
+		return fail(env, usageError{fmt.Sprintf("usage: bridge %s %s", c.name, c.synopsis)}), false
+	}
+	return 0, true
+}
+
+func runDirectory(ctx context.Context, env *cliEnv, args []string) int {
+	if code, ok := groupUsage(env, "directory", args, "dump"); !ok {
+		return code
+	}
+	inv, err := open(ctx, env, spec{name: "directory dump", output: true, noBabelforce: true}, args[1:])
 	if err != nil {
 		return fail(env, err)
 	}
@@ -182,18 +206,23 @@ func runDirectory(ctx context.Context, env *cliEnv, args []string) int {
 }
 
 func runConfig(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 || args[0] != "validate" {
-		return fail(env, usageError{"usage: bridge config validate --config FILE"})
+	if code, ok := groupUsage(env, "config", args, "validate"); !ok {
+		return code
 	}
 	var cf commonFlags
 	fs := newFlagSet("config validate", env, &cf, false)
 	print := fs.Bool("print", false, "print the effective configuration (file + environment + defaults; secrets left out)")
-	if _, err := parseFlags(fs, args[1:]); err != nil {
+	if _, err := parseFlags(env, fs, args[1:]); err != nil {
 		return fail(env, err)
 	}
-	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv)
+	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv, false)
 	if err != nil {
 		return fail(env, err)
+	}
+	if err := cfg.Babelforce.ValidateCredentials(); err != nil {
+		// not a problem of the file: the commands that call babelforce need them where they run
+		fmt.Fprintf(env.stderr, "note: no babelforce credentials in this environment (%s); plan, sync, provision, explain and serve need them\n",
+			strings.Join(flatten(err), "; "))
 	}
 	if *print {
 		// the defaults the packages apply when they start, so what is printed is what runs
@@ -223,12 +252,12 @@ func onOff(b bool) string {
 }
 
 func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 || (args[0] != "check" && args[0] != "apply") {
-		return fail(env, usageError{"usage: bridge oidc check|apply --config FILE [--dry-run]"})
+	if code, ok := groupUsage(env, "oidc", args, "check", "apply"); !ok {
+		return code
 	}
 	sub := args[0]
 	var dryRun bool
-	inv, err := open(ctx, env, spec{name: "oidc " + sub, flags: func(fs *flag.FlagSet) {
+	inv, err := open(ctx, env, spec{name: "oidc " + sub, noBabelforce: sub == "check", flags: func(fs *flag.FlagSet) {
 		if sub == "apply" {
 			fs.BoolVar(&dryRun, "dry-run", false, "show the change, write nothing")
 		}
@@ -245,12 +274,11 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 		if rep != nil {
 			_ = rep.WriteText(env.stdout)
 		}
-		if err != nil {
-			fmt.Fprintf(env.stderr, "bridge: %v\n", err)
-			return exitError
-		}
-		if rep != nil && !rep.OK() {
-			return exitError
+		switch {
+		case rep != nil && !rep.OK():
+			return exitError // the report names the failed checks: once is enough
+		case err != nil:
+			return fail(env, err)
 		}
 		return exitOK
 	}

@@ -109,8 +109,10 @@ func (c *LogConfig) validate() error {
 }
 
 // loadConfig reads the YAML file, applies environment overrides, reads secret files and
-// validates everything, returning every problem at once.
-func loadConfig(ctx context.Context, path string, lookup func(string) (string, bool)) (*Config, error) {
+// validates everything, returning every problem at once. babelforce says whether the command
+// calls babelforce: only then are its credentials required (directory dump, oidc check and
+// config validate run without them).
+func loadConfig(ctx context.Context, path string, lookup func(string) (string, bool), babelforce bool) (*Config, error) {
 	if path == "" {
 		return nil, usageError{"--config FILE is required (see config.example.yaml)"}
 	}
@@ -118,10 +120,10 @@ func loadConfig(ctx context.Context, path string, lookup func(string) (string, b
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return parseConfig(ctx, raw, path, lookup)
+	return parseConfig(ctx, raw, path, lookup, babelforce)
 }
 
-func parseConfig(ctx context.Context, raw []byte, name string, lookup func(string) (string, bool)) (*Config, error) {
+func parseConfig(ctx context.Context, raw []byte, name string, lookup func(string) (string, bool), babelforce bool) (*Config, error) {
 	cfg := Config{Sync: provisioning.DefaultConfig()}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -134,7 +136,7 @@ func parseConfig(ctx context.Context, raw []byte, name string, lookup func(strin
 	if err := cfg.loadSecrets(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(babelforce); err != nil {
 		return nil, &ConfigError{File: name, Err: err}
 	}
 	return &cfg, nil
@@ -276,7 +278,10 @@ func (c *Config) loadSecrets() error {
 }
 
 // Validate checks every section and returns every problem at once, each naming its key.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(true) }
+
+// validate is Validate, with the babelforce credentials left out unless babelforce is set.
+func (c *Config) validate(babelforce bool) error {
 	c.Server.setDefaults()
 	var errs []error
 	add := func(prefix string, err error) {
@@ -284,7 +289,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, prefixed(prefix, err))
 		}
 	}
-	add("babelforce", c.Babelforce.Validate())
+	add("babelforce", c.Babelforce.ValidateSettings())
+	if babelforce {
+		add("babelforce", c.Babelforce.ValidateCredentials())
+	}
 	add("directory", c.Directory.Validate())
 	add("mapping", c.Mapping.Validate())
 	add("sync", c.Sync.Validate())

@@ -46,7 +46,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	require.NoError(t, err)
 	cfg, err := parseConfig(context.Background(), raw, "config.example.yaml", exampleEnv(map[string]string{
 		"BRIDGE_INBOUND_SCIM_TOKENS_FILE": tokensFile(t),
-	}))
+	}), true)
 	require.NoError(t, err)
 	assert.Equal(t, "ldap", cfg.Directory.Type)
 	assert.Equal(t, 15*time.Minute, cfg.Sync.Interval)
@@ -65,7 +65,7 @@ func TestEnvironmentOverridesYAML(t *testing.T) {
 		"BRIDGE_LDAP_BIND_DN":               "cn=other",
 		"BRIDGE_SYNC_GUARD_MAX_DESTRUCTIVE": "3",
 		"BRIDGE_INBOUND_SCIM_TOKENS_FILE":   tokensFile(t),
-	}))
+	}), true)
 	require.NoError(t, err)
 	assert.Equal(t, 5*time.Minute, cfg.Sync.Interval)
 	assert.Equal(t, "https://acme.babelforce.com", cfg.Babelforce.BaseURL)
@@ -89,7 +89,7 @@ sync:
   interval: 15m
   concurrency: 0
 `)
-	_, err := parseConfig(context.Background(), raw, "bad.yaml", func(string) (string, bool) { return "", false })
+	_, err := parseConfig(context.Background(), raw, "bad.yaml", func(string) (string, bool) { return "", false }, true)
 	var ce *ConfigError
 	require.ErrorAs(t, err, &ce)
 	msg := err.Error()
@@ -103,7 +103,7 @@ sync:
 
 func TestSecretsAreNotAcceptedFromYAML(t *testing.T) {
 	raw := []byte("babelforce:\n  base_url: https://services.babelforce.com\n  username: a\n  password: hunter2\n")
-	_, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false })
+	_, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false }, true)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "password")
 	assert.NotContains(t, err.Error(), "hunter2")
@@ -118,7 +118,7 @@ babelforce: {base_url: "https://services.babelforce.com", username: a, password_
 directory: {type: ldif, ldif: {path: "` + pw + `"}}
 mapping: {agent_source: "bridge:test"}
 `)
-	cfg, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false })
+	cfg, err := parseConfig(context.Background(), raw, "x.yaml", func(string) (string, bool) { return "", false }, true)
 	require.NoError(t, err)
 	assert.Equal(t, "s3cret", cfg.Babelforce.Password)
 
@@ -128,22 +128,22 @@ mapping: {agent_source: "bridge:test"}
 	withAdmin := func(path string) []byte {
 		return append(raw, []byte("server: {admin_token_file: \""+path+"\"}\n")...)
 	}
-	cfg, err = parseConfig(context.Background(), withAdmin(pw), "x.yaml", func(string) (string, bool) { return "", false })
+	cfg, err = parseConfig(context.Background(), withAdmin(pw), "x.yaml", func(string) (string, bool) { return "", false }, true)
 	require.NoError(t, err)
 	assert.Equal(t, "s3cret", cfg.Server.AdminToken)
 	empty := filepath.Join(dir, "empty")
 	require.NoError(t, os.WriteFile(empty, []byte("\n"), 0o600))
-	_, err = parseConfig(context.Background(), withAdmin(empty), "x.yaml", func(string) (string, bool) { return "", false })
+	_, err = parseConfig(context.Background(), withAdmin(empty), "x.yaml", func(string) (string, bool) { return "", false }, true)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "server.admin_token_file")
 	assert.Contains(t, err.Error(), "empty")
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
-	_, err := loadConfig(context.Background(), "/nonexistent/bridge.yaml", func(string) (string, bool) { return "", false })
+	_, err := loadConfig(context.Background(), "/nonexistent/bridge.yaml", func(string) (string, bool) { return "", false }, true)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "/nonexistent/bridge.yaml")
-	_, err = loadConfig(context.Background(), "", nil)
+	_, err = loadConfig(context.Background(), "", nil, true)
 	var ue usageError
 	assert.True(t, errors.As(err, &ue))
 }

@@ -30,7 +30,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlagSet("demo", env, &cf, false)
 	once := fs.Bool("once", false, "exit after the second run instead of serving")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo service (inbound SCIM, admin API)")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := parseFlags(env, fs, args); err != nil {
 		return fail(env, err)
 	}
 	if err := demo(ctx, env, *once, *listen); err != nil {
@@ -72,7 +72,7 @@ func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 		}
 		return env.lookupEnv(k)
 	}
-	cfg, err := parseConfig(ctx, cfgRaw, "testdata/demo/config.yaml", lookup)
+	cfg, err := parseConfig(ctx, cfgRaw, "testdata/demo/config.yaml", lookup, true)
 	if err != nil {
 		return err
 	}

@@ -183,7 +183,7 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 	maps.Copy(env, o.env)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	cfg, err := parseConfig(ctx, []byte(raw), "e2e.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := parseConfig(ctx, []byte(raw), "e2e.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok }, true)
 	if err != nil {
 		cancel()
 		t.Fatalf("config: %v", err)

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,9 +28,11 @@ const (
 var version = "dev"
 
 type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, env *cliEnv, args []string) int
+	name string
+	// synopsis is what follows "bridge NAME" in its usage line.
+	synopsis string
+	summary  string
+	run      func(ctx context.Context, env *cliEnv, args []string) int
 }
 
 // cliEnv is what a subcommand may touch: its streams and the environment.
@@ -41,17 +44,17 @@ type cliEnv struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "start the babelforce simulator, sync the demo directory into it, and serve (start here)", runDemo},
-		{"plan", "show what a sync would change (--config FILE [--output json])", runPlan},
-		{"sync", "apply the plan (--config FILE [--dry-run] [--force])", runSync},
-		{"provision", "provision one user now (--config FILE USER)", runProvision},
-		{"explain", "explain why a user is or is not synced, and what the next run changes (--config FILE USER)", runExplain},
-		{"serve", "run the service: inbound SCIM, scheduled sync, admin API, health, metrics (--config FILE)", runServe},
-		{"directory", "directory dump --config FILE [--output json|text]: what bridge reads from the directory", runDirectory},
-		{"oidc", "oidc check|apply --config FILE [--dry-run]: validate and push the single sign-on configuration", runOIDC},
-		{"config", "config validate --config FILE [--print]: check a configuration file and list every problem", runConfig},
-		{"simulate", "run the in-memory babelforce simulator (--listen ADDR [--username U --password P] [--fault-rate R])", runSimulate},
-		{"version", "print the version", runVersion},
+		{"demo", "[--once] [--listen ADDR]", "start the babelforce simulator, sync the demo directory into it, and serve (start here)", runDemo},
+		{"plan", "--config FILE [--output text|json] [--show-out-of-scope]", "show what a sync would change", runPlan},
+		{"sync", "--config FILE [--dry-run] [--force] [--output text|json] [--show-out-of-scope]", "apply the plan", runSync},
+		{"provision", "--config FILE [--output text|json] USER", "provision one user now", runProvision},
+		{"explain", "--config FILE [--output text|json] USER", "explain why a user is or is not synced, and what the next run changes", runExplain},
+		{"serve", "--config FILE", "run the service: inbound SCIM, scheduled sync, admin API, health, metrics", runServe},
+		{"directory", "dump --config FILE [--output text|json]", "what bridge reads from the directory (needs no babelforce credentials)", runDirectory},
+		{"oidc", "check|apply --config FILE [--dry-run]", "validate (check) and push (apply) the single sign-on configuration", runOIDC},
+		{"config", "validate --config FILE [--print]", "check a configuration file and list every problem; --print shows the effective one", runConfig},
+		{"simulate", "[--listen ADDR] [--username U --password P] [--fault-rate R]", "run the in-memory babelforce simulator", runSimulate},
+		{"version", "", "print the version", runVersion},
 	}
 }
 
@@ -64,22 +67,33 @@ func main() {
 }
 
 func run(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 {
-		usage(env.stderr)
-		return exitRefused
-	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 { // bridge help COMMAND
+			if c, ok := lookupCommand(args[1]); ok {
+				commandUsage(env.stdout, c, nil)
+				return exitOK
+			}
+			fmt.Fprintf(env.stderr, "bridge: unknown command %q (bridge help lists them)\n", args[1])
+			return exitRefused
+		}
 		usage(env.stdout)
 		return exitOK
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
+	if c, ok := lookupCommand(args[0]); ok {
+		return c.run(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.stderr, "bridge: unknown command %q\n\n", args[0])
 	usage(env.stderr)
 	return exitRefused
+}
+
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage(w io.Writer) {
@@ -89,16 +103,49 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "bridge COMMAND --help (or bridge help COMMAND) shows a command's flags.")
 	fmt.Fprintln(w, "Exit codes: 0 done or nothing to do, 1 errors, 2 refused by a guard or bad usage.")
 }
 
-func runVersion(_ context.Context, env *cliEnv, _ []string) int {
+// commandUsage prints one command's usage line, what it does and, when fs is given, its flags.
+func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: bridge %s %s\n\n%s\n", c.name, c.synopsis, c.summary)
+	if fs == nil {
+		return
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nflags:")
+	out := fs.Output()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+}
+
+// wantsHelp says whether args ask for help before any subcommand word (bridge oidc --help).
+func wantsHelp(args []string) bool {
+	return len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help")
+}
+
+func runVersion(_ context.Context, env *cliEnv, args []string) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := parseFlags(env, fs, args); err != nil {
+		return fail(env, err)
+	}
 	fmt.Fprintf(env.stdout, "bridge %s\n", version)
 	return exitOK
 }
 
-// fail prints err and returns the exit code it deserves.
+// fail prints err and returns the exit code it deserves. A request for help is no failure: the
+// usage has been printed.
 func fail(env *cliEnv, err error) int {
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
 	fmt.Fprintf(env.stderr, "bridge: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -106,6 +153,9 @@ func fail(env *cliEnv, err error) int {
 	}
 	return exitError
 }
+
+// errHelp is returned by parseFlags after printing a command's usage for --help.
+var errHelp = errors.New("help requested")
 
 // usageError marks a wrong command line.
 type usageError struct{ msg string }

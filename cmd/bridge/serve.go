@@ -39,10 +39,10 @@ type service struct {
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	var cf commonFlags
 	fs := newFlagSet("serve", env, &cf, false)
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := parseFlags(env, fs, args); err != nil {
 		return fail(env, err)
 	}
-	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv)
+	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv, true)
 	if err != nil {
 		return fail(env, err)
 	}

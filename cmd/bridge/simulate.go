@@ -19,7 +19,7 @@ func runSimulate(ctx context.Context, env *cliEnv, args []string) int {
 	user := fs.String("username", babelforcetest.DefaultUsername, "user name the token endpoint accepts")
 	pass := fs.String("password", babelforcetest.DefaultPassword, "password the token endpoint accepts")
 	rate := fs.Float64("fault-rate", 0, "share of API requests (0-1) that fail: 30% of them 429 with Retry-After, 30% 500/502/503/504, 10% dropped connections, 10% answers cut after the headers, 20% answers lost after the write was applied")
-	if _, err := parseFlags(fs, args); err != nil {
+	if _, err := parseFlags(env, fs, args); err != nil {
 		return fail(env, err)
 	}
 	if *rate < 0 || *rate > 1 {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCLIHelpExitsZero: every command's --help (and -h, and bridge help COMMAND) prints its
+// usage to stdout and exits 0; nothing goes to stderr.
+func TestCLIHelpExitsZero(t *testing.T) {
+	cases := [][]string{
+		{},
+		{"help"},
+		{"--help"},
+		{"-h"},
+		{"directory", "dump", "--help"},
+		{"oidc", "check", "--help"},
+		{"oidc", "apply", "-h"},
+		{"config", "validate", "--help"},
+	}
+	for _, c := range commands() {
+		cases = append(cases, []string{c.name, "--help"}, []string{c.name, "-h"}, []string{"help", c.name})
+	}
+	for _, args := range cases {
+		t.Run(strings.Join(append([]string{"bridge"}, args...), " "), func(t *testing.T) {
+			// a configuration in the environment must not change what --help does
+			out, errOut, code := runCLI(t, map[string]string{"BRIDGE_CONFIG": "/nonexistent.yaml"}, args...)
+			if code != exitOK {
+				t.Errorf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			if !strings.Contains(out, "usage: bridge") {
+				t.Errorf("stdout has no usage:\n%s", out)
+			}
+			if errOut != "" {
+				t.Errorf("stderr %q, want nothing", errOut)
+			}
+			if len(args) > 0 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
+				if !strings.Contains(out, "usage: bridge "+args[0]) {
+					t.Errorf("usage is not the command's own:\n%s", out)
+				}
+			}
+		})
+	}
+	// a flag of the command is listed with its help
+	out, _, _ := runCLI(t, nil, "sync", "--help")
+	for _, want := range []string{"-dry-run", "-force", "-config"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bridge sync --help does not list %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestCLIBadFlagPrintedOnce: a wrong flag is one line on stderr naming the flag and the usage,
+// exit 2.
+func TestCLIBadFlagPrintedOnce(t *testing.T) {
+	out, errOut, code := runCLI(t, nil, "plan", "--frobnicate")
+	if code != exitRefused {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if n := strings.Count(errOut, "frobnicate"); n != 1 {
+		t.Errorf("stderr names the flag %d times, want once:\n%s", n, errOut)
+	}
+	if !strings.Contains(errOut, "usage: bridge plan") || out != "" {
+		t.Errorf("stdout %q, stderr %q", out, errOut)
+	}
+}
+
+// TestDirectoryDumpNeedsNoBabelforceSecret: commands that never call babelforce run without
+// its password; those that do still ask for it.
+func TestDirectoryDumpNeedsNoBabelforceSecret(t *testing.T) {
+	ldif, err := os.ReadFile("../../testdata/demo/directory.ldif")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "directory.ldif")
+	if err := os.WriteFile(path, ldif, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeTempFile(t, "bridge.yaml", `
+babelforce: {base_url: "https://services.babelforce.com", username: admin@example.com}
+directory: {type: ldif, ldif: {path: "`+path+`", preset: openldap}}
+mapping: {agent_source: "bridge:test"}
+`)
+	out, errOut, code := runCLI(t, nil, "directory", "dump", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("directory dump without the babelforce password: exit %d\n%s", code, errOut)
+	}
+	if !strings.Contains(out, "anna.schmidt@example.com") {
+		t.Errorf("dump does not show the directory:\n%s", out)
+	}
+	if strings.Contains(errOut, "password") {
+		t.Errorf("stderr mentions the password: %s", errOut)
+	}
+
+	out, errOut, code = runCLI(t, nil, "config", "validate", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, "OK") {
+		t.Errorf("config validate without the babelforce password: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "no babelforce credentials") {
+		t.Errorf("config validate does not note the missing credentials: %q", errOut)
+	}
+
+	_, errOut, code = runCLI(t, nil, "plan", "--config", cfg)
+	if code != exitError || !strings.Contains(errOut, "babelforce.password") {
+		t.Errorf("plan without the babelforce password: exit %d, stderr %q; want 1 naming babelforce.password", code, errOut)
+	}
+}
