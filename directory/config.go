@@ -91,6 +91,25 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+// SetDefaults fills the defaults of the chosen source's section (presets, page sizes,
+// timeouts), so that the configuration reads as what runs (bridge config validate --print).
+func (c *Config) SetDefaults() {
+	switch strings.ToLower(c.Type) {
+	case TypeLDAP:
+		if c.LDAP != nil {
+			c.LDAP.SetDefaults()
+		}
+	case TypeSCIM:
+		if c.SCIM != nil {
+			c.SCIM.SetDefaults()
+		}
+	case TypeLDIF:
+		if c.LDIF != nil {
+			c.LDIF.SetDefaults()
+		}
+	}
+}
+
 // LoadSecrets reads the secret files of the chosen source (LDAP bind password, SCIM token).
 func (c *Config) LoadSecrets() error {
 	switch strings.ToLower(c.Type) {

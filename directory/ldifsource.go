@@ -53,6 +53,15 @@ type LDIFConfig struct {
 	NestedGroups *bool `yaml:"nested_groups" env:"NESTED_GROUPS, overwrite, noinit"`
 }
 
+// SetDefaults fills the preset (default openldap), the attribute names it implies and
+// nested_groups (default true): the LDAP source's presets and defaulting, so that both read a
+// directory the same way. Calling it twice changes nothing more.
+func (c *LDIFConfig) SetDefaults() {
+	lc := LDAPConfig{Preset: c.Preset, Attributes: c.Attributes, NestedGroups: c.NestedGroups}
+	lc.SetDefaults()
+	c.Preset, c.Attributes, c.NestedGroups = lc.Preset, lc.Attributes, lc.NestedGroups
+}
+
 // Validate reports every problem of the configuration at once; it reads no file.
 func (c *LDIFConfig) Validate() error {
 	var errs []error
@@ -95,18 +104,15 @@ func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ldif source config: %w", err)
 	}
-	// The LDAP source's presets and defaulting, so both read a directory the same way.
-	lc := LDAPConfig{Preset: cfg.Preset, Attributes: cfg.Attributes, NestedGroups: cfg.NestedGroups}
-	lc.SetDefaults()
-	cfg.Preset = lc.Preset
+	cfg.SetDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &LDIFSource{
 		cfg:     cfg,
-		attrs:   lc.Attributes,
-		classes: ldifClasses[lc.Preset],
-		nested:  lc.NestedGroups == nil || *lc.NestedGroups,
+		attrs:   cfg.Attributes,
+		classes: ldifClasses[cfg.Preset],
+		nested:  *cfg.NestedGroups,
 		logger:  logger,
 		now:     time.Now,
 		readAll: os.ReadFile,

@@ -66,6 +66,16 @@ type SCIMSourceConfig struct {
 	tokenFromFile bool
 }
 
+// SetDefaults fills page_size and timeout when unset.
+func (c *SCIMSourceConfig) SetDefaults() {
+	if c.PageSize == 0 {
+		c.PageSize = DefaultSCIMPageSize
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultSCIMTimeout
+	}
+}
+
 // Validate reports every problem of the configuration at once; it changes nothing and reads
 // no file.
 func (c *SCIMSourceConfig) Validate() error {
@@ -150,12 +160,7 @@ func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.C
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("scim source config: %w", err)
 	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = DefaultSCIMPageSize
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultSCIMTimeout
-	}
+	cfg.SetDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

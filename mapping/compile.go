@@ -204,7 +204,8 @@ func Compile(cfg Config) (*Rules, error) {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	r := &Rules{cfg: cfg, includeInactive: true, requireEmail: true, loginUsers: true, phoneCache: map[phoneKey]phoneResult{}}
+	cfg = cfg.WithDefaults()
+	r := &Rules{cfg: cfg, phoneCache: map[phoneKey]phoneResult{}}
 
 	r.agentSource = strings.TrimSpace(cfg.AgentSource)
 	if r.agentSource == "" {
@@ -239,12 +240,8 @@ func Compile(cfg Config) (*Rules, error) {
 		}
 		r.conds = append(r.conds, cond)
 	}
-	if cfg.Scope.IncludeInactive != nil {
-		r.includeInactive = *cfg.Scope.IncludeInactive
-	}
-	if cfg.Scope.RequireEmail != nil {
-		r.requireEmail = *cfg.Scope.RequireEmail
-	}
+	r.includeInactive = *cfg.Scope.IncludeInactive
+	r.requireEmail = *cfg.Scope.RequireEmail
 
 	// agent field templates
 	var err error
@@ -311,9 +308,6 @@ func Compile(cfg Config) (*Rules, error) {
 		}
 		r.roles = append(r.roles, ru)
 	}
-	if cfg.DefaultRoles == nil {
-		r.defaultRoles = []string{"agent"}
-	}
 	for i, ro := range cfg.DefaultRoles {
 		role, ok := knownRole(ro)
 		if !ok {
@@ -324,9 +318,7 @@ func Compile(cfg Config) (*Rules, error) {
 	}
 	slices.Sort(r.defaultRoles)
 	r.defaultRoles = slices.Compact(r.defaultRoles)
-	if cfg.LoginUsers != nil {
-		r.loginUsers = *cfg.LoginUsers
-	}
+	r.loginUsers = *cfg.LoginUsers
 
 	// external ids
 	seen := map[string]int{}

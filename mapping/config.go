@@ -1,5 +1,7 @@
 package mapping
 
+import "strings"
+
 // Config is the `mapping:` section of bridge's configuration: which directory users become
 // babelforce agents and how their fields, skills, agent groups, login roles and external ids
 // are derived. Compile checks it and turns it into Rules; Validate reports every problem at
@@ -91,6 +93,29 @@ type Config struct {
 	// agent's Roles empty.
 	LoginUsers  *bool            `yaml:"login_users" json:"login_users,omitempty"`
 	ExternalIDs []ExternalIDRule `yaml:"external_ids" json:"external_ids,omitempty"`
+}
+
+// WithDefaults returns c with every unset setting at its default: include_inactive,
+// require_email and login_users true, default_roles [agent], phone.invalid skip. Compile
+// applies it; bridge config validate --print shows it.
+func (c Config) WithDefaults() Config {
+	t := func() *bool { v := true; return &v }
+	if c.Scope.IncludeInactive == nil {
+		c.Scope.IncludeInactive = t()
+	}
+	if c.Scope.RequireEmail == nil {
+		c.Scope.RequireEmail = t()
+	}
+	if c.LoginUsers == nil {
+		c.LoginUsers = t()
+	}
+	if c.DefaultRoles == nil {
+		c.DefaultRoles = []string{"agent"}
+	}
+	if strings.TrimSpace(c.Phone.Invalid) == "" {
+		c.Phone.Invalid = "skip"
+	}
+	return c
 }
 
 // ScopeConfig says which directory users are in scope (see Config).

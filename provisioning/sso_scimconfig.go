@@ -44,25 +44,36 @@ type SCIMConfigConfig struct {
 	Features     babelforce.SCIMFeatures `yaml:"features"`
 }
 
-// UnmarshalYAML reads the section with the features under their wire names (password_sync,
-// phone_number_sync), which babelforce.SCIMFeatures carries only as JSON tags.
-func (c *SCIMConfigConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	var raw struct {
-		Manage       bool     `yaml:"manage"`
-		DefaultRoles []string `yaml:"default_roles"`
-		Customizer   string   `yaml:"customizer"`
-		Features     struct {
-			SCIM            bool `yaml:"scim"`
-			Groups          bool `yaml:"groups"`
-			Roles           bool `yaml:"roles"`
-			PasswordSync    bool `yaml:"password_sync"`
-			PhoneNumberSync bool `yaml:"phone_number_sync"`
-		} `yaml:"features"`
-	}
-	// Start from the current values so defaults set before decoding survive absent keys.
+// scimConfigYAML is SCIMConfigConfig as YAML: the features under their wire names
+// (password_sync, phone_number_sync), which babelforce.SCIMFeatures carries only as JSON tags.
+type scimConfigYAML struct {
+	Manage       bool     `yaml:"manage"`
+	DefaultRoles []string `yaml:"default_roles"`
+	Customizer   string   `yaml:"customizer"`
+	Features     struct {
+		SCIM            bool `yaml:"scim"`
+		Groups          bool `yaml:"groups"`
+		Roles           bool `yaml:"roles"`
+		PasswordSync    bool `yaml:"password_sync"`
+		PhoneNumberSync bool `yaml:"phone_number_sync"`
+	} `yaml:"features"`
+}
+
+func (c SCIMConfigConfig) toYAML() scimConfigYAML {
+	var raw scimConfigYAML
 	raw.Manage, raw.DefaultRoles, raw.Customizer = c.Manage, c.DefaultRoles, c.Customizer
 	raw.Features.SCIM, raw.Features.Groups, raw.Features.Roles = c.Features.SCIM, c.Features.Groups, c.Features.Roles
 	raw.Features.PasswordSync, raw.Features.PhoneNumberSync = c.Features.PasswordSync, c.Features.PhoneNumberSync
+	return raw
+}
+
+// MarshalYAML writes the section under the keys UnmarshalYAML reads.
+func (c SCIMConfigConfig) MarshalYAML() (any, error) { return c.toYAML(), nil }
+
+// UnmarshalYAML reads the section with the features under their wire names.
+func (c *SCIMConfigConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	// Start from the current values so defaults set before decoding survive absent keys.
+	raw := c.toYAML()
 	if err := unmarshal(&raw); err != nil {
 		return err
 	}

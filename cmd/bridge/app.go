@@ -94,7 +94,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 	if cfg.Directory.Type == directory.TypeSCIMPush || cfg.InboundSCIM.Enabled {
 		path := cfg.Store.Path
 		if path == "" {
-			path = "bridge.db"
+			path = defaultStorePath
 		}
 		st, err := store.Open(ctx, path, logger.With("component", "store"))
 		if err != nil {

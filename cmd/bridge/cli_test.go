@@ -108,3 +108,52 @@ mapping: {agent_source: "bridge:test"}
 		t.Errorf("plan without the babelforce password: exit %d, stderr %q; want 1 naming babelforce.password", code, errOut)
 	}
 }
+
+// TestConfigPrintRoundTrips: config validate --print shows the effective values (role agent,
+// login users on, the preset's attributes) under the keys config validate reads, and its
+// output validates again to the same output: bridge config validate --print |
+// bridge config validate --config /dev/stdin.
+func TestConfigPrintRoundTrips(t *testing.T) {
+	vars := map[string]string{
+		"BRIDGE_INBOUND_SCIM_TOKENS": "0123456789abcdef0123456789abcdef",
+		"BRIDGE_LDIF_PATH":           "../../testdata/demo/directory.ldif",
+	}
+	first, errOut, code := runCLI(t, vars, "config", "validate", "--print", "--config", "../../testdata/demo/config.yaml")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"default_roles:\n    - agent\n", "login_users: true\n", "include_inactive: true\n", "require_email: true\n",
+		"user_name: uid\n", "nested_groups: true\n", "password_sync: false\n", "phone_number_sync: false\n",
+		"max_body_bytes: 1048576\n", "path: ':memory:'\n", "timeout: 30s\n",
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("--print does not show %q:\n%s", want, first)
+		}
+	}
+	for _, bad := range []string{"passwordsync", "phonenumbersync", ": null\n    ", "include_inactive: null", "login_users: null"} {
+		if strings.Contains(first, bad) {
+			t.Errorf("--print shows %q:\n%s", bad, first)
+		}
+	}
+	printed := writeTempFile(t, "printed.yaml", first)
+	second, errOut, code := runCLI(t, vars, "config", "validate", "--print", "--config", printed)
+	if code != exitOK {
+		t.Fatalf("the printed configuration does not validate: exit %d\n%s\n%s", code, errOut, first)
+	}
+	_, firstBody, _ := strings.Cut(first, "\n")
+	_, secondBody, _ := strings.Cut(second, "\n")
+	if firstBody != secondBody {
+		t.Errorf("the printed configuration prints differently:\nfirst:\n%s\nsecond:\n%s", first, second)
+	}
+	if _, err := parseConfig(t.Context(), []byte(first), "printed", func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, false); err != nil {
+		t.Errorf("the printed configuration does not parse: %v", err)
+	}
+
+	// a wrong key is named as such, without a Go type
+	wrong := writeTempFile(t, "wrong.yaml", strings.Replace(first, "password_sync:", "passwordsync:", 1))
+	_, errOut, code = runCLI(t, vars, "config", "validate", "--config", wrong)
+	if code != exitError || !strings.Contains(errOut, "unknown key passwordsync") || strings.Contains(errOut, "struct {") {
+		t.Errorf("a wrong key: exit %d, stderr %q", code, errOut)
+	}
+}

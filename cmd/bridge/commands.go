@@ -133,24 +133,30 @@ func runProvision(ctx context.Context, env *cliEnv, args []string) int {
 	return inv.writeReport(env, rep, err)
 }
 
-// writeReport prints a run's report and returns the exit code it deserves.
+// writeReport prints a run's report and returns the exit code it deserves. Each failure is
+// printed once: a run that stopped before it had a plan (a failed read, an unknown user) is its
+// error on stderr; otherwise the report on stdout lists what failed, and stderr gets only the
+// reason for the exit code.
 func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr error) int {
+	if runErr != nil && (rep == nil || rep.Plan == nil) {
+		if rep != nil && inv.output == "json" {
+			_ = inv.write(env.stdout, rep, rep.WriteText)
+		}
+		return exitFor(env, runErr)
+	}
 	if rep != nil {
 		if err := inv.write(env.stdout, rep, rep.WriteText); err != nil {
 			return fail(env, err)
 		}
 	}
 	switch {
-	case runErr != nil && rep == nil:
-		return exitFor(env, runErr)
 	case runErr != nil && errors.Is(runErr, provisioning.ErrGuardRefused):
-		return exitRefused // the report says what was refused and why: once is enough
-	case runErr != nil:
-		return exitError // the report lists the failures
+		return exitFor(env, runErr) // the refusal's reason: why the exit code is 2
+	case runErr != nil || (rep != nil && len(rep.Errors) > 0):
+		fmt.Fprintf(env.stderr, "bridge: the run had errors: %d (listed in the report)\n", len(rep.Errors))
+		return exitError
 	case rep != nil && len(rep.Refused) > 0:
 		return exitRefused
-	case rep != nil && len(rep.Errors) > 0:
-		return exitError
 	}
 	return exitOK
 }
@@ -224,23 +230,25 @@ func runConfig(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "note: no babelforce credentials in this environment (%s); plan, sync, provision, explain and serve need them\n",
 			strings.Join(flatten(err), "; "))
 	}
-	if *print {
-		// the defaults the packages apply when they start, so what is printed is what runs
-		cfg.Babelforce.SetDefaults()
-		if cfg.Directory.LDAP != nil {
-			cfg.Directory.LDAP.SetDefaults()
-		}
-		cfg.SSO = cfg.SSO.WithDefaults()
-		// secrets are yaml:"-" in every section, so they never appear here
-		enc := yaml.NewEncoder(env.stdout)
-		enc.SetIndent(2)
-		if err := enc.Encode(cfg); err != nil {
-			return fail(env, err)
-		}
-		_ = enc.Close()
-	}
-	fmt.Fprintf(env.stdout, "%s: OK (directory %s, babelforce %s, sso %s, inbound scim %s)\n", cf.config,
+	summary := fmt.Sprintf("%s: OK (directory %s, babelforce %s, sso %s, inbound scim %s)", cf.config,
 		cfg.Directory.Type, cfg.Babelforce.BaseURL, onOff(cfg.SSO.Enabled), onOff(cfg.InboundSCIM.Enabled))
+	if !*print {
+		fmt.Fprintln(env.stdout, summary)
+		return exitOK
+	}
+	// The effective configuration as YAML that config validate reads back: the verdict and
+	// what is left unset on purpose are comments. Secrets are yaml:"-" in every section, so
+	// they never appear here.
+	fmt.Fprintf(env.stdout, "# %s\n# every value as bridge runs it: file, environment and defaults; secrets left out.\n", summary)
+	fmt.Fprintln(env.stdout, "# log.level and log.format, when empty: serve logs info as JSON, the other commands warn as text.")
+	enc := yaml.NewEncoder(env.stdout)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg.effective()); err != nil {
+		return fail(env, err)
+	}
+	if err := enc.Close(); err != nil {
+		return fail(env, err)
+	}
 	return exitOK
 }
 

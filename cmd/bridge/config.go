@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -142,6 +143,40 @@ func parseConfig(ctx context.Context, raw []byte, name string, lookup func(strin
 	return &cfg, nil
 }
 
+// defaultStorePath is store.path when unset.
+const defaultStorePath = "bridge.db"
+
+// effective returns a copy of c with every default the packages apply when they start, so that
+// what bridge config validate --print shows is what runs, under the keys it is read from.
+func (c *Config) effective() *Config {
+	e := *c
+	e.Babelforce.SetDefaults()
+	// the directory's sections are pointers: default copies of them
+	if d := c.Directory.LDAP; d != nil {
+		cp := *d
+		e.Directory.LDAP = &cp
+	}
+	if d := c.Directory.SCIM; d != nil {
+		cp := *d
+		e.Directory.SCIM = &cp
+	}
+	if d := c.Directory.LDIF; d != nil {
+		cp := *d
+		e.Directory.LDIF = &cp
+	}
+	e.Directory.SetDefaults()
+	e.Mapping = c.Mapping.WithDefaults()
+	e.SSO = c.SSO.WithDefaults()
+	if e.InboundSCIM.MaxBodyBytes == 0 {
+		e.InboundSCIM.MaxBodyBytes = scimserver.DefaultMaxBodyBytes
+	}
+	if e.Store.Path == "" {
+		e.Store.Path = defaultStorePath
+	}
+	e.Server.setDefaults()
+	return &e
+}
+
 // ConfigError lists every problem of a configuration.
 type ConfigError struct {
 	File string
@@ -191,14 +226,21 @@ func prefixed(prefix string, err error) error {
 	return errors.Join(out...)
 }
 
-// yamlProblem makes yaml's type errors say what to fix.
+// yamlProblem makes yaml's type errors say what to fix, one per line, without Go types.
 func yamlProblem(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("%s", strings.Join(te.Errors, "; "))
+		probs := make([]string, len(te.Errors))
+		for i, p := range te.Errors {
+			probs[i] = goTypeInYAMLError.ReplaceAllString(p, "unknown key $1 (config.example.yaml lists every key)")
+		}
+		return fmt.Errorf("%s", strings.Join(probs, "; "))
 	}
 	return err
 }
+
+// goTypeInYAMLError matches yaml's "field x not found in type struct {...}".
+var goTypeInYAMLError = regexp.MustCompile(`field (\S+) not found in type .*$`)
 
 // applyEnv applies BRIDGE_<SECTION>_<KEY> overrides section by section. A directory
 // sub-section (BRIDGE_LDAP_*, BRIDGE_SCIM_SOURCE_*, BRIDGE_LDIF_*) is created when the YAML has

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // exampleEnv supplies the secrets config.example.yaml expects from the environment.
@@ -169,4 +170,85 @@ mapping: {agent_source: "bridge:test"}
 	assert.Contains(t, out.String(), "interval: 7m0s")     // the environment override
 	assert.Contains(t, out.String(), "client_id: manager") // a default
 	assert.NotContains(t, out.String()+errOut.String(), "hunter2-secret")
+}
+
+// TestExampleConfigDefaultsAreTheCodes: every value in config.example.yaml whose comment does
+// not start with "e.g." claims to be the default. Removing all of them from the file must not
+// change the effective configuration (what config validate --print shows).
+func TestExampleConfigDefaultsAreTheCodes(t *testing.T) {
+	raw, err := os.ReadFile("../../config.example.yaml")
+	require.NoError(t, err)
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	var removed []string
+	stripDefaults(&doc, "", &removed)
+	require.NotEmpty(t, removed)
+	stripped, err := yaml.Marshal(&doc)
+	require.NoError(t, err)
+
+	env := exampleEnv(map[string]string{"BRIDGE_INBOUND_SCIM_TOKENS_FILE": tokensFile(t)})
+	effective := func(raw []byte) map[string]string {
+		cfg, err := parseConfig(context.Background(), raw, "config.example.yaml", env, true)
+		require.NoError(t, err, "%s", raw)
+		out, err := yaml.Marshal(cfg.effective())
+		require.NoError(t, err)
+		var n yaml.Node
+		require.NoError(t, yaml.Unmarshal(out, &n))
+		leaves := map[string]string{}
+		flattenYAML(&n, "", leaves)
+		return leaves
+	}
+	full, defaults := effective(raw), effective(stripped)
+	for _, key := range removed {
+		if full[key] != defaults[key] {
+			t.Errorf("config.example.yaml: %s: %s is shown as the default, but the default is %s (mark an example with \"# e.g.\")",
+				key, full[key], defaults[key])
+		}
+	}
+	t.Logf("%d values of config.example.yaml checked against the defaults in code", len(removed))
+}
+
+// stripDefaults removes from a YAML document every key whose value is not a mapping and whose
+// comment does not start with "e.g.", collecting their paths.
+func stripDefaults(n *yaml.Node, path string, removed *[]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			stripDefaults(c, path, removed)
+		}
+	case yaml.MappingNode:
+		var keep []*yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := strings.TrimPrefix(path+"."+k.Value, ".")
+			example := strings.HasPrefix(k.LineComment, "# e.g.") || strings.HasPrefix(v.LineComment, "# e.g.")
+			switch {
+			case v.Kind == yaml.MappingNode:
+				stripDefaults(v, p, removed)
+				keep = append(keep, k, v)
+			case example:
+				keep = append(keep, k, v)
+			default:
+				*removed = append(*removed, p)
+			}
+		}
+		n.Content = keep
+	}
+}
+
+// flattenYAML maps the path of every non-mapping value to its YAML text.
+func flattenYAML(n *yaml.Node, path string, out map[string]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			flattenYAML(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			flattenYAML(n.Content[i+1], strings.TrimPrefix(path+"."+n.Content[i].Value, "."), out)
+		}
+	default:
+		b, _ := yaml.Marshal(n)
+		out[path] = strings.TrimSpace(string(b))
+	}
 }
