@@ -557,7 +557,7 @@ func (c *condition) eval(vals []string) bool {
 func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult {
 	r := p.r
 	skip := func(reason, detail string) userResult {
-		return userResult{skip: &Skip{UserID: u.ID, UserName: u.UserName, Reason: reason, Detail: detail, Inactive: !u.Active}}
+		return userResult{skip: &Skip{UserID: u.ID, UserName: cmp.Or(u.UserName, u.DN), Reason: reason, Detail: detail, Inactive: !u.Active}}
 	}
 	if strings.TrimSpace(u.ID) == "" {
 		return skip(ReasonInvalid, "the user has no directory id, so bridge cannot own an agent for it")

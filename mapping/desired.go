@@ -85,7 +85,8 @@ type Agent struct {
 
 // Skip says why a directory user produced no agent.
 type Skip struct {
-	UserID   string `json:"userId"`
+	UserID string `json:"userId"`
+	// UserName is the user's name, or its DN when it has none (never empty for a DN'd user).
 	UserName string `json:"userName"`
 	// Reason is "out_of_scope" or "invalid".
 	Reason string `json:"reason"`

@@ -357,7 +357,8 @@ func diff(in diffInput) (*Plan, []*op) {
 		if s.Detail != "" {
 			reason += ": " + s.Detail
 		}
-		p.Skipped = append(p.Skipped, Skipped{Subject: s.UserName, SourceID: s.UserID, Reason: reason})
+		p.Skipped = append(p.Skipped, Skipped{Subject: cmp.Or(s.UserName, s.UserID), SourceID: s.UserID, Reason: reason,
+			OutOfScope: s.Reason == mapping.ReasonOutOfScope})
 	}
 	slices.SortStableFunc(p.Skipped, func(a, b Skipped) int { return strings.Compare(a.Subject, b.Subject) })
 	sortOps(ops)

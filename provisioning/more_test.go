@@ -75,7 +75,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := p.Summary(); s.Create != 4 || s.Skipped != 1 {
+	if s := p.Summary(); s.Create != 4 || s.LoginCreate != 4 || s.Skipped != 0 || s.OutOfScope != 1 || s.Changes[CreateAgent] != 4 {
 		t.Errorf("summary %+v", s)
 	}
 	if e.sim.WriteCalls() != 0 {

@@ -143,6 +143,10 @@ type Skipped struct {
 	Subject  string `json:"subject"`
 	SourceID string `json:"sourceId,omitempty"`
 	Reason   string `json:"reason"`
+	// OutOfScope: the mapping's scope leaves this person out (not a member of include_groups,
+	// excluded, a condition, no e-mail). Such people are counted apart from the skipped ones
+	// (a person bridge could not or would not map), and a plan's text gives them one line.
+	OutOfScope bool `json:"outOfScope,omitempty"`
 }
 
 // Scope limits a plan to some directory users.

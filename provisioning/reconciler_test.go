@@ -126,7 +126,9 @@ func TestMinimalWrites(t *testing.T) {
 		"+ add tag billing to bob@example.com",
 		"- remove tag sales from bob@example.com",
 		"- disable agent carol@example.com  (left directory)",
-		"Plan: 0 to create, 2 to update, 1 to disable, 0 to delete (1 unchanged, 1 skipped); 1 login user to deactivate",
+		"Plan: 0 to create, 2 to update, 1 to disable, 0 to delete (1 unchanged, 0 skipped, 1 out of scope); login users: 1 to update, 1 to deactivate",
+		"  1 person out of scope (--show-out-of-scope lists them)",
+		"Changes: 8 (1 update agent, 1 update login user, 1 add tag, 1 remove tag, 1 add to agent group, 1 remove from agent group, 1 disable agent, 1 deactivate login user)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan text lacks %q:\n%s", want, text)

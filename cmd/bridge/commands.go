@@ -90,8 +90,14 @@ func writeJSON(w io.Writer, v any) error {
 
 const userArg = "USER (directory id, user name or e-mail)"
 
+// showOutOfScopeFlag adds --show-out-of-scope.
+func showOutOfScopeFlag(fs *flag.FlagSet, o *provisioning.TextOptions) {
+	fs.BoolVar(&o.ShowOutOfScope, "show-out-of-scope", false, "list every person out of scope (default: one line counting them)")
+}
+
 func runPlan(ctx context.Context, env *cliEnv, args []string) int {
-	inv, err := open(ctx, env, spec{name: "plan", output: true}, args)
+	var to provisioning.TextOptions
+	inv, err := open(ctx, env, spec{name: "plan", output: true, flags: func(fs *flag.FlagSet) { showOutOfScopeFlag(fs, &to) }}, args)
 	if err != nil {
 		return fail(env, err)
 	}
@@ -100,7 +106,7 @@ func runPlan(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return exitFor(env, err)
 	}
-	if err := inv.write(env.stdout, plan, plan.WriteText); err != nil {
+	if err := inv.write(env.stdout, plan, func(w io.Writer) error { return plan.WriteTextWith(w, to) }); err != nil {
 		return fail(env, err)
 	}
 	if len(plan.Refused) > 0 {
@@ -111,7 +117,9 @@ func runPlan(ctx context.Context, env *cliEnv, args []string) int {
 
 func runSync(ctx context.Context, env *cliEnv, args []string) int {
 	var dryRun, force bool
+	var to provisioning.TextOptions
 	inv, err := open(ctx, env, spec{name: "sync", output: true, flags: func(fs *flag.FlagSet) {
+		showOutOfScopeFlag(fs, &to)
 		fs.BoolVar(&dryRun, "dry-run", false, "plan and report, write nothing")
 		fs.BoolVar(&force, "force", false, "apply destructive changes a guard would refuse (never after a failed read)")
 	}}, args)
@@ -120,7 +128,7 @@ func runSync(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer inv.close()
 	rep, err := inv.rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerCLI, DryRun: dryRun, Force: force})
-	return inv.writeReport(env, rep, err)
+	return inv.writeReport(env, rep, err, to)
 }
 
 func runProvision(ctx context.Context, env *cliEnv, args []string) int {
@@ -130,14 +138,14 @@ func runProvision(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer inv.close()
 	rep, err := inv.rec.ProvisionUsers(ctx, provisioning.TriggerCLI, inv.arg)
-	return inv.writeReport(env, rep, err)
+	return inv.writeReport(env, rep, err, provisioning.TextOptions{})
 }
 
 // writeReport prints a run's report and returns the exit code it deserves. Each failure is
 // printed once: a run that stopped before it had a plan (a failed read, an unknown user) is its
 // error on stderr; otherwise the report on stdout lists what failed, and stderr gets only the
 // reason for the exit code.
-func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr error) int {
+func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr error, to provisioning.TextOptions) int {
 	if runErr != nil && (rep == nil || rep.Plan == nil) {
 		if rep != nil && inv.output == "json" {
 			_ = inv.write(env.stdout, rep, rep.WriteText)
@@ -145,7 +153,7 @@ func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr
 		return exitFor(env, runErr)
 	}
 	if rep != nil {
-		if err := inv.write(env.stdout, rep, rep.WriteText); err != nil {
+		if err := inv.write(env.stdout, rep, func(w io.Writer) error { return rep.WriteTextWith(w, to) }); err != nil {
 			return fail(env, err)
 		}
 	}

@@ -443,7 +443,7 @@ func TestE2ESyncLifecycle(t *testing.T) {
 	// provisioning someone out of scope does nothing.
 	out, errOut, code = f.cli(t, "provision", "sven.it")
 	require.Equal(t, exitOK, code, "provision sven.it: %s", errOut)
-	assert.Contains(t, out, "1 skipped")
+	assert.Contains(t, out, "1 out of scope")
 	assert.Zero(t, sim.WriteCalls(), "dry run, explain and an out-of-scope provision wrote: %v", writesOf(sim.Calls()))
 
 	sim.ResetCalls()
@@ -829,7 +829,7 @@ func TestE2EPlanJSON(t *testing.T) {
 			Subject, Reason string
 		} `json:"skipped"`
 		Summary struct {
-			Create, Update, Disable, Unchanged, Skipped int
+			Create, Update, Disable, Unchanged, Skipped, OutOfScope, LoginCreate int
 		} `json:"summary"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &plan), "plan JSON:\n%s", out)
@@ -839,7 +839,9 @@ func TestE2EPlanJSON(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"create_agent_group": 2, "create_agent": 18, "create_login_user": 18, "join_agent_group": 18}, kinds)
 	assert.Equal(t, 18, plan.Summary.Create)
-	assert.Equal(t, 2, plan.Summary.Skipped)
+	assert.Equal(t, 18, plan.Summary.LoginCreate)
+	assert.Equal(t, 0, plan.Summary.Skipped)
+	assert.Equal(t, 2, plan.Summary.OutOfScope)
 	assert.Len(t, plan.Skipped, 2)
 	found := false
 	for _, c := range plan.Changes {
