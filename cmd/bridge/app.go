@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"errors"
 	"flag"
 	"fmt"
@@ -246,7 +247,8 @@ func checkOutput(o string) error {
 }
 
 // setup loads the configuration and builds the app for a one-shot command. Logs go to
-// stderr in text form unless the configuration says otherwise.
+// stderr in text form unless the configuration says otherwise; a command that may write to
+// babelforce writes its audit records to log.audit (else stderr, as JSON).
 func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app, error) {
 	cfg, err := loadConfig(ctx, cf.config, env.lookupEnv, !o.noBabelforce)
 	if err != nil {
@@ -258,12 +260,38 @@ func setup(ctx context.Context, env *cliEnv, cf commonFlags, o appOptions) (*app
 	if cfg.Log.Level == "" {
 		cfg.Log.Level = "warn"
 	}
-	return newApp(ctx, cfg, newLogger(cfg.Log, env.stderr), o)
+	var closeAudit func() error
+	if !o.noBabelforce && o.audit == nil {
+		if o.audit, closeAudit, err = openAudit(cfg.Log, env.stderr); err != nil {
+			return nil, err
+		}
+	}
+	a, err := newApp(ctx, cfg, newLogger(cfg.Log, env.stderr), o)
+	if err != nil {
+		if closeAudit != nil {
+			_ = closeAudit()
+		}
+		return nil, err
+	}
+	if closeAudit != nil {
+		a.closers = append(a.closers, closeAudit)
+	}
+	return a, nil
 }
 
-// progressPrinter reports the progress of long runs on w, at most once a second and only for
-// runs of at least 50 changes, so that short runs stay quiet.
-func progressPrinter(w io.Writer, now func() time.Time) func(done, total int) {
+// progressBar draws the progress of long runs (at least 50 changes) on w, one line redrawn in
+// place at most every 100 ms and erased when the run is done, so that the report follows on a
+// clean screen. It draws only when w is a terminal: piped or redirected output gets no bar.
+func progressBar(w io.Writer, now func() time.Time) func(done, total int) {
+	if !isTerminal(w) {
+		return nil
+	}
+	return drawProgress(w, now)
+}
+
+// drawProgress is progressBar without the terminal check.
+func drawProgress(w io.Writer, now func() time.Time) func(done, total int) {
+	const width = 30
 	var mu sync.Mutex
 	var last time.Time
 	return func(done, total int) {
@@ -272,13 +300,28 @@ func progressPrinter(w io.Writer, now func() time.Time) func(done, total int) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		if done >= total {
+			fmt.Fprint(w, "\r\033[K") // erase the bar: the report says the rest
+			return
+		}
 		t := now()
-		if done < total && t.Sub(last) < time.Second {
+		if t.Sub(last) < 100*time.Millisecond {
 			return
 		}
 		last = t
-		fmt.Fprintf(w, "applied %d/%d changes (%d%%)\n", done, total, done*100/total)
+		n := done * width / total
+		fmt.Fprintf(w, "\r[%s%s] %d/%d changes (%d%%)", strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total, done*100/total)
 	}
+}
+
+// isTerminal reports whether w is a character device (a terminal), not a file or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // exitFor maps a run's error to an exit code.

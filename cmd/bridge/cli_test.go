@@ -157,3 +157,26 @@ func TestConfigPrintRoundTrips(t *testing.T) {
 		t.Errorf("a wrong key: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestDemoOnceShowsNoLogLines: bridge demo --once prints its tour and nothing else: no log
+// line, no audit record (those go to the demo's audit file) on either stream.
+func TestDemoOnceShowsNoLogLines(t *testing.T) {
+	out, errOut, code := runCLI(t, nil, "demo", "--once")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if errOut != "" {
+		t.Errorf("stderr is not empty:\n%s", errOut)
+	}
+	for _, raw := range []string{"level=", "msg=", `"msg":`, "log=audit", `"log":"audit"`} {
+		if strings.Contains(out, raw) {
+			t.Errorf("stdout has a raw log line (%s):\n%s", raw, out)
+		}
+	}
+	for _, want := range []string{"== 2. applying it", "Applied 32 of 32 changes, failed 0", "each has an audit record in ",
+		"  out of scope katrin.vogel: member of excluded group it-admins", "0 changes, 0 write calls to babelforce"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the tour lacks %q:\n%s", want, out)
+		}
+	}
+}

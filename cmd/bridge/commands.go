@@ -62,7 +62,7 @@ func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation,
 			return nil, err
 		}
 	}
-	a, err := setup(ctx, env, cf, appOptions{progress: progressPrinter(env.stderr, time.Now), noBabelforce: s.noBabelforce, reported: true})
+	a, err := setup(ctx, env, cf, appOptions{progress: progressBar(env.stdout, time.Now), noBabelforce: s.noBabelforce, reported: true})
 	if err != nil {
 		return nil, err
 	}

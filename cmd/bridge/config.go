@@ -69,6 +69,9 @@ type ServerConfig struct {
 type LogConfig struct {
 	Level  string `yaml:"level" env:"LEVEL, overwrite"`   // debug, info, warn, error
 	Format string `yaml:"format" env:"FORMAT, overwrite"` // json or text
+	// Audit is the file the audit records of writes to babelforce are appended to (JSON
+	// lines); empty: stderr, as JSON. They are written whatever level and format say.
+	Audit string `yaml:"audit" env:"AUDIT, overwrite"`
 }
 
 func (c *ServerConfig) setDefaults() {

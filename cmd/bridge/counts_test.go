@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,9 +108,21 @@ sync: {guard: {max_destructive: 0}}
 		t.Errorf("--show-out-of-scope lists %d people, want %d", n, s.OutOfScope)
 	}
 
-	out, errOut, code = runCLI(t, env, "sync", "--config", cfg, "--output", "json")
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	out, errOut, code = runCLI(t, mergeEnv(env, map[string]string{"BRIDGE_LOG_AUDIT": auditFile}), "sync", "--config", cfg, "--output", "json")
 	if code != exitOK {
 		t.Fatalf("sync: exit %d\n%s", code, errOut)
+	}
+	// the audit records went to log.audit, one per change, and nowhere else
+	audit, err := os.ReadFile(auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(audit), `"log":"audit"`); n != s.Total {
+		t.Errorf("log.audit has %d audit records, want one per change (%d)", n, s.Total)
+	}
+	if strings.Contains(out+errOut, "babelforce write") {
+		t.Errorf("audit records outside log.audit:\n%s", errOut)
 	}
 	var rep provisioning.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	bridge "github.com/babelforce/bridge"
 	"github.com/babelforce/bridge/babelforce"
@@ -65,6 +66,7 @@ func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 		"BRIDGE_SERVER_LISTEN":       listen,
 		"BRIDGE_SYNC_STATE_FILE":     filepath.Join(dir, "state.json"),
 		"BRIDGE_STORE_PATH":          filepath.Join(dir, "store.db"),
+		"BRIDGE_LOG_AUDIT":           filepath.Join(dir, "audit.jsonl"),
 	}
 	lookup := func(k string) (string, bool) {
 		if v, ok := vars[k]; ok {
@@ -84,8 +86,18 @@ func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 
 	// The demo reads the LDIF export and, once serving, also what is pushed to its SCIM
 	// endpoint, so a pushed user becomes an agent at once.
-	svc, err := newService(ctx, cfg, logger, func(src provisioning.Source, st *store.Store) provisioning.Source {
-		return &mergedSource{readers: []directory.Reader{src, st}}
+	// Audit records go to their own file, not between the steps of the tour.
+	audit, closeAudit, err := openAudit(cfg.Log, env.stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	svc, err := newService(ctx, cfg, logger, appOptions{
+		audit:    audit,
+		progress: progressBar(out, time.Now),
+		wrapSource: func(src provisioning.Source, st *store.Store) provisioning.Source {
+			return &mergedSource{readers: []directory.Reader{src, st}}
+		},
 	})
 	if err != nil {
 		return err
@@ -97,7 +109,9 @@ func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 	if err != nil {
 		return err
 	}
-	if err := plan.WriteText(out); err != nil {
+	// twelve people: the tour shows everyone, the one out of scope too
+	all := provisioning.TextOptions{ShowOutOfScope: true}
+	if err := plan.WriteTextWith(out, all); err != nil {
 		return err
 	}
 
@@ -105,12 +119,12 @@ func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 	sim.ResetCalls()
 	rep, err := svc.app.rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerCLI})
 	if rep != nil {
-		_ = rep.WriteText(out)
+		_ = rep.WriteTextWith(out, all)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "(%d write calls to babelforce)\n", sim.WriteCalls())
+	fmt.Fprintf(out, "(%d write calls to babelforce; each has an audit record in %s)\n", sim.WriteCalls(), cfg.Log.Audit)
 
 	fmt.Fprintln(out, "\n== 3. what babelforce holds now")
 	printSimulator(out, sim)

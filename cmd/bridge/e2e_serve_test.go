@@ -189,7 +189,7 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		t.Fatalf("config: %v", err)
 	}
 	logger := newLogger(cfg.Log, s.logs)
-	svc, err := newService(ctx, cfg, logger, nil)
+	svc, err := newService(ctx, cfg, logger, appOptions{})
 	if err != nil {
 		cancel()
 		t.Fatalf("new service: %v", err)

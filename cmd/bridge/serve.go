@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"os"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -17,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/babelforce/bridge/directory"
-	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/oidc"
 	"github.com/babelforce/bridge/provisioning"
 	"github.com/babelforce/bridge/provisioning/scimserver"
@@ -47,7 +48,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 		return fail(env, err)
 	}
 	logger := newLogger(cfg.Log, env.stderr)
-	svc, err := newService(ctx, cfg, logger, nil)
+	audit, closeAudit, err := openAudit(cfg.Log, env.stderr)
+	if err != nil {
+		return fail(env, err)
+	}
+	defer closeAudit()
+	svc, err := newService(ctx, cfg, logger, appOptions{audit: audit})
 	if err != nil {
 		return fail(env, err)
 	}
@@ -62,21 +68,18 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	return exitOK
 }
 
-// newService builds the app with metrics and audit logging, for serve and demo.
-// wrapSource, when not nil, replaces the configured source (the demo merges it with the store);
-// pushes to the inbound SCIM endpoint are then provisioned at once.
-func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSource func(provisioning.Source, *store.Store) provisioning.Source) (*service, error) {
+// newService builds the app with metrics and audit logging, for serve and demo. o.audit, when
+// nil, writes the audit records on logger's handler whatever its level; o.wrapSource, when not
+// nil, replaces the configured source (the demo merges it with the store) and pushes to the
+// inbound SCIM endpoint are then provisioned at once.
+func newService(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions) (*service, error) {
 	m := newMetrics()
-	audit := auditLogger(logger)
-	a, err := newApp(ctx, cfg, logger, appOptions{
-		metrics:    m,
-		wrapSource: wrapSource,
-		audit: func(r provisioning.AuditRecord) {
-			audit.Info("babelforce write", "trigger", r.Trigger, "kind", string(r.Kind), "subject", r.Subject,
-				"source_id", r.SourceID, "agent_id", r.AgentID, "before", r.Before, "after", r.After,
-				"result", r.Result, "error", r.Error)
-		},
-	})
+	o.metrics = m
+	if o.audit == nil {
+		o.audit = auditTo(auditLogger(logger))
+	}
+	wrapSource := o.wrapSource
+	a, err := newApp(ctx, cfg, logger, o)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +93,30 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, wrapSourc
 	}
 	s.push = newPushProvisioner(a.rec, logger.With("component", "scim_push"))
 	return s, nil
+}
+
+// auditTo writes audit records with l.
+func auditTo(l *slog.Logger) func(provisioning.AuditRecord) {
+	return func(r provisioning.AuditRecord) {
+		l.Info("babelforce write", "trigger", r.Trigger, "kind", string(r.Kind), "subject", r.Subject,
+			"source_id", r.SourceID, "agent_id", r.AgentID, "before", r.Before, "after", r.After,
+			"result", r.Result, "error", r.Error)
+	}
+}
+
+// openAudit opens the audit sink of c: the file log.audit (JSON lines, appended, created 0600),
+// else stderr as JSON, whatever log.level and log.format say. Audit records are for machines
+// and auditors, never part of a command's human report.
+func openAudit(c LogConfig, stderr io.Writer) (func(provisioning.AuditRecord), func() error, error) {
+	w, closeFn := stderr, func() error { return nil }
+	if c.Audit != "" {
+		f, err := os.OpenFile(c.Audit, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log.audit: %w", err)
+		}
+		w, closeFn = f, f.Close
+	}
+	return auditTo(slog.New(slog.NewJSONHandler(w, nil)).With("log", "audit")), closeFn, nil
 }
 
 // auditLogger logs on logger's handler whatever its level: the audit trail of writes to
