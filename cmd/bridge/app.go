@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"os"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"

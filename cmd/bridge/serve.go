@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"io"
-	"os"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
