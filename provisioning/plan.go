@@ -125,6 +125,9 @@ type Plan struct {
 	// Problems are mismatches between the mapping rules and the directory (a rule naming a
 	// group that does not exist), each once.
 	Problems []string `json:"problems,omitempty"`
+	// Errors are the side tasks that could not plan (an SSO check that failed, babelforce's SSO
+	// configuration unreadable): the plan is incomplete and a run would fail them again.
+	Errors []string `json:"errors,omitempty"`
 	// Unchanged counts agents that already match.
 	Unchanged int `json:"unchanged"`
 	// Refused is set when a guard refused the destructive part of the plan.

@@ -56,7 +56,9 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		for _, t := range r.tasks {
 			changes, err := t.Plan(ctx)
 			if err != nil {
-				p.sideErrs = append(p.sideErrs, fmt.Errorf("plan %s: %w", t.Name(), err))
+				err = fmt.Errorf("plan %s: %w", t.Name(), err)
+				p.sideErrs = append(p.sideErrs, err)
+				p.Errors = append(p.Errors, err.Error())
 				continue
 			}
 			for _, c := range changes {

@@ -188,6 +188,9 @@ func (p *Plan) WriteTextWith(w io.Writer, o TextOptions) error {
 	for _, pr := range p.Problems {
 		fmt.Fprintf(&b, "! config: %s\n", pr)
 	}
+	for _, e := range p.Errors {
+		fmt.Fprintf(&b, "! error: %s\n", e)
+	}
 	for _, c := range p.Changes {
 		b.WriteString(ChangeLine(c))
 		b.WriteByte('\n')
@@ -225,7 +228,10 @@ func (p *Plan) WriteTextWith(w io.Writer, o TextOptions) error {
 			fmt.Fprintf(&b, "  # %s\n", ChangeLine(c))
 		}
 	}
-	if len(p.Changes) == 0 && len(p.Held) == 0 {
+	switch {
+	case len(p.Changes) == 0 && len(p.Held) == 0 && len(p.Errors) > 0:
+		b.WriteString("No changes planned, but the plan is incomplete: see the errors above.\n")
+	case len(p.Changes) == 0 && len(p.Held) == 0:
 		// (with changes held back by a guard, babelforce does not match the directory)
 		b.WriteString("No changes: babelforce matches the directory.\n")
 	}

@@ -109,7 +109,10 @@ func runPlan(ctx context.Context, env *cliEnv, args []string) int {
 	if err := inv.write(env.stdout, plan, func(w io.Writer) error { return plan.WriteTextWith(w, to) }); err != nil {
 		return fail(env, err)
 	}
-	if len(plan.Refused) > 0 {
+	switch {
+	case len(plan.Errors) > 0:
+		return exitError // the plan names them (a failed SSO check): a run would fail the same way
+	case len(plan.Refused) > 0:
 		return exitRefused
 	}
 	return exitOK

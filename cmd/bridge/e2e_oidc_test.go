@@ -250,9 +250,20 @@ func TestOIDCRefusalsWriteNothing(t *testing.T) {
 			if s.sim.WriteCalls() != 0 || s.ssoPuts() != 0 || s.sim.SSOConfig().ClientSecret != "" {
 				t.Errorf("babelforce was written: %v", s.sim.Calls())
 			}
+			// plan says so too, in text and JSON, and exits 1: a sync would fail the same way
+			code, out, errOut := s.run("plan", "--config", cfg)
+			if code != exitError || !strings.Contains(out, "! error: plan sso:") || strings.Contains(out, "No changes: babelforce matches") {
+				t.Errorf("plan with a failing IdP: exit %d, want 1 and the failure\nstdout: %s\nstderr: %s", code, out, errOut)
+			}
+			code, out, _ = s.run("plan", "--config", cfg, "--output", "json")
+			var plan provisioning.Plan
+			if err := json.Unmarshal([]byte(out), &plan); code != exitError || err != nil || len(plan.Errors) != 1 ||
+				!strings.Contains(plan.Errors[0], "sso") {
+				t.Errorf("plan --output json with a failing IdP: exit %d, %v, errors %q", code, err, plan.Errors)
+			}
 			// a full sync stops the SSO part as well: its other changes may go through, the
 			// SSO configuration is not written and the run reports the failure
-			code, out, errOut := s.run("sync", "--config", cfg)
+			code, out, errOut = s.run("sync", "--config", cfg)
 			if code == exitOK {
 				t.Errorf("sync with a failing IdP: exit 0\nstdout: %s\nstderr: %s", out, errOut)
 			}
