@@ -39,6 +39,9 @@ type Config struct {
 	// AuthorizationEndpoint and TokenEndpoint override what discovery reports.
 	AuthorizationEndpoint string `yaml:"authorization_endpoint" env:"AUTHORIZATION_ENDPOINT, overwrite"`
 	TokenEndpoint         string `yaml:"token_endpoint" env:"TOKEN_ENDPOINT, overwrite"`
+	// CAFile is a PEM file of CAs to trust for the IdP in addition to the system's (an IdP
+	// behind a private CA or a TLS-inspecting proxy).
+	CAFile string `yaml:"ca_file" env:"CA_FILE, overwrite"`
 	// AllowInsecureHTTP permits plain http URLs on loopback hosts only (for tests and demos).
 	AllowInsecureHTTP bool `yaml:"allow_insecure_http" env:"ALLOW_INSECURE_HTTP, overwrite"`
 	// CheckClientCredentials makes the SSO check try the client_credentials grant with the

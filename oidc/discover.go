@@ -1,8 +1,7 @@
 package oidc
 
 import (
-	"github.com/babelforce/bridge/internal/httpx"
-
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -19,6 +18,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/babelforce/bridge/internal/httpx"
 )
 
 // DefaultIdentityClaim is the claim babelforce matches users on.
@@ -45,6 +46,19 @@ type DiscoverOptions struct {
 	// RequiredScopes must be among scopes_supported when the IdP advertises that list
 	// (default openid, email).
 	RequiredScopes []string
+	// CASetting names the setting that makes the IdP's certificate trusted (e.g.
+	// "sso.ca_file"); a failure to verify the certificate says to set it.
+	CASetting string
+}
+
+// tlsHint explains an error of a request to the IdP when it is a certificate failure, naming
+// the setting that fixes it; otherwise it returns err's text.
+func (o DiscoverOptions) tlsHint(err error) string {
+	if !httpx.IsTLSError(err) {
+		return err.Error()
+	}
+	return fmt.Sprintf("%v: the IdP's certificate is not trusted; set %s to the PEM file of the CA that issued it", err,
+		cmp.Or(o.CASetting, "ca_file"))
 }
 
 func (o DiscoverOptions) withDefaults() DiscoverOptions {
@@ -125,7 +139,7 @@ func Discover(ctx context.Context, issuer string, opts DiscoverOptions) (*Provid
 		}
 	case err != nil:
 		rep.fail(CheckDiscovery, "HTTP 200 with a JSON discovery document", "",
-			fmt.Sprintf("cannot fetch discovery document %s: %v", wellKnown, err))
+			fmt.Sprintf("cannot fetch discovery document %s: %s", wellKnown, opts.tlsHint(err)))
 		return nil, rep, rep.Err()
 	default:
 		rep.pass(CheckDiscovery, wellKnown, "discovery document fetched")
@@ -140,7 +154,7 @@ func Discover(ctx context.Context, issuer string, opts DiscoverOptions) (*Provid
 
 	checkEndpoint(rep, CheckAuthorizationURL, doc.AuthorizationEndpoint, opts.AllowInsecureHTTP)
 	checkEndpoint(rep, CheckTokenURL, doc.TokenEndpoint, opts.AllowInsecureHTTP)
-	checkJWKS(ctx, rep, opts.HTTPClient, doc.JWKSURI, opts.AllowInsecureHTTP)
+	checkJWKS(ctx, rep, opts, doc.JWKSURI)
 	checkListed(rep, CheckScopes, "scopes_supported", "scope", doc.ScopesSupported, opts.RequiredScopes)
 	checkListed(rep, CheckClaims, "claims_supported", "claim", doc.ClaimsSupported, []string{opts.IdentityClaim})
 
@@ -235,19 +249,19 @@ func checkListed(rep *Report, check, list, what string, advertised, required []s
 	rep.pass(check, strings.Join(advertised, ", "), fmt.Sprintf("%s includes %s", list, strings.Join(required, ", ")))
 }
 
-func checkJWKS(ctx context.Context, rep *Report, client *http.Client, jwksURI string, allowInsecure bool) {
+func checkJWKS(ctx context.Context, rep *Report, opts DiscoverOptions, jwksURI string) {
 	const expected = "a JWKS with at least one RSA, EC or OKP signing key"
 	if jwksURI == "" {
 		rep.fail(CheckJWKS, expected, "", "jwks_uri is missing from the discovery document")
 		return
 	}
-	if err := CheckURL(jwksURI, allowInsecure); err != nil {
+	if err := CheckURL(jwksURI, opts.AllowInsecureHTTP); err != nil {
 		rep.fail(CheckJWKS, expected, jwksURI, "jwks_uri "+err.Error())
 		return
 	}
-	usable, skipped, err := fetchJWKS(ctx, client, jwksURI)
+	usable, skipped, err := fetchJWKS(ctx, opts.HTTPClient, jwksURI)
 	if err != nil {
-		rep.fail(CheckJWKS, expected, "", err.Error())
+		rep.fail(CheckJWKS, expected, "", opts.tlsHint(err))
 		return
 	}
 	if usable == 0 {

@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/internal/httpx"
 	"github.com/babelforce/bridge/oidc"
 )
 
@@ -90,8 +92,18 @@ func NewSSOTask(cfg oidc.Config, tgt SSOTarget, opts ...SSOOption) (*SSOTask, er
 	for _, o := range opts {
 		o(t)
 	}
+	if t.httpClient == nil && cfg.CAFile != "" {
+		tr, err := httpx.Transport(cfg.CAFile, false)
+		if err != nil {
+			return nil, fmt.Errorf("sso.%w", err) // "sso.ca_file: ..."
+		}
+		t.httpClient = &http.Client{Transport: tr, Timeout: ssoHTTPTimeout}
+	}
 	return t, nil
 }
+
+// ssoHTTPTimeout bounds one request to the IdP of a client built from sso.ca_file.
+const ssoHTTPTimeout = 15 * time.Second
 
 // Name names the task in logs and reports.
 func (t *SSOTask) Name() string { return "sso" }
@@ -116,6 +128,7 @@ func (t *SSOTask) check(ctx context.Context) (*oidc.Report, *oidc.Provider, erro
 		HTTPClient:        t.httpClient,
 		AllowInsecureHTTP: t.cfg.AllowInsecureHTTP,
 		IdentityClaim:     t.cfg.IdentityClaim,
+		CASetting:         "sso.ca_file",
 	})
 	if err == nil {
 		t.checkConfiguredScopes(rep, prov)

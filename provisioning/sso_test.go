@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -472,3 +475,57 @@ var (
 	_ SideTask = (*SSOTask)(nil)
 	_ SideTask = (*SCIMConfigTask)(nil)
 )
+
+// TestSSOCAFile: an IdP behind a private CA fails the check with an error that names
+// sso.ca_file; with that CA in sso.ca_file the same IdP passes.
+func TestSSOCAFile(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	idp := httptest.NewTLSServer(nil)
+	defer idp.Close()
+	idp.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		doc := op.DiscoveryDocument(t)
+		doc["issuer"] = idp.URL
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	})
+	cfg := oidc.Config{Enabled: true, Issuer: idp.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret, AllowInsecureHTTP: true}
+
+	task, err := NewSSOTask(cfg, newSSOFake())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := task.Check(context.Background())
+	if err == nil || rep.OK() {
+		t.Fatalf("an IdP behind an unknown CA passed the check: %v", err)
+	}
+	var b bytes.Buffer
+	_ = rep.WriteText(&b)
+	if !strings.Contains(b.String(), "set sso.ca_file to the PEM file of the CA") {
+		t.Errorf("the certificate failure does not name sso.ca_file:\n%s", b.String())
+	}
+
+	ca := filepath.Join(t.TempDir(), "idp-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CAFile = ca
+	task, err = NewSSOTask(cfg, newSSOFake())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := task.Check(context.Background()); err != nil || !rep.OK() {
+		b.Reset()
+		_ = rep.WriteText(&b)
+		t.Errorf("with sso.ca_file the IdP still fails: %v\n%s", err, b.String())
+	}
+
+	cfg.CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	if _, err := NewSSOTask(cfg, newSSOFake()); err == nil || !strings.Contains(err.Error(), "sso.ca_file") {
+		t.Errorf("a missing sso.ca_file: %v", err)
+	}
+}
