@@ -44,16 +44,19 @@ type Phone struct {
 type User struct {
 	// ID is the stable id that survives renames: entryUUID (OpenLDAP), objectGUID in its
 	// canonical form (AD), the SCIM id (upstream SCIM and the inbound store).
-	ID          string  `json:"id"`
-	UserName    string  `json:"userName"`
-	ExternalID  string  `json:"externalId,omitempty"`
-	DN          string  `json:"dn,omitempty"`
-	DisplayName string  `json:"displayName,omitempty"`
-	GivenName   string  `json:"givenName,omitempty"`
-	FamilyName  string  `json:"familyName,omitempty"`
-	Emails      []Email `json:"emails,omitempty"`
-	Phones      []Phone `json:"phoneNumbers,omitempty"`
-	Active      bool    `json:"active"`
+	ID          string `json:"id"`
+	UserName    string `json:"userName"`
+	ExternalID  string `json:"externalId,omitempty"`
+	DN          string `json:"dn,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	// DisplayNameFrom is the attribute DisplayName was read from (LDAP and LDIF sources:
+	// attributes.display_name or one of its fallbacks); empty for SCIM sources.
+	DisplayNameFrom string  `json:"displayNameFrom,omitempty"`
+	GivenName       string  `json:"givenName,omitempty"`
+	FamilyName      string  `json:"familyName,omitempty"`
+	Emails          []Email `json:"emails,omitempty"`
+	Phones          []Phone `json:"phoneNumbers,omitempty"`
+	Active          bool    `json:"active"`
 	// Attributes holds the raw attributes as read (lower-cased names), for mapping templates
 	// and conditions. SCIM sources flatten to paths such as "title" or
 	// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".

@@ -68,8 +68,8 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
 		l.roots = roots
 	}
 	a := cfg.Attributes
-	l.userAttrs = attrList(append([]string{a.ID, a.UserName, a.DisplayName, a.GivenName, a.FamilyName,
-		a.Email, a.Disabled, "cn"}, append(slices.Clone(a.Phone), cfg.ExtraAttributes...)...)...)
+	l.userAttrs = attrList(append(append([]string{a.ID, a.UserName, a.DisplayName, a.GivenName, a.FamilyName,
+		a.Email, a.Disabled}, a.DisplayNameFallback...), append(slices.Clone(a.Phone), cfg.ExtraAttributes...)...)...)
 	if a.Member == "-" {
 		l.userAttrs = attrList(append(l.userAttrs, a.MemberOf)...)
 	}
@@ -624,6 +624,17 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 	}
 }
 
+// isBindDN says whether dn is the bind DN: bridge's own service account, never a person, so
+// that a user filter matching it (the openldap preset's inetOrgPerson) does not make it a user.
+func (l *LDAP) isBindDN(dn string) bool {
+	bind, ok := normDN(l.cfg.BindDN)
+	if !ok {
+		return false
+	}
+	k, ok := normDN(dn)
+	return ok && k == bind
+}
+
 // ldapBuild turns entries into users and groups as they are read, resolving member DNs to
 // ids on the way; finish resolves what could only be resolved once every group was read.
 type ldapBuild struct {
@@ -641,6 +652,8 @@ type ldapBuild struct {
 	// values when groups do not list their members (attributes.member "-").
 	memberOf               [][]string
 	outside, nestedIgnored int
+	// bindKey is the normalised bind DN: that entry is bridge's own account, never a user.
+	bindKey string
 }
 
 type pendingMember struct {
@@ -649,8 +662,9 @@ type pendingMember struct {
 }
 
 func (l *LDAP) newBuild() *ldapBuild {
+	bindKey, _ := normDN(l.cfg.BindDN)
 	return &ldapBuild{l: l, snap: &Snapshot{}, userByRawDN: map[string]string{}, userByDN: map[string]string{},
-		userByName: map[string]string{}, groupByDN: map[string]string{}, idDN: map[string]string{}}
+		userByName: map[string]string{}, groupByDN: map[string]string{}, idDN: map[string]string{}, bindKey: bindKey}
 }
 
 // claim returns e's id, or false when e is skipped: without an id (logged) or with an
@@ -676,6 +690,11 @@ func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
 
 func (b *ldapBuild) addUser(e *entry) {
 	b.userEntries++
+	if b.bindKey != "" {
+		if k, ok := normDN(e.dn); ok && k == b.bindKey {
+			return // bridge's own account (see isBindDN)
+		}
+	}
 	id, ok := b.claim("user", e)
 	if !ok {
 		return
@@ -822,13 +841,7 @@ func (l *LDAP) user(e *entry, id string) User {
 		FamilyName: e.str(a.FamilyName),
 		Active:     l.active(e),
 	}
-	u.DisplayName = e.str(a.DisplayName)
-	if u.DisplayName == "" {
-		u.DisplayName = e.str("cn")
-	}
-	if u.DisplayName == "" {
-		u.DisplayName = strings.TrimSpace(u.GivenName + " " + u.FamilyName)
-	}
+	u.DisplayName, u.DisplayNameFrom = a.displayName(e.str)
 	if a.Email != "-" {
 		for i, v := range e.strs(a.Email) {
 			if v = strings.TrimSpace(v); v != "" {

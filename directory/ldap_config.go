@@ -102,13 +102,18 @@ type LDAPAttributes struct {
 	// IDFormat says how to render the id: "string", "guid" (binary GUID in canonical
 	// 8-4-4-4-12 form, AD byte order), "hex". Default: guid for objectGUID and
 	// mS-DS-ConsistencyGuid, string otherwise.
-	IDFormat    string   `yaml:"id_format" env:"ID_FORMAT, overwrite"`
-	UserName    string   `yaml:"user_name" env:"USER_NAME, overwrite"`
-	DisplayName string   `yaml:"display_name" env:"DISPLAY_NAME, overwrite"`
-	GivenName   string   `yaml:"given_name" env:"GIVEN_NAME, overwrite"`
-	FamilyName  string   `yaml:"family_name" env:"FAMILY_NAME, overwrite"`
-	Email       string   `yaml:"email" env:"EMAIL, overwrite"`
-	Phone       []string `yaml:"phone" env:"PHONE, overwrite"`
+	IDFormat string `yaml:"id_format" env:"ID_FORMAT, overwrite"`
+	UserName string `yaml:"user_name" env:"USER_NAME, overwrite"`
+	// DisplayName is the attribute a person's name is read from (default displayName); when
+	// the entry has none, the attributes of DisplayNameFallback are tried in order (default
+	// [cn]). "-" turns either off. A person still without a name is named by the mapping from
+	// given + family name, else the user name (mapping.agent.name can replace all of this).
+	DisplayName         string   `yaml:"display_name" env:"DISPLAY_NAME, overwrite"`
+	DisplayNameFallback []string `yaml:"display_name_fallback" env:"DISPLAY_NAME_FALLBACK, overwrite"`
+	GivenName           string   `yaml:"given_name" env:"GIVEN_NAME, overwrite"`
+	FamilyName          string   `yaml:"family_name" env:"FAMILY_NAME, overwrite"`
+	Email               string   `yaml:"email" env:"EMAIL, overwrite"`
+	Phone               []string `yaml:"phone" env:"PHONE, overwrite"`
 	// Member is the group attribute listing member DNs (member, uniqueMember) or, when its
 	// values are not DNs, user names (memberUid).
 	Member string `yaml:"member" env:"MEMBER, overwrite"`
@@ -123,6 +128,21 @@ type LDAPAttributes struct {
 	Disabled       string   `yaml:"disabled" env:"DISABLED, overwrite"`
 	DisabledMask   uint64   `yaml:"disabled_mask" env:"DISABLED_MASK, overwrite"`
 	DisabledValues []string `yaml:"disabled_values" env:"DISABLED_VALUES, overwrite"`
+}
+
+// displayName returns the person's name from the display_name attribute, else from the first
+// display_name_fallback attribute that has one, and the attribute it came from ("-" turns an
+// attribute off). first reads the first value of an attribute.
+func (a LDAPAttributes) displayName(first func(attr string) string) (name, from string) {
+	for _, attr := range append([]string{a.DisplayName}, a.DisplayNameFallback...) {
+		if attr == "" || attr == "-" {
+			continue
+		}
+		if v := strings.TrimSpace(first(attr)); v != "" {
+			return v, attr
+		}
+	}
+	return "", ""
 }
 
 type ldapPreset struct {
@@ -212,6 +232,9 @@ func (c *LDAPConfig) SetDefaults() {
 	}
 	str(&a.UserName, p.attrs.UserName)
 	str(&a.DisplayName, p.attrs.DisplayName)
+	if a.DisplayNameFallback == nil {
+		a.DisplayNameFallback = []string{"cn"} // both presets: cn is mandatory in inetOrgPerson and AD
+	}
 	str(&a.GivenName, p.attrs.GivenName)
 	str(&a.FamilyName, p.attrs.FamilyName)
 	str(&a.Email, p.attrs.Email)

@@ -47,7 +47,7 @@ func (l *LDAP) LookupUser(ctx context.Context, userName string) (*Snapshot, erro
 		return nil, fmt.Errorf("ldap lookup of %q: %d users match (%s): make attributes.user_name unique", userName, len(users), strings.Join(dns, "; "))
 	}
 	snap := &Snapshot{Source: serverURL, ReadAt: started}
-	if len(users) == 0 {
+	if len(users) == 0 || l.isBindDN(users[0].dn) { // bridge's own account is no user
 		snap.Resolve()
 		return snap, nil
 	}

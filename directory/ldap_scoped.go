@@ -70,8 +70,8 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, tot
 	userByDN := map[string]string{}
 	for _, e := range users {
 		id, err := l.id(e)
-		if err != nil || id == "" || !slices.Contains(ids, id) {
-			continue // not asked for (a case-insensitive match of another spelling) or unreadable
+		if err != nil || id == "" || !slices.Contains(ids, id) || l.isBindDN(e.dn) {
+			continue // not asked for (a case-insensitive match of another spelling), unreadable, or bridge's own account
 		}
 		if k, ok := normDN(e.dn); ok {
 			userByDN[k] = id

@@ -331,18 +331,15 @@ func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 func (s *LDIFSource) user(e *LDIFEntry, id string) User {
 	a := s.attrs
 	u := User{
-		ID:          id,
-		DN:          e.DN,
-		UserName:    ldifFirst(e, a.UserName),
-		DisplayName: ldifFirst(e, a.DisplayName),
-		GivenName:   ldifFirst(e, a.GivenName),
-		FamilyName:  ldifFirst(e, a.FamilyName),
-		Active:      !s.disabled(e),
-		Attributes:  make(map[string][]string, len(e.Attrs)),
+		ID:         id,
+		DN:         e.DN,
+		UserName:   ldifFirst(e, a.UserName),
+		GivenName:  ldifFirst(e, a.GivenName),
+		FamilyName: ldifFirst(e, a.FamilyName),
+		Active:     !s.disabled(e),
+		Attributes: make(map[string][]string, len(e.Attrs)),
 	}
-	if u.DisplayName == "" {
-		u.DisplayName = strings.TrimSpace(e.First("cn"))
-	}
+	u.DisplayName, u.DisplayNameFrom = a.displayName(func(attr string) string { return ldifFirst(e, attr) })
 	for _, v := range ldifGet(e, a.Email) {
 		if v = strings.TrimSpace(v); v != "" {
 			u.Emails = append(u.Emails, Email{Value: v, Type: "work"})

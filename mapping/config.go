@@ -21,7 +21,8 @@ import "strings"
 //	    include_inactive: true   # default true: inactive users are mapped with enabled: false
 //	    require_email: true      # default true: users without an e-mail are out of scope
 //	  agent:
-//	    name: "{{.GivenName}} {{.FamilyName}}"   # default: displayName, else given + family, else userName
+//	    name: "{{.GivenName}} {{.FamilyName}}"   # default: displayName (LDAP/LDIF: attributes.display_name,
+//	                                             # then display_name_fallback, default cn), else given + family, else userName
 //	    email: '{{attr "mail"}}'                 # default: the primary e-mail (always lower-cased)
 //	    number: '{{attr "telephoneNumber"}}'     # default: the primary phone number
 //	  phone:

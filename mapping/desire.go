@@ -793,11 +793,11 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
-// defaultName is displayName, else "givenName familyName", else userName.
-// It returns the name, the rule and the raw value.
+// defaultName is displayName (as the source read it: the attribute it came from is named),
+// else "givenName familyName", else userName. It returns the name, the rule and the raw value.
 func defaultName(u *directory.User) (string, string, string) {
 	if n := collapseSpace(u.DisplayName); n != "" {
-		return n, "default: displayName", u.DisplayName
+		return n, "default: " + cmp.Or(u.DisplayNameFrom, "displayName"), u.DisplayName
 	}
 	if gf := u.GivenName + " " + u.FamilyName; gf != " " {
 		if n := collapseSpace(gf); n != "" {
