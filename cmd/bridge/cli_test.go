@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/babelforce/bridge/internal/testenv"
 )
 
 // TestCLIHelpExitsZero: every command's --help (and -h, and bridge help COMMAND) prints its
@@ -178,5 +180,21 @@ func TestDemoOnceShowsNoLogLines(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the tour lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestOIDCCheckNeedsNoBabelforceSecret: oidc check only talks to the IdP.
+func TestOIDCCheckNeedsNoBabelforceSecret(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	ldif := writeTempFile(t, "dir.ldif", "dn: dc=example,dc=com\nobjectClass: domain\ndc: example\n")
+	cfg := writeTempFile(t, "bridge.yaml", `
+babelforce: {base_url: "https://services.babelforce.com", username: admin@example.com}
+directory: {type: ldif, ldif: {path: "`+ldif+`"}}
+mapping: {agent_source: "bridge:test"}
+sso: {enabled: true, issuer: "`+op.Issuer+`", client_id: "`+op.ClientID+`", allow_insecure_http: true}
+`)
+	out, errOut, code := runCLI(t, map[string]string{"BRIDGE_SSO_CLIENT_SECRET": op.ClientSecret}, "oidc", "check", "--config", cfg)
+	if code != exitOK || strings.Contains(errOut, "password") {
+		t.Errorf("oidc check without the babelforce password: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
