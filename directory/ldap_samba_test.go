@@ -203,8 +203,13 @@ func TestLDAPSambaADFromDomainRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
-	userByName(t, snap, "Administrator")
+	userByName(t, snap, "Guest") // a built-in account outside the test's OU
 	userByName(t, snap, sambaPrefix+"user1599")
+	for _, u := range snap.Users {
+		if strings.EqualFold(u.UserName, "Administrator") {
+			t.Errorf("the bind DN %s is a user of the snapshot", cfg.BindDN)
+		}
+	}
 	if len(snap.Users) < seedUsers+3 {
 		t.Fatalf("read %d users", len(snap.Users))
 	}
