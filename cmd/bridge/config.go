@@ -177,6 +177,9 @@ func (c *Config) effective() *Config {
 		e.Store.Path = defaultStorePath
 	}
 	e.Server.setDefaults()
+	if e.UI.SessionTTL == 0 {
+		e.UI.SessionTTL = ui.DefaultSessionTTL
+	}
 	return &e
 }
 

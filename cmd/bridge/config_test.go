@@ -208,8 +208,8 @@ func TestExampleConfigDefaultsAreTheCodes(t *testing.T) {
 	t.Logf("%d values of config.example.yaml checked against the defaults in code", len(removed))
 }
 
-// stripDefaults removes from a YAML document every key whose value is not a mapping and whose
-// comment does not start with "e.g.", collecting their paths.
+// stripDefaults removes from a YAML document every key whose comment does not start with
+// "e.g." and whose value is not a mapping (mappings are stripped inside), collecting their paths.
 func stripDefaults(n *yaml.Node, path string, removed *[]string) {
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -223,10 +223,10 @@ func stripDefaults(n *yaml.Node, path string, removed *[]string) {
 			p := strings.TrimPrefix(path+"."+k.Value, ".")
 			example := strings.HasPrefix(k.LineComment, "# e.g.") || strings.HasPrefix(v.LineComment, "# e.g.")
 			switch {
+			case example: // the whole value, a mapping too
+				keep = append(keep, k, v)
 			case v.Kind == yaml.MappingNode:
 				stripDefaults(v, p, removed)
-				keep = append(keep, k, v)
-			case example:
 				keep = append(keep, k, v)
 			default:
 				*removed = append(*removed, p)

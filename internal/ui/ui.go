@@ -49,6 +49,9 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
+// DefaultSessionTTL is how long a sign-in lasts unless session_ttl says otherwise.
+const DefaultSessionTTL = 8 * time.Hour
+
 // Config is the `ui:` section. Environment variables use the prefix BRIDGE_UI_.
 type Config struct {
 	// Disabled turns the UI off (/ui/ is then a 404).
@@ -57,7 +60,7 @@ type Config struct {
 	// IdP's redirect URI is PublicURL/ui/callback. When empty it is derived from each request:
 	// https unless the request came in plain on a loopback address.
 	PublicURL string `yaml:"public_url" env:"PUBLIC_URL, overwrite"`
-	// SessionTTL is how long a sign-in lasts (default 8h).
+	// SessionTTL is how long a sign-in lasts (default DefaultSessionTTL, 8h).
 	SessionTTL time.Duration `yaml:"session_ttl" env:"SESSION_TTL, overwrite"`
 	// OIDC is the sign-in with the company IdP; off when its issuer is empty.
 	OIDC OIDCConfig `yaml:"oidc" env:", prefix=OIDC_"`
@@ -261,7 +264,7 @@ func New(cfg Config, o Options) (*UI, error) {
 	}
 	ttl := cfg.SessionTTL
 	if ttl == 0 {
-		ttl = 8 * time.Hour
+		ttl = DefaultSessionTTL
 	}
 	u.sessions = newSessions(u.now, ttl)
 	if cfg.OIDC.Enabled() {
