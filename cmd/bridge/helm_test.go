@@ -370,7 +370,7 @@ func loadRenderedConfig(t *testing.T, r rendered) (*Config, map[string]string) {
 		raw = strings.ReplaceAll(raw, mount+"/", dir+"/")
 	}
 	// No secret in the environment: whatever bridge gets, it reads from the files.
-	cfg, err := parseConfig(context.Background(), []byte(raw), "configmap", func(string) (string, bool) { return "", false })
+	cfg, err := parseConfig(context.Background(), []byte(raw), "configmap", func(string) (string, bool) { return "", false }, true)
 	require.NoError(t, err, "bridge refuses the rendered config:\n%s", r.configRaw)
 	return cfg, contents
 }
@@ -417,7 +417,7 @@ func TestHelmChartDefaults(t *testing.T) {
 			"BRIDGE_INBOUND_SCIM_TOKENS": "token-0123456789abcdef",
 		}[k]
 		return v, ok
-	})
+	}, true)
 	require.NoError(t, err, "bridge refuses the default config:\n%s", r.configRaw)
 	checkPod(t, r, cfg)
 
