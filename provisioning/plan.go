@@ -139,6 +139,9 @@ type Plan struct {
 	held []*op // the calls of Held
 	// sideErrs are the side tasks that could not plan.
 	sideErrs []error
+	// scoped: planned from a scoped read (ScopedSource): the state's rule groups are not
+	// updated from it.
+	scoped bool
 }
 
 // Skipped is something the plan deliberately does not touch.
@@ -156,4 +159,7 @@ type Skipped struct {
 type Scope struct {
 	// Users are directory user ids (sourceId); empty means everyone.
 	Users []string `json:"users,omitempty"`
+	// sourceUsers is the number of users in the whole directory when the snapshot planned is
+	// a scoped read (ScopedSource); 0: the snapshot is the whole directory.
+	sourceUsers int
 }

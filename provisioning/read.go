@@ -67,7 +67,13 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		}
 		sortOps(ops)
 	}
-	r.guard(p, ops, sourceUsers, actual.ownedTotal, missingRuleGroups(desired, st), force)
+	missing := missingRuleGroups(desired, st)
+	if scope.sourceUsers > 0 {
+		// a scoped read (ScopedSource) holds only the groups of the people in it: the guard
+		// counts the whole directory's users, and the missing-group check is the whole runs'
+		sourceUsers, missing, p.scoped = scope.sourceUsers, nil, true
+	}
+	r.guard(p, ops, sourceUsers, actual.ownedTotal, missing, force)
 	for _, c := range p.Conflicts {
 		r.log.Warn("leaver switched off despite a conflict", "subject", c.Subject, "source_id", c.SourceID, "conflict", c.Reason)
 	}

@@ -323,7 +323,13 @@ func (r *Reconciler) remember(rep *Report) {
 
 // acquire takes the run token: scheduled runs give up at once, others wait.
 func (r *Reconciler) acquire(ctx context.Context, trigger string) error {
-	if trigger == TriggerSchedule {
+	return r.acquireWait(ctx, trigger != TriggerSchedule)
+}
+
+// acquireWait takes the run token, waiting for a run in flight or (wait false) giving up at
+// once with ErrBusy.
+func (r *Reconciler) acquireWait(ctx context.Context, wait bool) error {
+	if !wait {
 		select {
 		case r.running <- struct{}{}:
 			return nil
@@ -486,11 +492,8 @@ func (r *Reconciler) newReport(opts RunOptions) *Report {
 
 // read reads the whole directory; any error (a partial read is one) stops the run.
 func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
-	if r.rules == nil {
-		return nil, errors.New("reconcile: no mapping rules configured")
-	}
-	if r.rules.AgentSource() == "" {
-		return nil, errors.New("reconcile: mapping.agent_source is empty; bridge cannot tell its agents from others without it")
+	if err := r.checkRules(); err != nil {
+		return nil, err
 	}
 	snap, err := r.src.Read(ctx)
 	if err != nil { // a partial read (directory.ErrIncomplete) too
@@ -502,6 +505,17 @@ func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
 	return snap, nil
 }
 
+// checkRules refuses to run without rules that tell bridge's agents from others.
+func (r *Reconciler) checkRules() error {
+	if r.rules == nil {
+		return errors.New("reconcile: no mapping rules configured")
+	}
+	if r.rules.AgentSource() == "" {
+		return errors.New("reconcile: mapping.agent_source is empty; bridge cannot tell its agents from others without it")
+	}
+	return nil
+}
+
 func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory.Snapshot, opts RunOptions) (*Report, error) {
 	st, err := r.state.loadContext(ctx)
 	if err != nil {
@@ -511,6 +525,11 @@ func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory
 	if err != nil {
 		return r.finish(rep, err)
 	}
+	return r.applyPlan(ctx, rep, p, desired, st, opts)
+}
+
+// applyPlan applies p (unless a dry run), saves the state and finishes the report.
+func (r *Reconciler) applyPlan(ctx context.Context, rep *Report, p *Plan, desired *mapping.Desired, st *state, opts RunOptions) (*Report, error) {
 	rep.Plan = p
 	rep.Refused = p.Refused
 	var errs []error
@@ -521,7 +540,7 @@ func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
 		st.Tags = union(st.Tags, desired.Tags)
 		st.Groups = union(st.Groups, desired.AgentGroups)
-		if len(missingRuleGroups(desired, st)) == 0 || opts.Force {
+		if !p.scoped && (len(missingRuleGroups(desired, st)) == 0 || opts.Force) {
 			st.RuleGroups = foundRuleGroups(desired) // this read is the last good one
 		}
 		if err := r.state.saveContext(ctx, st); err != nil {

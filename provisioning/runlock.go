@@ -39,6 +39,11 @@ func WithRunLockWait(d time.Duration) Option {
 // acquireRunLock takes the cross-replica run lock, if one is configured; release is never nil
 // when err is nil.
 func (r *Reconciler) acquireRunLock(ctx context.Context, trigger string) (release func(), err error) {
+	return r.acquireRunLockWait(ctx, trigger, trigger != TriggerSchedule)
+}
+
+// acquireRunLockWait is acquireRunLock; wait false gives up at once with ErrOtherReplica.
+func (r *Reconciler) acquireRunLockWait(ctx context.Context, trigger string, wait bool) (release func(), err error) {
 	if r.runLock == nil {
 		return func() {}, nil
 	}
@@ -56,19 +61,19 @@ func (r *Reconciler) acquireRunLock(ctx context.Context, trigger string) (releas
 	if err != nil || ok {
 		return release, err
 	}
-	wait := defaultRunLockWait
+	maxWait := defaultRunLockWait
 	if r.runLockWaitSet {
-		wait = r.runLockWait
+		maxWait = r.runLockWait
 	}
-	if trigger == TriggerSchedule || wait <= 0 {
+	if !wait || maxWait <= 0 {
 		return nil, ErrOtherReplica
 	}
-	r.log.Info("waiting for another replica's reconcile", "trigger", trigger, "max_wait", wait)
+	r.log.Info("waiting for another replica's reconcile", "trigger", trigger, "max_wait", maxWait)
 	poll := r.runLockPoll
 	if poll <= 0 {
 		poll = runLockPoll
 	}
-	deadline := time.NewTimer(wait)
+	deadline := time.NewTimer(maxWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
@@ -77,7 +82,7 @@ func (r *Reconciler) acquireRunLock(ctx context.Context, trigger string) (releas
 		case <-ctx.Done():
 			return nil, fmt.Errorf("wait for another replica's reconcile: %w", ctx.Err())
 		case <-deadline.C:
-			return nil, fmt.Errorf("waited %s for the run lock: %w", wait, ErrOtherReplica)
+			return nil, fmt.Errorf("waited %s for the run lock: %w", maxWait, ErrOtherReplica)
 		case <-tick.C:
 		}
 		release, ok, err := try()

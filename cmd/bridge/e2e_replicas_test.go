@@ -89,7 +89,7 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 	}
 
 	// Users that reached the store without being provisioned (as after an outage).
-	seeded := serveSeedUsers(t, a.svc.app.store, 100, 40, map[string][]int{"team-blue": nil})
+	seeded := serveSeedUsers(t, a.unqueuedStore(), 100, 40, map[string][]int{"team-blue": nil})
 	emails := append([]string(nil), pushed...)
 	for i := 100; i < 140; i++ {
 		emails = append(emails, fmt.Sprintf("user%03d@example.com", i))
@@ -205,7 +205,9 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	vip, err := a.svc.app.store.Create(ctx, store.Resource{Kind: store.KindGroup, Attributes: map[string]any{
+	// written unqueued, so that the syncs below are what applies them
+	raw := a.unqueuedStore()
+	vip, err := raw.Create(ctx, store.Resource{Kind: store.KindGroup, Attributes: map[string]any{
 		"displayName": "skill-VIP", "members": []any{map[string]any{"value": seeded[0], "type": "User"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +222,7 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 		t.Fatalf("the shared state does not name the managed tag vip: %s, %v", raw, err)
 	}
 	c := replicaStart(t, sim, pg.URL, false)
-	if _, err := a.svc.app.store.Delete(ctx, store.KindGroup, vip.ID); err != nil {
+	if _, err := raw.Delete(ctx, store.KindGroup, vip.ID); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := c.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK || serveCount(serveReport(t, body), "applied") != 1 {

@@ -79,6 +79,8 @@ type serveInstance struct {
 	stopErr                    error
 	// moreSecrets must not appear in the logs either (e.g. a JWT a test sent).
 	moreSecrets []string
+	// storePath is the store's file or URL.
+	storePath string
 }
 
 // serveSecret returns a random secret that cannot occur in logs by accident.
@@ -164,6 +166,7 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 		done: make(chan error, 1),
 	}
 	storePath := filepath.Join(o.dir, "bridge.db")
+	s.storePath = storePath
 	env := map[string]string{
 		"BRIDGE_BABELFORCE_PASSWORD": o.password,
 		"BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken,
@@ -171,6 +174,7 @@ func serveStart(t *testing.T, o serveOptions) *serveInstance {
 	}
 	if o.storeURL != "" {
 		storePath = `""`
+		s.storePath = o.storeURL
 		env["BRIDGE_STORE_PATH"] = o.storeURL
 		if u, err := url.Parse(o.storeURL); err == nil {
 			if pw, ok := u.User.Password(); ok {
@@ -292,10 +296,55 @@ func serveDo(t *testing.T, method, url, token string, body any, headers ...strin
 	return resp.StatusCode, resp.Header, raw
 }
 
-// scim sends a SCIM request with the inbound token.
+// unqueuedStore opens another handle on the service's store whose writes are not queued:
+// what it writes reaches the store without being provisioned (as after an outage, or before
+// bridge ran). It is closed when the test ends.
+func (s *serveInstance) unqueuedStore() *store.Store {
+	s.t.Helper()
+	st, err := store.Open(context.Background(), s.storePath, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// drained waits until the service's change queue is empty: every push answered so far has
+// been applied to babelforce (pushes are answered once stored and queued, and applied by
+// the queue worker). It fails the test when the queue is not empty within 30 s.
+func (s *serveInstance) drained() {
+	s.t.Helper()
+	serveWaitDrained(s.t, s.svc.app.store, 30*time.Second)
+}
+
+// serveWaitDrained polls st's change queue until it is empty or timeout passes (then the
+// test fails with the queue's stats).
+func serveWaitDrained(t *testing.T, st *store.Store, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		qs, err := st.QueueStats(context.Background())
+		if err != nil {
+			t.Fatalf("change queue: %v", err)
+		}
+		if qs.Depth == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change queue is not drained after %s: %+v", timeout, qs)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// scim sends a SCIM request with the inbound token; after a write it waits until the queue
+// is drained (see drained).
 func (s *serveInstance) scim(method, path string, body any) (int, map[string]any) {
 	s.t.Helper()
-	status, _, raw := s.do(method, "/scim/v2"+path, s.scimToken, body)
+	status, _, raw := s.scimNoWait(method, path, body)
+	if method != http.MethodGet && status < 300 {
+		s.drained()
+	}
 	var m map[string]any
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &m); err != nil {
@@ -303,6 +352,12 @@ func (s *serveInstance) scim(method, path string, body any) (int, map[string]any
 		}
 	}
 	return status, m
+}
+
+// scimNoWait sends a SCIM request with the inbound token and returns at once.
+func (s *serveInstance) scimNoWait(method, path string, body any) (int, http.Header, []byte) {
+	s.t.Helper()
+	return s.do(method, "/scim/v2"+path, s.scimToken, body)
 }
 
 // admin sends an admin API request and decodes the JSON answer.
@@ -451,6 +506,9 @@ func serveReplay(t *testing.T, s *serveInstance, raw []byte, after func(i int, v
 			body = string(r.Body)
 		}
 		status, hdr, rawBody := s.do(r.Method, "/scim/v2"+r.Path, s.scimToken, body, r.HeaderPairs()...)
+		if r.Method != http.MethodGet && status < 300 {
+			s.drained()
+		}
 		return scimreplay.Response{Status: status, Header: hdr, Body: rawBody}
 	}
 	var afterStep scimreplay.AfterStep
@@ -812,6 +870,7 @@ func TestServeAuth(t *testing.T) {
 		if status != http.StatusCreated {
 			t.Fatalf("POST with the JWT: %d %s", status, raw)
 		}
+		s.drained()
 		serveWantAgent{email: "jwt.user@example.com", name: "Jay Dub", enabled: true}.check(t, s.sim, "pushed with a JWT")
 
 		// The ID token of the web client has the wrong audience.
@@ -825,7 +884,7 @@ func TestServeAuth(t *testing.T) {
 		forged := strings.Replace(string(claims), `"sub":"`, `"sub":"x`, 1)
 		serveWantSCIM401(t, s, "JWT with altered claims", "Bearer "+parts[0]+"."+base64.RawURLEncoding.EncodeToString([]byte(forged))+"."+parts[2])
 
-		// Health needs no token; readiness checks the store and babelforce.
+		// Health needs no token; readiness checks the store.
 		if status, _, raw := s.do(http.MethodGet, "/healthz", "", nil); status != http.StatusOK || string(raw) != "ok\n" {
 			t.Errorf("/healthz: %d %q", status, raw)
 		}
@@ -947,8 +1006,9 @@ func serveCount(rep map[string]any, key string) int {
 }
 
 // TestServePushWhileBabelforceFails: a user pushed while babelforce answers 5xx is stored and
-// answered 201 with the stored resource; nothing reaches babelforce; the next sync after the
-// outage provisions the user.
+// answered 201 with the stored resource at once; nothing reaches babelforce; the push stays
+// queued (in /api/v1/status and the metrics) and is applied once babelforce is back, without
+// anyone asking.
 func TestServePushWhileBabelforceFails(t *testing.T) {
 	t.Parallel()
 	s := serveStart(t, serveOptions{})
@@ -956,11 +1016,12 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.sim.ResetCalls()
-	status, body := s.scim(http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+	status, _, raw := s.scimNoWait(http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
 		"userName":"outage@example.com","name":{"givenName":"Otto","familyName":"Age"},
 		"emails":[{"value":"outage@example.com","primary":true}],"phoneNumbers":[{"value":"+49 30 5550100","type":"work"}],"active":true}`)
-	if status != http.StatusCreated {
-		t.Fatalf("push during the outage: %d %v", status, body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil || status != http.StatusCreated {
+		t.Fatalf("push during the outage: %d %s", status, raw)
 	}
 	id, _ := body["id"].(string)
 	meta, _ := body["meta"].(map[string]any)
@@ -969,6 +1030,21 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 	}
 	if status, got := s.scim(http.MethodGet, "/Users/"+id, nil); status != http.StatusOK || got["userName"] != "outage@example.com" {
 		t.Errorf("GET the pushed user: %d %v", status, got)
+	}
+	// the worker tries, fails and keeps the push queued
+	var queue map[string]any
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, st := s.admin(http.MethodGet, "/api/v1/status")
+		queue, _ = st["queue"].(map[string]any)
+		if f, _ := queue["failing"].(float64); f >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt of the queued push in /api/v1/status: %v", st)
+		}
+	}
+	if d, _ := queue["depth"].(float64); d != 1 || queue["lastError"] == "" {
+		t.Errorf("queue during the outage: %v, want depth 1 with the last error", queue)
 	}
 	if n := len(s.sim.Agents()); n != 0 {
 		t.Errorf("%d agents in babelforce during the outage%s", n, serveDescribeAgents(s.sim))
@@ -986,14 +1062,13 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 		}
 	}
 	if reads == 0 {
-		t.Errorf("bridge did not even try babelforce during the push: %v", s.sim.Calls())
+		t.Errorf("bridge did not even try babelforce for the push: %v", s.sim.Calls())
 	}
-
-	if !strings.Contains(s.logs.String(), "on-demand provisioning after SCIM write failed") {
+	if !strings.Contains(s.logs.String(), "change queue: run failed") {
 		t.Errorf("the failed provisioning of the push is not logged")
 	}
-	_, _, raw := s.do(http.MethodGet, "/metrics", s.adminToken, nil)
-	if v, ok := serveMetric(string(raw), `bridge_runs_total{result="error",trigger="scim_push"}`); !ok || v != 1 {
+	_, _, raw = s.do(http.MethodGet, "/metrics", s.adminToken, nil)
+	if v, ok := serveMetric(string(raw), `bridge_runs_total{result="error",trigger="scim_push"}`); !ok || v < 1 {
 		t.Errorf("metrics: the failed push run is not counted (%v %v)", v, ok)
 	}
 	if !regexp.MustCompile(`(?m)^bridge_babelforce_requests_total\{endpoint="GET /[^"]+",status="50[0-4]"\} [1-9]`).Match(raw) {
@@ -1003,15 +1078,16 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 	if err := s.sim.SetFaults(babelforcetest.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	status, ans := s.admin(http.MethodPost, "/api/v1/sync")
-	if status != http.StatusOK {
-		t.Fatalf("sync after the outage: %d %v", status, ans)
-	}
-	if n := serveCount(serveReport(t, ans), "create_agent/applied"); n != 1 {
-		t.Errorf("sync after the outage created %d agents, want 1: %v", n, ans)
-	}
+	s.drained()
 	serveWantAgent{email: "outage@example.com", name: "Otto Age", number: "+49305550100", enabled: true,
 		sourceID: id, roles: []string{"agent"}, login: serveBool(true)}.check(t, s.sim, "after the outage")
+	if n := s.sim.Calls()["POST /api/v2/agents"]; n != 1 {
+		t.Errorf("%d agent creates after the outage, want 1", n)
+	}
+	_, _, raw = s.do(http.MethodGet, "/metrics", s.adminToken, nil)
+	if v, ok := serveMetric(string(raw), `bridge_queue_depth`); !ok || v != 0 {
+		t.Errorf("metrics: bridge_queue_depth %v %v after the queue drained, want 0", v, ok)
+	}
 }
 
 // TestServeShutdownDuringReconcile cancels the service (what SIGTERM does) while a run of
@@ -1193,7 +1269,7 @@ func serveAudit(t *testing.T, logs string) []map[string]any {
 func TestServeAdminAPIAndMetrics(t *testing.T) {
 	t.Parallel()
 	s := serveStart(t, serveOptions{})
-	ids := serveSeedUsers(t, s.svc.app.store, 1, 3, map[string][]int{"skill-Chat": {0, 1}})
+	ids := serveSeedUsers(t, s.unqueuedStore(), 1, 3, map[string][]int{"skill-Chat": {0, 1}})
 
 	// A dry run returns the plan and writes nothing.
 	s.sim.ResetCalls()
@@ -1245,7 +1321,7 @@ func TestServeAdminAPIAndMetrics(t *testing.T) {
 	}
 
 	// Provision one user on demand (pushed to the store without provisioning).
-	more := serveSeedUsers(t, s.svc.app.store, 4, 1, nil)
+	more := serveSeedUsers(t, s.unqueuedStore(), 4, 1, nil)
 	status, ans = s.admin(http.MethodPost, "/api/v1/provision/user004@example.com")
 	if status != http.StatusOK || serveCount(serveReport(t, ans), "create_agent/applied") != 1 {
 		t.Errorf("provision user004: %d %v", status, ans)
@@ -1311,7 +1387,7 @@ func TestServeAuditLog(t *testing.T) {
 	s := serveStart(t, serveOptions{})
 	s.sim.ResetCalls()
 	serveReplay(t, s, []byte(serveSkillSequence), nil)
-	serveSeedUsers(t, s.svc.app.store, 1, 2, map[string][]int{"skill-Chat": {0, 1}, "team-Chat": {1}})
+	serveSeedUsers(t, s.unqueuedStore(), 1, 2, map[string][]int{"skill-Chat": {0, 1}, "team-Chat": {1}})
 	if status, ans := s.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK {
 		t.Fatalf("sync: %d %v", status, ans)
 	}
@@ -1419,6 +1495,9 @@ func TestServeDemo(t *testing.T) {
 			Trigger string         `json:"trigger"`
 			Counts  map[string]int `json:"counts"`
 		} `json:"runs"`
+		Queue struct {
+			Depth int `json:"depth"`
+		} `json:"queue"`
 	}
 	status := func() runs {
 		t.Helper()
@@ -1445,6 +1524,14 @@ func TestServeDemo(t *testing.T) {
 	code, _, raw := serveDo(t, http.MethodPost, scimURL, scimToken, user)
 	if code != http.StatusCreated {
 		t.Fatalf("push the printed example user: %d %s", code, raw)
+	}
+	// the push is answered once stored and queued; the queue worker applies it
+	deadline = time.Now().Add(30 * time.Second)
+	for st := status(); st.Queue.Depth != 0; st = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo's change queue is not drained: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	code, _, raw = serveDo(t, http.MethodGet, simURL+"/api/v2/agents?q=zoe", simToken, nil)
 	if code != http.StatusOK {
@@ -1607,21 +1694,42 @@ func TestServeConcurrentPushes(t *testing.T) {
 	}
 }
 
-// TestServeReadiness: /readyz answers 503 naming babelforce while bridge's credentials are
-// refused, and /healthz stays 200 (the process is alive).
+// TestServeReadiness: /readyz says whether this replica can serve (its store answers), not
+// whether babelforce does: with bridge's babelforce credentials refused it stays 200, while
+// the background check shows babelforce down in bridge_upstream_up and /api/v1/status.
 func TestServeReadiness(t *testing.T) {
 	t.Parallel()
 	s := serveStart(t, serveOptions{password: serveSecret("wrongpw")})
-	status, _, raw := s.do(http.MethodGet, "/readyz", "", nil)
-	var body struct {
-		Error  string `json:"error"`
-		Status int    `json:"status"`
-	}
-	if err := json.Unmarshal(raw, &body); status != http.StatusServiceUnavailable || err != nil || !strings.Contains(body.Error, "babelforce") {
-		t.Errorf("/readyz with refused babelforce credentials: %d %s", status, raw)
+	if status, _, raw := s.do(http.MethodGet, "/readyz", "", nil); status != http.StatusOK || string(raw) != "ready\n" {
+		t.Errorf("/readyz with refused babelforce credentials: %d %s, want 200", status, raw)
 	}
 	if status, _, raw := s.do(http.MethodGet, "/healthz", "", nil); status != http.StatusOK {
 		t.Errorf("/healthz: %d %s", status, raw)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, _, raw := s.do(http.MethodGet, "/metrics", s.adminToken, nil)
+		if v, ok := serveMetric(string(raw), `bridge_upstream_up{upstream="babelforce"}`); ok {
+			if v != 0 {
+				t.Errorf("bridge_upstream_up{upstream=\"babelforce\"} = %v with refused credentials, want 0", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no bridge_upstream_up{upstream=\"babelforce\"} in /metrics")
+		}
+	}
+	_, st := s.admin(http.MethodGet, "/api/v1/status")
+	ups, _ := st["upstreams"].(map[string]any)
+	bf, _ := ups["babelforce"].(map[string]any)
+	if bf["up"] != false || !strings.Contains(fmt.Sprint(bf["error"]), "rejected the credentials") {
+		t.Errorf("status upstreams: %v, want babelforce down with the error", ups)
+	}
+	// the store is what readiness needs: closed, the replica is not ready
+	if err := s.svc.app.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, raw := s.do(http.MethodGet, "/readyz", "", nil); status != http.StatusServiceUnavailable || !strings.Contains(string(raw), "store") {
+		t.Errorf("/readyz with the store closed: %d %s, want 503 naming the store", status, raw)
 	}
 }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/provisioning"
 )
 
@@ -22,6 +24,9 @@ type metrics struct {
 	retries        *prometheus.CounterVec
 	scimRequests   *prometheus.CounterVec
 	lastSuccess    prometheus.Gauge
+	queueDepth     prometheus.Gauge
+	queueOldest    prometheus.Gauge
+	upstreamUp     *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -56,9 +61,18 @@ func newMetrics() *metrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bridge_last_successful_run_timestamp_seconds", Help: "Unix time of the last run that applied without errors.",
 		}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_queue_depth", Help: "People waiting in the change queue (pushes and live changes not applied yet).",
+		}),
+		queueOldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_queue_oldest_age_seconds", Help: "Age of the oldest change waiting in the change queue (0 when empty).",
+		}),
+		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bridge_upstream_up", Help: "Whether the last background check of an upstream (babelforce, directory, idp_jwks) succeeded (1) or not (0).",
+		}, []string{"upstream"}),
 	}
 	m.reg.MustRegister(m.runs, m.runDuration, m.changes, m.guardRefusals, m.babelforceCall,
-		m.babelforceDur, m.retries, m.scimRequests, m.lastSuccess,
+		m.babelforceDur, m.retries, m.scimRequests, m.lastSuccess, m.queueDepth, m.queueOldest, m.upstreamUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -70,6 +84,12 @@ func (m *metrics) observeCall(ci babelforce.CallInfo) {
 	if ci.Attempt > 1 {
 		m.retries.WithLabelValues(ci.Endpoint).Inc()
 	}
+}
+
+// observeQueue records the change queue's stats as the worker saw them.
+func (m *metrics) observeQueue(st store.QueueStats) {
+	m.queueDepth.Set(float64(st.Depth))
+	m.queueOldest.Set(st.OldestAge(time.Now()).Seconds())
 }
 
 // observeSCIM counts one inbound SCIM request.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/oidc"
 	"github.com/babelforce/bridge/provisioning"
 	"github.com/babelforce/bridge/provisioning/scimserver"
@@ -31,10 +32,13 @@ type service struct {
 	metrics  *metrics
 	adminSum [32]byte // SHA-256 of the admin token; zero when none is configured
 	hasAdmin bool
-	// pushProvisions: a write to the inbound SCIM endpoint provisions the affected users at once
+	// pushProvisions: a write to the inbound SCIM endpoint provisions the affected users
 	// (the source includes the store).
 	pushProvisions bool
-	push           *pushProvisioner
+	// queue drains the store's change queue (nil without a store or in observe mode).
+	queue *provisioning.QueueWorker
+	// upstreams checks babelforce, the directory and the IdP in the background.
+	upstreams *upstreams
 }
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
@@ -91,7 +95,19 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, o appOpti
 	} else {
 		logger.Warn("no admin token configured (BRIDGE_SERVER_ADMIN_TOKEN or server.admin_token_file): /api/v1 answers 401 to everyone")
 	}
-	s.push = newPushProvisioner(a.rec, logger.With("component", "scim_push"))
+	s.upstreams = newUpstreams(s)
+	if a.store != nil && !cfg.Sync.DryRun {
+		// What IdPs push is stored with a queue entry in the same transaction and answered at
+		// once; the worker applies the queue in scoped runs (the replica holding the run
+		// lock does; every replica accepts pushes).
+		s.queue = provisioning.NewQueueWorker(a.rec, a.store, provisioning.QueueWorkerOptions{
+			Logger:  logger.With("component", "queue"),
+			OnStats: m.observeQueue,
+		})
+		if s.pushProvisions {
+			a.store.QueueWrites(store.SourceSCIMPush, s.queue.Wake)
+		}
+	}
 	return s, nil
 }
 
@@ -146,7 +162,7 @@ func (s *service) handler() (http.Handler, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
-		rctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+		rctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
 		defer cancel()
 		if err := s.readiness(rctx); err != nil {
 			// /readyz needs no token: name the failing parts only; the details (hosts, user
@@ -182,7 +198,7 @@ func (s *service) handler() (http.Handler, error) {
 		case s.pushProvisions && s.app.cfg.Sync.DryRun:
 			s.logger.Warn("observe mode (sync.dry_run): pushed users are stored, not provisioned; scheduled runs only plan")
 		case s.pushProvisions:
-			opts.OnChange = s.push.onChange
+			// the store queues what each write changes (QueueWrites)
 		default:
 			s.logger.Warn("inbound_scim is enabled but directory.type is not scim_push: pushed users are stored, not provisioned")
 		}
@@ -234,10 +250,17 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 			s.app.rec.Schedule(ctx)
 		}()
 	}
+	if s.queue != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.queue.Run(ctx)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.push.run(ctx)
+		s.upstreams.run(ctx)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -266,12 +289,22 @@ type partCheck struct {
 	err  error
 }
 
-// checkParts checks each part bridge depends on: a babelforce token can be had, the source
-// can be read (when it can tell), the store answers.
+// checkParts says how each part bridge depends on is: the store is asked now; babelforce,
+// the directory and the IdP's JWKS as their last background check found them (upstreams),
+// never asked by a page view or a probe.
 func (s *service) checkParts(ctx context.Context) []partCheck {
-	out := []partCheck{{name: "babelforce", err: s.app.client.CheckAuth(ctx)}}
-	if c, ok := s.app.source.(interface{ Check(context.Context) error }); ok {
-		out = append(out, partCheck{name: "directory", err: c.Check(ctx)})
+	var out []partCheck
+	ups := s.upstreams.status()
+	for _, c := range s.upstreams.checks {
+		st, ok := ups[c.name]
+		switch {
+		case !ok:
+			out = append(out, partCheck{name: c.name, err: errors.New("not checked yet")})
+		case !st.Up:
+			out = append(out, partCheck{name: c.name, err: errors.New(st.Error)})
+		default:
+			out = append(out, partCheck{name: c.name})
+		}
 	}
 	if s.app.store != nil {
 		out = append(out, partCheck{name: "store", err: s.app.store.Ping(ctx)})
@@ -279,15 +312,18 @@ func (s *service) checkParts(ctx context.Context) []partCheck {
 	return out
 }
 
-// readiness: every part checks out.
+// readiness says whether this replica can accept traffic: its configuration is loaded (it
+// is serving) and its store answers. Upstreams (babelforce, the directory, the IdP) are not
+// asked here: pushes are stored and queued while they are down, and a probe that failed with
+// them would take every replica out of service at once. Their health is checked in the
+// background (bridge_upstream_up, /api/v1/status).
 func (s *service) readiness(ctx context.Context) error {
-	var errs []error
-	for _, c := range s.checkParts(ctx) {
-		if c.err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.name, c.err))
+	if s.app.store != nil {
+		if err := s.app.store.Ping(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // failingParts names the parts of a readiness error ("store", "babelforce", "directory").
@@ -396,21 +432,39 @@ type statusBody struct {
 	NextRun *time.Time `json:"nextRun,omitempty"`
 	// Store is the store's backend (sqlite, postgres); absent without a store.
 	Store string `json:"store,omitempty"`
+	// Queue is the change queue (absent without a store or in observe mode).
+	Queue *queueStatus `json:"queue,omitempty"`
+	// Upstreams are the last background checks of babelforce, the directory and the IdP.
+	Upstreams map[string]upstreamStatus `json:"upstreams"`
 }
 
-func (s *service) status() statusBody {
-	st := statusBody{Version: version, Runs: s.app.rec.Status(), Running: s.app.rec.Busy()}
+// queueStatus is the change queue in /api/v1/status.
+type queueStatus struct {
+	store.QueueStats
+	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+}
+
+func (s *service) status(ctx context.Context) statusBody {
+	st := statusBody{Version: version, Runs: s.app.rec.Status(), Running: s.app.rec.Busy(), Upstreams: s.upstreams.status()}
 	if t := s.app.rec.NextRun(); !t.IsZero() {
 		st.NextRun = &t
 	}
 	if s.app.store != nil {
 		st.Store = s.app.store.Backend()
 	}
+	if s.queue != nil {
+		qs, err := s.app.store.QueueStats(ctx)
+		if err != nil {
+			s.logger.Warn("status: cannot read the change queue", "error", err)
+			qs = s.queue.Stats() // as last seen
+		}
+		st.Queue = &queueStatus{QueueStats: qs, OldestAgeSeconds: qs.OldestAge(time.Now()).Seconds()}
+	}
 	return st
 }
 
-func (s *service) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSONResponse(w, http.StatusOK, s.status())
+func (s *service) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSONResponse(w, http.StatusOK, s.status(r.Context()))
 }
 
 func boolParam(r *http.Request, name string) (bool, error) {

@@ -13,11 +13,12 @@ import (
 // uiBackend is what the status pages (internal/ui) read and do, on the service's reconciler.
 type uiBackend struct{ s *service }
 
-// healthTimeout bounds the upstream checks of one overview page.
+// healthTimeout bounds the store's check of one overview page (upstreams are shown as their
+// last background check found them).
 const healthTimeout = 5 * time.Second
 
 func (b uiBackend) Status(ctx context.Context) ui.Status {
-	st := b.s.status()
+	st := b.s.status(ctx)
 	out := ui.Status{Version: st.Version, Runs: st.Runs, Running: st.Running, ObserveMode: b.s.app.cfg.Sync.DryRun, Store: st.Store}
 	if st.NextRun != nil {
 		out.NextRun = *st.NextRun

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/babelforce/bridge/directory"
 )
@@ -103,4 +105,91 @@ func document(r Resource) map[string]any {
 	}
 	doc["id"] = r.ID
 	return doc
+}
+
+// ReadUsers reads the users with these ids that exist and every group they belong to,
+// directly or through nested groups, in one transaction: a snapshot of just those people
+// (groups list only members in it), resolved; total is the number of users in the whole
+// store. Its cost follows the number of ids and the depth of nesting, not the size of the
+// store. It makes the Store a provisioning.ScopedSource.
+func (s *Store) ReadUsers(ctx context.Context, ids []string) (*directory.Snapshot, int, error) {
+	tx, err := s.beginRead(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read store: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var total int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_users`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("read store: count users: %w", err)
+	}
+	var users []Resource
+	err = queryIn(ctx, tx, `SELECT `+resourceColumns+` FROM scim_users WHERE id IN `, ids, func(rows *sql.Rows) error {
+		r, err := scanResource(rows, KindUser)
+		users = append(users, r)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read store: users: %w", err)
+	}
+	snap := &directory.Snapshot{Users: make([]directory.User, 0, len(users)), ReadAt: s.now().UTC(), Source: Source}
+	level := make([]string, 0, len(users))
+	for _, u := range users {
+		snap.Users = append(snap.Users, ToDirectoryUser(u))
+		level = append(level, u.ID)
+	}
+	// memberships upwards, one query per level of nesting
+	type edge struct{ group, member, kind string }
+	var edges []edge
+	seen := map[string]bool{}
+	var groupIDs []string
+	for len(level) > 0 {
+		var next []string
+		err := queryIn(ctx, tx, `SELECT group_id, member_id, member_type FROM scim_group_members WHERE member_id IN `, level, func(rows *sql.Rows) error {
+			var e edge
+			if err := rows.Scan(&e.group, &e.member, &e.kind); err != nil {
+				return err
+			}
+			edges = append(edges, e)
+			if !seen[e.group] {
+				seen[e.group] = true
+				groupIDs = append(groupIDs, e.group)
+				next = append(next, e.group)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("read store: memberships: %w", err)
+		}
+		level = next
+	}
+	idx := map[string]int{}
+	err = queryIn(ctx, tx, `SELECT `+resourceColumns+` FROM scim_groups WHERE id IN `, groupIDs, func(rows *sql.Rows) error {
+		g, err := scanResource(rows, KindGroup)
+		if err != nil {
+			return err
+		}
+		idx[g.ID] = len(snap.Groups)
+		snap.Groups = append(snap.Groups, directory.Group{ID: g.ID, Name: stringAttr(g.Attributes, "displayName"), ExternalID: g.ExternalID})
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read store: groups: %w", err)
+	}
+	for _, e := range edges {
+		i, ok := idx[e.group]
+		if !ok {
+			continue
+		}
+		if Kind(e.kind) == KindGroup {
+			snap.Groups[i].MemberGroups = append(snap.Groups[i].MemberGroups, e.member)
+		} else {
+			snap.Groups[i].MemberUsers = append(snap.Groups[i].MemberUsers, e.member)
+		}
+	}
+	for i := range snap.Groups {
+		slices.Sort(snap.Groups[i].MemberUsers)
+		slices.Sort(snap.Groups[i].MemberGroups)
+	}
+	snap.Resolve()
+	return snap, total, nil
 }

@@ -130,9 +130,13 @@ func (s *Store) create(ctx context.Context, r *Resource) (Resource, error) {
 	if err != nil {
 		return Resource{}, err
 	}
+	if err := s.queueWrite(ctx, tx, r.Kind, r.ID, nil, &created); err != nil {
+		return Resource{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return Resource{}, fmt.Errorf("create %s: commit: %w", strings.ToLower(string(r.Kind)), err)
 	}
+	s.queued()
 	return created, nil
 }
 
@@ -223,9 +227,13 @@ func (s *Store) update(ctx context.Context, kind Kind, id string, fn func(*Resou
 	if err != nil {
 		return Resource{}, Resource{}, err
 	}
+	if err := s.queueWrite(ctx, tx, kind, id, &before, &after); err != nil {
+		return Resource{}, Resource{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return Resource{}, Resource{}, fmt.Errorf("update %s %s: commit: %w", strings.ToLower(string(kind)), id, err)
 	}
+	s.queued()
 	return before, after, nil
 }
 
@@ -272,6 +280,10 @@ func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string, ch
 			return Resource{}, err
 		}
 	}
+	// the users behind a deleted group's members are found before its membership rows go
+	if err := s.queueWrite(ctx, tx, kind, id, &old, nil); err != nil {
+		return Resource{}, err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE id = ?`, id); err != nil {
 		return Resource{}, fmt.Errorf("delete %s: %w", what, err)
 	}
@@ -281,6 +293,7 @@ func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string, ch
 	if err := tx.Commit(); err != nil {
 		return Resource{}, fmt.Errorf("delete %s: commit: %w", what, err)
 	}
+	s.queued()
 	return old, nil
 }
 
@@ -357,8 +370,13 @@ func (s *Store) ExpandUsers(ctx context.Context, ids []string) ([]string, error)
 		return nil, fmt.Errorf("expand users: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	return s.expandUsers(ctx, tx, ids)
+}
+
+// expandUsers is ExpandUsers inside tx.
+func (s *Store) expandUsers(ctx context.Context, tx *txn, ids []string) ([]string, error) {
 	isGroup := map[string]bool{}
-	err = queryIn(ctx, tx, `SELECT id FROM scim_groups WHERE id IN `, ids, func(rows *sql.Rows) error {
+	err := queryIn(ctx, tx, `SELECT id FROM scim_groups WHERE id IN `, ids, func(rows *sql.Rows) error {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return err
@@ -494,7 +512,7 @@ func (s *Store) query(ctx context.Context, tx *txn, kind Kind, conds []Cond, lim
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT id, external_id, data, version, created, last_modified FROM ` + tbl + w + ` ORDER BY created, id`
+	q := `SELECT ` + resourceColumns + ` FROM ` + tbl + w + ` ORDER BY created, id`
 	if limit >= 0 {
 		q += ` LIMIT ? OFFSET ?`
 		args = append(args, limit, offset)
@@ -509,24 +527,37 @@ func (s *Store) query(ctx context.Context, tx *txn, kind Kind, conds []Cond, lim
 	defer rows.Close()
 	var out []Resource
 	for rows.Next() {
-		var (
-			r                 Resource
-			ext               sql.NullString
-			data              string
-			created, modified string
-		)
-		if err := rows.Scan(&r.ID, &ext, &data, &r.Version, &created, &modified); err != nil {
+		r, err := scanResource(rows, kind)
+		if err != nil {
 			return nil, err
-		}
-		r.Kind = kind
-		r.ExternalID = ext.String
-		r.Created, r.LastModified = parseTime(created), parseTime(modified)
-		if r.Attributes, err = decodeAttributes(data); err != nil {
-			return nil, fmt.Errorf("%s %s: stored document: %w", strings.ToLower(string(kind)), r.ID, err)
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// resourceColumns are the columns scanResource reads, in its order.
+const resourceColumns = `id, external_id, data, version, created, last_modified`
+
+// scanResource reads one row of resourceColumns.
+func scanResource(rows *sql.Rows, kind Kind) (Resource, error) {
+	var (
+		r                 Resource
+		ext               sql.NullString
+		data              string
+		created, modified string
+	)
+	if err := rows.Scan(&r.ID, &ext, &data, &r.Version, &created, &modified); err != nil {
+		return Resource{}, err
+	}
+	r.Kind = kind
+	r.ExternalID = ext.String
+	r.Created, r.LastModified = parseTime(created), parseTime(modified)
+	var err error
+	if r.Attributes, err = decodeAttributes(data); err != nil {
+		return Resource{}, fmt.Errorf("%s %s: stored document: %w", strings.ToLower(string(kind)), r.ID, err)
+	}
+	return r, nil
 }
 
 // decorate fills "members" of groups and "groups" of users from the membership rows.

@@ -13,6 +13,23 @@
 // transaction; on PostgreSQL under an advisory lock, so that replicas starting together
 // migrate once. RunLock is the cross-replica lock of reconcile runs; LoadState and SaveState
 // keep the reconciler's state (provisioning.StateBackend) where every replica sees it.
+//
+// # The change queue
+//
+// The store also holds the durable queue of people whose directory data changed and who
+// must be provisioned again (table bridge_queue), shared by every replica. Anyone may put
+// people into it with Enqueue(ctx, source, ids...): source names who says so
+// (SourceSCIMPush for the inbound SCIM endpoint, "ldap_syncrepl", "ad_dirsync", ...), ids
+// are directory user ids (the Snapshot's User.ID). With QueueWrites, every write of the
+// inbound SCIM endpoint queues the people it affects in the write's own transaction, so a
+// write answered to an IdP is never lost, whatever happens next. Queueing a person who is
+// already waiting coalesces: one entry per person, its place (oldest enqueue time) kept.
+//
+// provisioning.QueueWorker drains the queue in scoped runs: DueEntries (oldest first, not
+// before their backoff), then DoneEntries when applied or RetryEntries (with a backoff and
+// the error) when not. Each entry carries a generation: a person queued again while a run
+// applies their previous change stays queued. QueueStats gives the depth and the age of the
+// oldest entry for metrics and status.
 package store
 
 import (
@@ -61,6 +78,10 @@ type Store struct {
 	logger *slog.Logger
 	now    func() time.Time
 	newID  func() string
+
+	// queueSource and queueNotify: see QueueWrites.
+	queueSource string
+	queueNotify func()
 }
 
 // Open opens the store at path and migrates its schema to the current version:
@@ -216,6 +237,24 @@ var migrations = []migration{
 				data       TEXT NOT NULL,
 				updated_at TEXT NOT NULL
 			)`,
+		},
+	},
+	{
+		version: 4,
+		name:    "bridge_queue: the durable queue of people whose directory data changed",
+		stmts: []string{
+			// Times are Unix milliseconds: they compare as numbers on both backends.
+			`CREATE TABLE bridge_queue (
+				subject     TEXT PRIMARY KEY,
+				source      TEXT NOT NULL,
+				gen         BIGINT NOT NULL,
+				attempts    INTEGER NOT NULL DEFAULT 0,
+				enqueued_at BIGINT NOT NULL,
+				not_before  BIGINT NOT NULL,
+				last_error  TEXT
+			)`,
+			`CREATE INDEX bridge_queue_not_before ON bridge_queue (not_before)`,
+			`CREATE INDEX bridge_queue_enqueued_at ON bridge_queue (enqueued_at)`,
 		},
 	},
 }
