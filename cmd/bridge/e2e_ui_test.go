@@ -124,7 +124,8 @@ func TestUIInBrowser(t *testing.T) {
 		"BRIDGE_UI_OIDC_ADMINS_VALUES":       op.Email,
 	}})
 	s.moreSecrets = append(s.moreSecrets, op.ClientSecret)
-	ids := serveSeedUsers(t, s.svc.app.store, 0, 30, map[string][]int{"team-sales": nil})
+	unqueued := s.unqueuedStore() // the syncs below apply what is written here
+	ids := serveSeedUsers(t, unqueued, 0, 30, map[string][]int{"team-sales": nil})
 	status, body := s.admin(http.MethodPost, "/api/v1/sync")
 	if status != http.StatusOK {
 		t.Fatalf("first sync: %d %v", status, body)
@@ -219,7 +220,7 @@ func TestUIInBrowser(t *testing.T) {
 
 	// 15 of 30 people leave: more than the guard lets one run disable.
 	for _, id := range ids[:15] {
-		if _, err := s.svc.app.store.Delete(context.Background(), store.KindUser, id); err != nil {
+		if _, err := unqueued.Delete(context.Background(), store.KindUser, id); err != nil {
 			t.Fatal(err)
 		}
 	}
