@@ -150,11 +150,12 @@ func (f *Follower) Run(ctx context.Context) {
 	failures := 0
 	lost := false
 	for ctx.Err() == nil {
-		release, ok := f.lead(ctx)
+		held, release, ok := f.lead(ctx)
 		if !ok {
 			return
 		}
-		err := f.followOnce(ctx, lost, func() { failures = 0 })
+		// following stops when the lead is lost (held ends)
+		err := f.followOnce(held, lost, func() { failures = 0 })
 		release()
 		if ctx.Err() != nil {
 			return
@@ -185,20 +186,23 @@ func (f *Follower) Run(ctx context.Context) {
 
 // lead takes the lead (Lead), waiting for it while another replica holds it; ok is false
 // when ctx ended first.
-func (f *Follower) lead(ctx context.Context) (release func(), ok bool) {
+func (f *Follower) lead(ctx context.Context) (held context.Context, release func(), ok bool) {
 	if f.opts.Lead == nil {
 		f.update(func(s *LiveStatus) { s.Following = true })
-		return func() {}, true
+		return ctx, func() {}, true
 	}
 	logged := false
 	for {
-		release, ok, err := f.opts.Lead(ctx)
+		held, release, ok, err := f.opts.Lead(ctx)
 		if err == nil && ok {
 			if release == nil {
 				release = func() {}
 			}
+			if held == nil {
+				held = ctx
+			}
 			f.update(func(s *LiveStatus) { s.Following = true })
-			return release, true
+			return held, release, true
 		}
 		if !logged {
 			f.opts.Logger.Info("sync.live: another replica follows the change stream; this one stands by", "error", err)
@@ -207,7 +211,7 @@ func (f *Follower) lead(ctx context.Context) (release func(), ok bool) {
 		f.update(func(s *LiveStatus) { s.Following, s.Connected = false, false })
 		select {
 		case <-ctx.Done():
-			return nil, false
+			return nil, nil, false
 		case <-f.opts.After(f.opts.LeadPoll):
 		}
 	}

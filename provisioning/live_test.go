@@ -189,13 +189,13 @@ func TestFollowerStopsWithoutAChangeStreamAndWaitsForTheLead(t *testing.T) {
 	leader := false
 	released := make(chan struct{}, 1)
 	f := NewFollower(stream, sink, FollowerOptions{
-		Lead: func(context.Context) (func(), bool, error) {
+		Lead: func(ctx context.Context) (context.Context, func(), bool, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !leader {
-				return nil, false, nil
+				return nil, nil, false, nil
 			}
-			return func() { released <- struct{}{} }, true, nil
+			return ctx, func() { released <- struct{}{} }, true, nil
 		},
 		After: func(d time.Duration) <-chan time.Time { polls <- d; return fire },
 	})

@@ -41,11 +41,17 @@ func (r *Reconciler) RunQueued(ctx context.Context, trigger string, ids []string
 		return nil, err
 	}
 	defer r.release()
-	unlock, err := r.acquireRunLockWait(ctx, trigger, false)
+	ctx, unlock, err := r.acquireRunLockWait(ctx, trigger, false)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	rep, err := r.runQueued(ctx, trigger, ids)
+	return lockCause(ctx)(rep, err)
+}
+
+// runQueued is RunQueued under the locks.
+func (r *Reconciler) runQueued(ctx context.Context, trigger string, ids []string) (*Report, error) {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	opts := RunOptions{Trigger: trigger, Users: ids}
 	rep := r.newReport(opts)

@@ -376,7 +376,7 @@ func (r *Reconciler) Run(ctx context.Context, opts RunOptions) (*Report, error) 
 		return nil, err
 	}
 	defer r.release()
-	unlock, err := r.acquireRunLock(ctx, opts.Trigger)
+	ctx, unlock, err := r.acquireRunLock(ctx, opts.Trigger)
 	if err != nil {
 		return nil, err
 	}
@@ -384,9 +384,24 @@ func (r *Reconciler) Run(ctx context.Context, opts RunOptions) (*Report, error) 
 	rep := r.newReport(opts)
 	snap, err := r.read(ctx)
 	if err != nil {
-		return r.finish(rep, err)
+		return lockCause(ctx)(r.finish(rep, err))
 	}
-	return r.runLocked(ctx, rep, snap, opts)
+	return lockCause(ctx)(r.runLocked(ctx, rep, snap, opts))
+}
+
+// lockCause returns a function that adds why held ended early (the run lock was lost, see
+// WithRunLock) to a run's error and report.
+func lockCause(held context.Context) func(*Report, error) (*Report, error) {
+	return func(rep *Report, err error) (*Report, error) {
+		cause := context.Cause(held)
+		if err == nil || cause == nil || errors.Is(err, cause) || cause == held.Err() {
+			return rep, err
+		}
+		if rep != nil {
+			rep.Errors = append(rep.Errors, cause.Error())
+		}
+		return rep, fmt.Errorf("%w: %w", cause, err)
+	}
 }
 
 // ProvisionUsers reconciles the users that the queries name, now: each query is a directory
@@ -401,7 +416,7 @@ func (r *Reconciler) ProvisionUsers(ctx context.Context, trigger string, queries
 		return nil, err
 	}
 	defer r.release()
-	unlock, err := r.acquireRunLock(ctx, trigger)
+	ctx, unlock, err := r.acquireRunLock(ctx, trigger)
 	if err != nil {
 		return nil, err
 	}
@@ -411,15 +426,15 @@ func (r *Reconciler) ProvisionUsers(ctx context.Context, trigger string, queries
 	rep.Users = slices.Clone(queries) // until they resolve to directory ids
 	snap, err := r.read(ctx)
 	if err != nil {
-		return r.finish(rep, err)
+		return lockCause(ctx)(r.finish(rep, err))
 	}
 	ids, err := r.resolveUsers(ctx, snap, queries)
 	if err != nil {
-		return r.finish(rep, err)
+		return lockCause(ctx)(r.finish(rep, err))
 	}
 	opts.Users = ids
 	rep.Users = ids
-	return r.runLocked(ctx, rep, snap, opts)
+	return lockCause(ctx)(r.runLocked(ctx, rep, snap, opts))
 }
 
 // resolveUsers turns queries into directory ids.

@@ -7,9 +7,12 @@ import (
 )
 
 // RunLockFunc takes a lock shared by every bridge replica without waiting: ok is false when
-// another replica holds it; on success release must be called when the run ends.
-// store.(*Store).RunLock is one (a PostgreSQL advisory lock; always free on SQLite).
-type RunLockFunc func(ctx context.Context) (release func(), ok bool, err error)
+// another replica holds it; on success release must be called when the run ends, and held
+// is a context derived from ctx that ends when the lock is lost (its cause says why): the
+// run does all its reads and writes under held, so it stops writing once another replica
+// may hold the lock. store.(*Store).RunLock is one (a PostgreSQL advisory lock whose session
+// is checked every second; always free on SQLite).
+type RunLockFunc func(ctx context.Context) (held context.Context, release func(), ok bool, err error)
 
 // ErrOtherReplica is returned by a run that did not get the run lock because another replica
 // is reconciling. errors.Is(err, ErrBusy) holds for it too.
@@ -36,37 +39,40 @@ func WithRunLockWait(d time.Duration) Option {
 	return func(r *Reconciler) { r.runLockWait = d; r.runLockWaitSet = true }
 }
 
-// acquireRunLock takes the cross-replica run lock, if one is configured; release is never nil
-// when err is nil.
-func (r *Reconciler) acquireRunLock(ctx context.Context, trigger string) (release func(), err error) {
+// acquireRunLock takes the cross-replica run lock, if one is configured; when err is nil,
+// release is never nil and held is the context the run must use (ctx without a run lock).
+func (r *Reconciler) acquireRunLock(ctx context.Context, trigger string) (held context.Context, release func(), err error) {
 	return r.acquireRunLockWait(ctx, trigger, trigger != TriggerSchedule)
 }
 
 // acquireRunLockWait is acquireRunLock; wait false gives up at once with ErrOtherReplica.
-func (r *Reconciler) acquireRunLockWait(ctx context.Context, trigger string, wait bool) (release func(), err error) {
+func (r *Reconciler) acquireRunLockWait(ctx context.Context, trigger string, wait bool) (held context.Context, release func(), err error) {
 	if r.runLock == nil {
-		return func() {}, nil
+		return ctx, func() {}, nil
 	}
-	try := func() (func(), bool, error) {
-		release, ok, err := r.runLock(ctx)
+	try := func() (context.Context, func(), bool, error) {
+		held, release, ok, err := r.runLock(ctx)
 		if err != nil {
-			return nil, false, fmt.Errorf("take the run lock: %w", err)
+			return nil, nil, false, fmt.Errorf("take the run lock: %w", err)
 		}
 		if ok && release == nil {
 			release = func() {}
 		}
-		return release, ok, nil
+		if ok && held == nil {
+			held = ctx
+		}
+		return held, release, ok, nil
 	}
-	release, ok, err := try()
+	held, release, ok, err := try()
 	if err != nil || ok {
-		return release, err
+		return held, release, err
 	}
 	maxWait := defaultRunLockWait
 	if r.runLockWaitSet {
 		maxWait = r.runLockWait
 	}
 	if !wait || maxWait <= 0 {
-		return nil, ErrOtherReplica
+		return nil, nil, ErrOtherReplica
 	}
 	r.log.Info("waiting for another replica's reconcile", "trigger", trigger, "max_wait", maxWait)
 	poll := r.runLockPoll
@@ -80,14 +86,14 @@ func (r *Reconciler) acquireRunLockWait(ctx context.Context, trigger string, wai
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for another replica's reconcile: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("wait for another replica's reconcile: %w", ctx.Err())
 		case <-deadline.C:
-			return nil, fmt.Errorf("waited %s for the run lock: %w", maxWait, ErrOtherReplica)
+			return nil, nil, fmt.Errorf("waited %s for the run lock: %w", maxWait, ErrOtherReplica)
 		case <-tick.C:
 		}
-		release, ok, err := try()
+		held, release, ok, err := try()
 		if err != nil || ok {
-			return release, err
+			return held, release, err
 		}
 	}
 }

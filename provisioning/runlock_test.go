@@ -22,7 +22,7 @@ type sharedLock struct {
 }
 
 func (l *sharedLock) take(name string) RunLockFunc {
-	return func(context.Context) (func(), bool, error) {
+	return func(ctx context.Context) (context.Context, func(), bool, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.calls++
@@ -30,13 +30,13 @@ func (l *sharedLock) take(name string) RunLockFunc {
 			l.onCall(l.calls)
 		}
 		if l.err != nil {
-			return nil, false, l.err
+			return nil, nil, false, l.err
 		}
 		if l.holder != "" {
-			return nil, false, nil
+			return nil, nil, false, nil
 		}
 		l.holder = name
-		return func() {
+		return ctx, func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if l.holder == name {

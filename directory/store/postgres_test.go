@@ -108,24 +108,24 @@ func TestPostgresRunLock(t *testing.T) {
 	ctx := context.Background()
 	pg := testenv.StartPostgres(t)
 	a, b := openURL(t, pg.URL), openURL(t, pg.URL)
-	release, ok, err := a.RunLock(ctx)
+	_, release, ok, err := a.RunLock(ctx)
 	if err != nil || !ok {
 		t.Fatalf("first RunLock = %v, %v; want ok", ok, err)
 	}
-	if _, ok, err := b.RunLock(ctx); err != nil || ok {
+	if _, _, ok, err := b.RunLock(ctx); err != nil || ok {
 		t.Fatalf("RunLock of the other replica while held = %v, %v; want not ok", ok, err)
 	}
 	// Another run in the same process (another connection) does not get it either.
-	if _, ok, err := a.RunLock(ctx); err != nil || ok {
+	if _, _, ok, err := a.RunLock(ctx); err != nil || ok {
 		t.Fatalf("second RunLock of the holder = %v, %v; want not ok", ok, err)
 	}
 	release()
 	release() // idempotent
-	releaseB, ok, err := b.RunLock(ctx)
+	_, releaseB, ok, err := b.RunLock(ctx)
 	if err != nil || !ok {
 		t.Fatalf("RunLock after release = %v, %v; want ok", ok, err)
 	}
-	if _, ok, _ := a.RunLock(ctx); ok {
+	if _, _, ok, _ := a.RunLock(ctx); ok {
 		t.Fatal("a got the lock b holds")
 	}
 	// A replica that dies (its connections close) frees the lock.
@@ -133,7 +133,7 @@ func TestPostgresRunLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	releaseB() // after Close: must not panic
-	if release, ok, err := a.RunLock(ctx); err != nil || !ok {
+	if _, release, ok, err := a.RunLock(ctx); err != nil || !ok {
 		t.Fatalf("RunLock after the holder closed = %v, %v; want ok", ok, err)
 	} else {
 		release()
@@ -147,7 +147,7 @@ func TestPostgresRunLock(t *testing.T) {
 func TestSQLiteRunLockAlwaysOK(t *testing.T) {
 	s := openMem(t)
 	for range 2 {
-		release, ok, err := s.RunLock(context.Background())
+		_, release, ok, err := s.RunLock(context.Background())
 		if err != nil || !ok {
 			t.Fatalf("RunLock = %v, %v", ok, err)
 		}
@@ -346,5 +346,68 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPostgresRunLockLost: when the holder's lock session is terminated
+// (pg_terminate_backend), the holder's context ends with ErrRunLockLost, and the replica that
+// takes the lock over gets it only after that: never two writers.
+func TestPostgresRunLockLost(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	a, b := openURL(t, pg.URL), openURL(t, pg.URL)
+	held, release, ok, err := a.RunLock(ctx)
+	if err != nil || !ok {
+		t.Fatalf("RunLock = %v, %v", ok, err)
+	}
+	defer release()
+	lostAt := make(chan time.Time, 1)
+	go func() {
+		<-held.Done()
+		lostAt <- time.Now()
+	}()
+	var pid int
+	if err := b.db.QueryRowContext(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND objid = $1::bigint & 4294967295`, runLockKey).Scan(&pid); err != nil {
+		t.Fatalf("find the lock session: %v", err)
+	}
+	if _, err := b.db.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	// b takes the lock as soon as the session is gone, but may use it only after a stopped
+	heldB, releaseB, ok, err := func() (context.Context, func(), bool, error) {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			h, r, ok, err := b.RunLock(ctx)
+			if err != nil || ok {
+				return h, r, ok, err
+			}
+		}
+		return nil, nil, false, nil
+	}()
+	gotB := time.Now()
+	if err != nil || !ok {
+		t.Fatalf("RunLock of b after a's session was terminated = %v, %v", ok, err)
+	}
+	defer releaseB()
+	select {
+	case at := <-lostAt:
+		if !at.Before(gotB) {
+			t.Errorf("b could write at %s, before a stopped at %s", gotB.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
+		}
+	default:
+		t.Fatal("b got the lock while a's run context is still live: two writers")
+	}
+	if cause := context.Cause(held); !errors.Is(cause, ErrRunLockLost) {
+		t.Errorf("a's context ended with %v, want ErrRunLockLost", cause)
+	}
+	if heldB.Err() != nil {
+		t.Errorf("b's context ended at once: %v", context.Cause(heldB))
+	}
+	// a clean release lets the next holder start at once (nothing to wait for)
+	releaseB()
+	if _, r, ok, err := a.RunLock(ctx); err != nil || !ok {
+		t.Fatalf("RunLock after a clean release = %v, %v", ok, err)
+	} else {
+		r()
 	}
 }

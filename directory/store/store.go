@@ -257,6 +257,20 @@ var migrations = []migration{
 			`CREATE INDEX bridge_queue_enqueued_at ON bridge_queue (enqueued_at)`,
 		},
 	},
+	{
+		version: 5,
+		name:    "bridge_run_lock: the run lock holder's heartbeat",
+		stmts: []string{
+			// beat_at: the database's clock in Unix milliseconds; released: 1 when the holder let
+			// go of the lock cleanly (the next holder need not wait).
+			`CREATE TABLE bridge_run_lock (
+				name     TEXT PRIMARY KEY,
+				holder   TEXT NOT NULL,
+				beat_at  BIGINT NOT NULL,
+				released INTEGER NOT NULL DEFAULT 0
+			)`,
+		},
+	},
 }
 
 // SchemaVersion is the schema version this code writes.
