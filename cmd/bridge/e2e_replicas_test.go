@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
 	"github.com/babelforce/bridge/directory/store"
@@ -230,5 +233,91 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 	}
 	if ag, ok := serveAgentByEmail(sim, "user100@example.com"); !ok || slices.Contains(ag.Tags, "vip") {
 		t.Errorf("replica C left the managed tag vip on user100's agent: %+v", ag)
+	}
+}
+
+// TestReplicasLockSessionKilledMidRun: replica A's run-lock session is terminated
+// (pg_terminate_backend) in the middle of a sync of many users; replica B's sync, asked for
+// at once, takes the lock over. A stops writing before B starts: babelforce sees exactly one
+// write per planned change, and the end state is right (one agent per user; a further sync
+// changes nothing).
+func TestReplicasLockSessionKilledMidRun(t *testing.T) {
+	const users = 120
+	pg := testenv.StartPostgres(t)
+	sim := serveNewSim(t)
+	a := replicaStart(t, sim, pg.URL, false)
+	b := replicaStart(t, sim, pg.URL, false)
+	serveSeedUsers(t, a.unqueuedStore(), 0, users, nil)
+
+	status, body := a.admin(http.MethodPost, "/api/v1/sync?dry_run=true")
+	planned := serveCount(serveReport(t, body), "planned")
+	if status != http.StatusOK || planned < users {
+		t.Fatalf("dry run: %d, %d changes planned: %v", status, planned, body)
+	}
+	// slow writes, so that the run is still going when its lock session dies
+	if err := sim.SetFaults(babelforcetest.Faults{Latency: 40 * time.Millisecond, Paths: []string{"/api/v2/agents", "/auth/scim"}}); err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetCalls()
+	syncOn := func(s *serveInstance, out *int) func() {
+		return func() {
+			req, _ := http.NewRequest(http.MethodPost, s.base+"/api/v1/sync", nil)
+			req.Header.Set("Authorization", "Bearer "+s.adminToken)
+			resp, err := serveHTTP.Do(req)
+			if err != nil {
+				t.Errorf("sync on %s: %v", s.base, err)
+				return
+			}
+			_ = resp.Body.Close()
+			*out = resp.StatusCode
+		}
+	}
+	var wg sync.WaitGroup
+	var statusA, statusB int
+	wg.Go(syncOn(a, &statusA))
+	for deadline := time.Now().Add(30 * time.Second); sim.WriteCalls() < 10; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("A's sync wrote nothing: %v", sim.Calls())
+		}
+	}
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// the run lock is the only session-level advisory lock in this database
+	var killed int
+	if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminate the lock session: %d sessions, %v", killed, err)
+	}
+	wg.Go(syncOn(b, &statusB))
+	wg.Wait()
+	if statusB != http.StatusOK {
+		t.Errorf("B's sync: %d, want 200", statusB)
+	}
+	if statusA == http.StatusOK {
+		t.Errorf("A's sync answered 200 although its lock was lost mid-run")
+	}
+	if !strings.Contains(a.logs.String(), "run lock lost") {
+		t.Errorf("A did not log the loss of its run lock")
+	}
+	if err := sim.SetFaults(babelforcetest.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.WriteCalls(); got != planned {
+		t.Errorf("babelforce saw %d writes for %d planned changes: %v", got, planned, sim.Calls())
+	}
+	perEmail := map[string]int{}
+	for _, ag := range sim.Agents() {
+		perEmail[strings.ToLower(ag.Email)]++
+	}
+	for i := range users {
+		if e := fmt.Sprintf("user%03d@example.com", i); perEmail[e] != 1 {
+			t.Errorf("%s has %d agents, want 1", e, perEmail[e])
+		}
+	}
+	if status, body := b.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK || serveCount(serveReport(t, body), "applied") != 0 {
+		t.Errorf("sync after both: %d %v, want nothing to do", status, body)
 	}
 }
