@@ -92,9 +92,15 @@ t=sorted(float(x)*1000 for _,x in rows)
 print(f"answers: {codes}  median {statistics.median(t):.1f} ms  max {t[-1]:.1f} ms  total {sum(t)/1000:.1f} s")
 PY
 echo "readyz: $(curl -s -o /dev/null -w '%{http_code}' --max-time 15 "$base/readyz")"
-sleep 1 # give the background check a moment (it runs at start and every 30 s)
-up=$(curl -s --max-time 15 -H "Authorization: Bearer $admintok" "$base/metrics" | grep '^bridge_upstream_up{upstream="babelforce"}' || echo "(no bridge_upstream_up)")
-echo "metric: $up"
+# the background check runs every 10 s (a hanging babelforce takes its 5 s timeout)
+tm=$(date +%s.%N); up="(no bridge_upstream_up)"
+for _ in $(seq 300); do
+  up=$(curl -s --max-time 15 -H "Authorization: Bearer $admintok" "$base/metrics" | grep '^bridge_upstream_up{upstream="babelforce"}' || echo "(no bridge_upstream_up)")
+  case "$up" in *" 0") break ;; esac
+  sleep 0.1
+done
+echo "metric: $up (after $(python3 -c "print(round($(date +%s.%N)-$tm,1))") s of polling)"
+echo "readyz: $(curl -s -o /dev/null -w '%{http_code}' --max-time 15 "$base/readyz")"
 
 t0=$(date +%s.%N)
 case "$MODE" in

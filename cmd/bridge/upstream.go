@@ -22,8 +22,8 @@ const (
 
 // Background upstream checks: how often, and how long one check may take.
 const (
-	upstreamInterval = 30 * time.Second
-	upstreamTimeout  = 10 * time.Second
+	upstreamInterval = 10 * time.Second
+	upstreamTimeout  = 5 * time.Second
 )
 
 // upstreamCheck checks one upstream; nil means up.
