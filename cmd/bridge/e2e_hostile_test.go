@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeRandomMethodsAddNoMetricSeries: 500 unauthenticated requests with made-up methods
@@ -29,6 +30,17 @@ func TestServeRandomMethodsAddNoMetricSeries(t *testing.T) {
 	}
 	// one made-up method first: its series ("other", 401) may appear once
 	s.do("WARMUP", "/scim/v2/Users", "", nil)
+	// the background upstream check adds its series (bridge_upstream_up, babelforce calls)
+	// once, at start: count after it
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, _, raw := s.do(http.MethodGet, "/metrics", s.adminToken, nil)
+		if _, ok := serveMetric(string(raw), `bridge_upstream_up{upstream="babelforce"}`); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no background upstream check within 20 s")
+		}
+	}
 	before := series()
 	logBefore := strings.Count(s.logs.String(), "not authenticated")
 	r := rand.New(rand.NewPCG(7, 8))
