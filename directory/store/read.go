@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/babelforce/bridge/directory"
 )
@@ -133,6 +134,13 @@ func (s *Store) ReadUsers(ctx context.Context, ids []string) (*directory.Snapsho
 	}
 	snap := &directory.Snapshot{Users: make([]directory.User, 0, len(users)), ReadAt: s.now().UTC(), Source: Source}
 	level := make([]string, 0, len(users))
+	// people who share an e-mail with them: the mapping rejects both of a pair (or notes the
+	// conflict of a leaver), as a whole read would
+	others, err := s.sharingEmail(ctx, tx, users)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read store: users with the same e-mail: %w", err)
+	}
+	users = append(users, others...)
 	for _, u := range users {
 		snap.Users = append(snap.Users, ToDirectoryUser(u))
 		level = append(level, u.ID)
@@ -192,4 +200,56 @@ func (s *Store) ReadUsers(ctx context.Context, ids []string) (*directory.Snapsho
 	}
 	snap.Resolve()
 	return snap, total, nil
+}
+
+// sharingEmail returns the users other than these that hold one of their e-mail addresses
+// (compared case-insensitively, searched in the stored documents).
+func (s *Store) sharingEmail(ctx context.Context, tx *txn, users []Resource) ([]Resource, error) {
+	have := map[string]bool{}
+	var emails []string
+	for _, u := range users {
+		have[u.ID] = true
+		for _, e := range ToDirectoryUser(u).Emails {
+			if v := strings.ToLower(strings.TrimSpace(e.Value)); v != "" && !slices.Contains(emails, v) {
+				emails = append(emails, v)
+			}
+		}
+	}
+	var out []Resource
+	const chunk = 50
+	for lo := 0; lo < len(emails); lo += chunk {
+		part := emails[lo:min(lo+chunk, len(emails))]
+		conds := make([]string, len(part))
+		args := make([]any, len(part))
+		for i, e := range part {
+			conds[i] = `LOWER(data) LIKE ? ESCAPE '!'`
+			r := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+			args[i] = "%" + r.Replace(e) + "%"
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+resourceColumns+` FROM scim_users WHERE `+strings.Join(conds, " OR "), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			r, err := scanResource(rows, KindUser)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if have[r.ID] {
+				continue
+			}
+			for _, e := range ToDirectoryUser(r).Emails {
+				if slices.Contains(part, strings.ToLower(strings.TrimSpace(e.Value))) {
+					have[r.ID] = true
+					out = append(out, r)
+					break
+				}
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
