@@ -47,10 +47,9 @@ type Config struct {
 	// CheckClientCredentials makes the SSO check try the client_credentials grant with the
 	// client id and secret (only useful when the IdP lets this client use that grant).
 	CheckClientCredentials bool `yaml:"check_client_credentials" env:"CHECK_CLIENT_CREDENTIALS, overwrite"`
-	// FingerprintFile is where bridge keeps a keyed fingerprint (HMAC-SHA256, never the secret)
-	// of the client secret it last sent, so it knows when the secret changed although babelforce
-	// never shows it. When empty the fingerprint lives in memory only and the secret is sent once
-	// per process start.
+	// FingerprintFile is deprecated: the keyed fingerprint of the client secret last sent now
+	// lives in the reconciler's state (the store, else sync.state_file). A file set here, as
+	// older versions wrote it, is imported into the state once, while the state has none.
 	FingerprintFile string `yaml:"fingerprint_file" env:"FINGERPRINT_FILE, overwrite"`
 
 	// secretFromFile records that LoadSecrets filled ClientSecret from ClientSecretFile, so

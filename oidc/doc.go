@@ -26,7 +26,6 @@
 //	  # token_endpoint: https://...           # overrides discovery
 //	  allow_insecure_http: false     # http issuers only on loopback hosts, and only when true
 //	  check_client_credentials: false  # try the client_credentials grant with the client secret
-//	  fingerprint_file: /var/lib/bridge/sso-secret.fingerprint
 //
 // Every key can be set from the environment with the prefix BRIDGE_SSO_ (BRIDGE_SSO_ISSUER,
 // BRIDGE_SSO_CLIENT_SECRET, ...). The client secret is never read from YAML.

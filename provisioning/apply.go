@@ -194,7 +194,7 @@ func (a *applier) do(ctx context.Context, o *op) error {
 	t := a.r.tgt
 	switch o.call {
 	case callSide:
-		return o.task.Apply(ctx, o.changes[0])
+		return applyTask(ctx, o.task, o.changes[0], a.st)
 	case callCreateGroup:
 		g, err := t.CreateAgentGroup(ctx, &babelforce.AgentGroup{Name: o.group})
 		if err != nil {

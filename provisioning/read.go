@@ -53,18 +53,7 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		cfg: r.cfg, source: r.rules.AgentSource(), login: r.rules.LoginUsers(), integs: integrations(r.rules),
 		now: r.now()})
 	if inScope == nil {
-		for _, t := range r.tasks {
-			changes, err := t.Plan(ctx)
-			if err != nil {
-				err = fmt.Errorf("plan %s: %w", t.Name(), err)
-				p.sideErrs = append(p.sideErrs, err)
-				p.Errors = append(p.Errors, err.Error())
-				continue
-			}
-			for _, c := range changes {
-				ops = append(ops, &op{call: callSide, subject: c.Subject, task: t, changes: []Change{c}})
-			}
-		}
+		ops = append(ops, r.planTasks(ctx, p, r.tasks, st)...)
 		sortOps(ops)
 	}
 	missing := missingRuleGroups(desired, st)
@@ -78,6 +67,24 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		r.log.Warn("leaver switched off despite a conflict", "subject", c.Subject, "source_id", c.SourceID, "conflict", c.Reason)
 	}
 	return p, desired, actual, nil
+}
+
+// planTasks plans the side tasks; one that cannot plan is in p.Errors (and p.sideErrs).
+func (r *Reconciler) planTasks(ctx context.Context, p *Plan, tasks []SideTask, st *state) []*op {
+	var ops []*op
+	for _, t := range tasks {
+		changes, err := planTask(ctx, t, st)
+		if err != nil {
+			err = fmt.Errorf("plan %s: %w", t.Name(), err)
+			p.sideErrs = append(p.sideErrs, err)
+			p.Errors = append(p.Errors, err.Error())
+			continue
+		}
+		for _, c := range changes {
+			ops = append(ops, &op{call: callSide, subject: c.Subject, task: t, changes: []Change{c}})
+		}
+	}
+	return ops
 }
 
 // missingRuleGroups lists the groups the rules name exactly that the last good read (st) had

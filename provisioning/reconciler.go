@@ -3,11 +3,13 @@ package provisioning
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -54,6 +56,31 @@ type SideTask interface {
 	Name() string
 	Plan(ctx context.Context) ([]Change, error)
 	Apply(ctx context.Context, c Change) error
+}
+
+// stateTask is a side task that keeps something in the reconciler's state (SSOTask: the
+// fingerprint of the client secret): a run plans and applies it with the state it loaded and
+// saves what it recorded there with the rest of the state.
+type stateTask interface {
+	SideTask
+	planState(ctx context.Context, st *state) ([]Change, error)
+	applyState(ctx context.Context, c Change, st *state) error
+}
+
+// planTask plans t with st when it keeps something in the state.
+func planTask(ctx context.Context, t SideTask, st *state) ([]Change, error) {
+	if s, ok := t.(stateTask); ok {
+		return s.planState(ctx, st)
+	}
+	return t.Plan(ctx)
+}
+
+// applyTask applies c of t with st when t keeps something in the state.
+func applyTask(ctx context.Context, t SideTask, c Change, st *state) error {
+	if s, ok := t.(stateTask); ok {
+		return s.applyState(ctx, c, st)
+	}
+	return t.Apply(ctx, c)
 }
 
 // AuditRecord is one write to babelforce, for the audit log. It holds no secrets.
@@ -166,6 +193,10 @@ type Reconciler struct {
 
 	running chan struct{} // holds a token while a run is in flight
 	state   *stateStore
+	// runLog, when set, is the run history shared with other processes (see Runs); origin
+	// names this process in it.
+	runLog RunLog
+	origin string
 
 	// runLock, when set, is the lock shared by all replicas (see WithRunLock).
 	runLock        RunLockFunc
@@ -201,12 +232,23 @@ func NewReconciler(src Source, tgt Target, rules *mapping.Rules, cfg Config, opt
 		keep:    20,
 		running: make(chan struct{}, 1),
 		state:   &stateStore{path: cfg.StateFile},
+		origin:  processOrigin(),
 	}
 	for _, o := range opts {
 		o(r)
 	}
 	r.state.log = r.log
 	return r
+}
+
+// processOrigin names this process in the shared run history: host and process id, and a
+// random part for several reconcilers in one process.
+func processOrigin() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown host"
+	}
+	return fmt.Sprintf("%s pid %d #%04x", host, os.Getpid(), rand.IntN(1<<16))
 }
 
 // RunOptions says what one run does.
@@ -221,6 +263,10 @@ type RunOptions struct {
 	Force bool
 	// Users limits the run to these directory user ids; empty means everyone.
 	Users []string
+	// Tasks limits the run to these side tasks (by Name, e.g. "sso" for bridge oidc apply):
+	// neither the directory nor babelforce's agents are read, only what the tasks need. The
+	// run is otherwise a run like any other: run lock, state, audit, report, report hook.
+	Tasks []string
 }
 
 // Result is the outcome of one change.
@@ -249,7 +295,13 @@ type Report struct {
 	DryRun   bool          `json:"dryRun,omitempty"`
 	Forced   bool          `json:"forced,omitempty"`
 	// Users is the scope of the run (empty: everyone).
-	Users   []string `json:"users,omitempty"`
+	Users []string `json:"users,omitempty"`
+	// Tasks are the only side tasks the run planned and applied (e.g. "sso": bridge oidc
+	// apply); empty: a run of the directory (and every side task when unscoped).
+	Tasks []string `json:"tasks,omitempty"`
+	// Origin names the process that ran it (host, process id): Runs shows the runs of other
+	// replicas and one-shot commands too.
+	Origin  string   `json:"origin,omitempty"`
 	Plan    *Plan    `json:"plan,omitempty"`
 	Results []Result `json:"results,omitempty"`
 	// Counts maps "kind/status" (e.g. "create_agent/applied") and each status alone to a
@@ -300,7 +352,8 @@ func (r *Reconciler) NextRun() time.Time {
 	return r.next
 }
 
-func (r *Reconciler) remember(rep *Report) {
+// remember keeps rep (full, and compact in the history) and returns its compact form.
+func (r *Reconciler) remember(rep *Report) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.full = append([]*Report{rep}, r.full...)
@@ -319,6 +372,65 @@ func (r *Reconciler) remember(rep *Report) {
 	if len(r.history) > r.keep {
 		r.history = r.history[:r.keep]
 	}
+	return c
+}
+
+// RunLog keeps the compact reports of the last runs where every replica and one-shot command
+// sees them (*store.Store): AppendRun puts one in front, keeping the newest keep; LoadRuns
+// returns them newest first.
+type RunLog interface {
+	AppendRun(ctx context.Context, report []byte, keep int) error
+	LoadRuns(ctx context.Context) ([][]byte, error)
+}
+
+// runLogTimeout bounds saving a run's report to the RunLog.
+const runLogTimeout = 10 * time.Second
+
+// logRun saves the compact report c to the run log, if any; a failure is only logged (the
+// run happened either way).
+func (r *Reconciler) logRun(c Report) {
+	if r.runLog == nil {
+		return
+	}
+	b, err := json.Marshal(c)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), runLogTimeout)
+		defer cancel()
+		err = r.runLog.AppendRun(ctx, b, r.keep)
+	}
+	if err != nil {
+		r.log.Warn("the run's report is not in the shared run history (other replicas' status will not show it)", "error", err)
+	}
+}
+
+// Runs returns the reports of the last runs, newest first, compact: this process's (Status)
+// and, with a RunLog (the store, see WithStateBackend), those of every other replica and
+// one-shot command sharing it (bridge sync, bridge oidc apply). A run of another process has
+// ID 0 (Report cannot return it) and its Origin says where it ran. When the run log cannot be
+// read, Runs logs it and returns this process's runs.
+func (r *Reconciler) Runs(ctx context.Context) []Report {
+	out := r.Status()
+	if r.runLog == nil {
+		return out
+	}
+	raw, err := r.runLog.LoadRuns(ctx)
+	if err != nil {
+		r.log.Warn("status: the shared run history cannot be read; showing this process's runs", "error", err)
+		return out
+	}
+	for _, b := range raw {
+		var rep Report
+		if err := json.Unmarshal(b, &rep); err != nil || rep.Origin == r.origin {
+			continue // this process's runs are in Status
+		}
+		rep.ID = 0
+		out = append(out, rep)
+	}
+	slices.SortStableFunc(out, func(a, b Report) int { return b.Started.Compare(a.Started) })
+	if len(out) > r.keep {
+		out = out[:r.keep]
+	}
+	return out
 }
 
 // acquire takes the run token: scheduled runs give up at once, others wait.
@@ -382,11 +494,39 @@ func (r *Reconciler) Run(ctx context.Context, opts RunOptions) (*Report, error) 
 	}
 	defer unlock()
 	rep := r.newReport(opts)
+	if len(opts.Tasks) > 0 {
+		return lockCause(ctx)(r.runTasks(ctx, rep, opts))
+	}
 	snap, err := r.read(ctx)
 	if err != nil {
 		return lockCause(ctx)(r.finish(rep, err))
 	}
 	return lockCause(ctx)(r.runLocked(ctx, rep, snap, opts))
+}
+
+// runTasks is a run of only the side tasks opts.Tasks names.
+func (r *Reconciler) runTasks(ctx context.Context, rep *Report, opts RunOptions) (*Report, error) {
+	var tasks []SideTask
+	var names []string
+	for _, t := range r.tasks {
+		names = append(names, t.Name())
+	}
+	for _, name := range opts.Tasks {
+		i := slices.Index(names, name)
+		if i < 0 {
+			return r.finish(rep, fmt.Errorf("no side task %q is configured (configured: %s)", name, cmp.Or(strings.Join(names, ", "), "none")))
+		}
+		tasks = append(tasks, r.tasks[i])
+	}
+	st, err := r.state.loadContext(ctx)
+	if err != nil {
+		return r.finish(rep, err)
+	}
+	p := &Plan{}
+	ops := r.planTasks(ctx, p, tasks, st)
+	sortOps(ops)
+	r.guard(p, ops, 0, 0, nil, opts.Force) // side tasks take nothing from a person: all pass
+	return r.applyPlan(ctx, rep, p, nil, st, opts)
 }
 
 // lockCause returns a function that adds why held ended early (the run lock was lost, see
@@ -502,7 +642,7 @@ func (r *Reconciler) newReport(opts RunOptions) *Report {
 	id := r.lastID
 	r.mu.Unlock()
 	return &Report{ID: id, Trigger: cmp.Or(opts.Trigger, TriggerManual), Started: r.now(), DryRun: opts.DryRun,
-		Forced: opts.Force, Users: opts.Users, Counts: map[string]int{}}
+		Forced: opts.Force, Users: opts.Users, Tasks: opts.Tasks, Origin: r.origin, Counts: map[string]int{}}
 }
 
 // read reads the whole directory; any error (a partial read is one) stops the run.
@@ -553,10 +693,12 @@ func (r *Reconciler) applyPlan(ctx context.Context, rep *Report, p *Plan, desire
 	}
 	if !opts.DryRun {
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
-		st.Tags = union(st.Tags, desired.Tags)
-		st.Groups = union(st.Groups, desired.AgentGroups)
-		if !p.scoped && (len(missingRuleGroups(desired, st)) == 0 || opts.Force) {
-			st.RuleGroups = foundRuleGroups(desired) // this read is the last good one
+		if desired != nil { // nil: a run of side tasks only
+			st.Tags = union(st.Tags, desired.Tags)
+			st.Groups = union(st.Groups, desired.AgentGroups)
+			if !p.scoped && (len(missingRuleGroups(desired, st)) == 0 || opts.Force) {
+				st.RuleGroups = foundRuleGroups(desired) // this read is the last good one
+			}
 		}
 		if err := r.state.saveContext(ctx, st); err != nil {
 			errs = append(errs, err)
@@ -585,7 +727,7 @@ func (r *Reconciler) finish(rep *Report, err error) (*Report, error) {
 			rep.Errors = append(rep.Errors, e.Error())
 		}
 	}
-	r.remember(rep)
+	r.logRun(r.remember(rep))
 	if r.onReport != nil {
 		r.onReport(rep)
 	}

@@ -329,12 +329,18 @@ func (r *Report) WriteTextWith(w io.Writer, o TextOptions) error {
 		mode += ", forced"
 	}
 	scope := "everyone"
-	if len(r.Users) > 0 {
+	switch {
+	case len(r.Tasks) > 0:
+		scope = "the " + strings.Join(r.Tasks, ", ") + " settings"
+	case len(r.Users) > 0:
 		scope = strings.Join(r.Users, ", ")
 	}
 	fmt.Fprintf(&b, "Run %s (trigger %s%s) for %s, took %s\n", r.Started.UTC().Format(time.RFC3339), r.Trigger, mode, scope,
 		r.Duration.Round(time.Millisecond))
-	if r.Plan != nil {
+	if len(r.Tasks) > 0 && r.Plan != nil {
+		// a run of side tasks only: its changes one by one, no people to count
+		r.writeTaskChanges(&b)
+	} else if r.Plan != nil {
 		for _, pr := range r.Plan.Problems {
 			fmt.Fprintf(&b, "! config: %s\n", pr)
 		}
@@ -344,7 +350,7 @@ func (r *Report) WriteTextWith(w io.Writer, o TextOptions) error {
 		b.WriteString(sum.ChangesLine())
 		b.WriteByte('\n')
 	}
-	if !r.DryRun && r.Plan != nil {
+	if !r.DryRun && r.Plan != nil && len(r.Tasks) == 0 {
 		fmt.Fprintf(&b, "Applied %d of %d changes, failed %d, not applied %d\n", r.Counts[StatusApplied], len(r.Plan.Changes),
 			r.Counts[StatusFailed], r.Counts[StatusSkipped])
 		byKind := map[Kind][]string{}
@@ -418,6 +424,31 @@ func (r *Report) WriteTextWith(w io.Writer, o TextOptions) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTaskChanges writes what a run of side tasks only planned and did, change by change.
+func (r *Report) writeTaskChanges(b *strings.Builder) {
+	if len(r.Plan.Changes) == 0 {
+		if len(r.Plan.Errors) == 0 {
+			fmt.Fprintf(b, "No changes: babelforce's %s settings match the configuration.\n", strings.Join(r.Tasks, ", "))
+		}
+		return
+	}
+	status := map[string]string{}
+	for _, res := range r.Results {
+		status[ChangeLine(res.Change)] = res.Status
+	}
+	for _, c := range r.Plan.Changes {
+		line := ChangeLine(c)
+		switch st := status[line]; {
+		case r.DryRun:
+			fmt.Fprintf(b, "%s\n", line)
+		case st != "":
+			fmt.Fprintf(b, "%s\n  -> %s\n", line, st)
+		default:
+			fmt.Fprintf(b, "%s\n  -> not applied\n", line)
+		}
+	}
 }
 
 // reportListMax is how many skipped people or warnings a report's text names; the plan

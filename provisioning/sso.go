@@ -47,28 +47,30 @@ func WithSSOLogger(l *slog.Logger) SSOOption {
 	}
 }
 
-// WithSSOHTTPClient sets the HTTP client used to reach the IdP (discovery, JWKS, token endpoint).
-func WithSSOHTTPClient(c *http.Client) SSOOption {
-	return func(t *SSOTask) { t.httpClient = c }
-}
-
 // SSOTask keeps babelforce's OpenID Connect configuration equal to the `sso:` section. It is a
 // side task of the reconciler: Plan validates the IdP first (discovery, issuer, endpoints,
 // JWKS, scopes, claims) and writes nothing when that fails; it then compares the desired
 // configuration with babelforce's, field by field, and plans one UpdateSSO change when they
 // differ. The client secret is write-only in babelforce, so the task keeps a keyed fingerprint
-// of the secret it last sent (oidc.Config.FingerprintFile) to know when it changed.
+// of the secret it last sent in the reconciler's state (the store the replicas share, or
+// sync.state_file) to know when it changed; a run of the reconciler hands it the state.
+// oidc.Config.FingerprintFile (deprecated) is imported into the state once, while the state
+// has no fingerprint yet.
 type SSOTask struct {
 	cfg        oidc.Config
 	tgt        SSOTarget
 	log        *slog.Logger
 	httpClient *http.Client
-	prints     *ssoFingerprintStore
 
-	mu      sync.Mutex
-	planned *babelforce.SSOConfig // desired config of the last Plan that found a difference
-	report  *oidc.Report          // report of the last check
-	current map[string]string     // redirect URIs babelforce reported last
+	// memMu guards mem: the state of Plan and Apply called outside a run of the reconciler.
+	memMu sync.Mutex
+	mem   *state
+
+	mu       sync.Mutex
+	imported bool                  // the fingerprint file was imported once (logged once)
+	planned  *babelforce.SSOConfig // desired config of the last Plan that found a difference
+	report   *oidc.Report          // report of the last check
+	current  map[string]string     // redirect URIs babelforce reported last
 }
 
 // NewSSOTask returns the SSO side task. The configuration must be valid and its secret loaded
@@ -84,15 +86,14 @@ func NewSSOTask(cfg oidc.Config, tgt SSOTarget, opts ...SSOOption) (*SSOTask, er
 		return nil, errors.New("sso task: the client secret is not loaded (set BRIDGE_SSO_CLIENT_SECRET or sso.client_secret_file)")
 	}
 	t := &SSOTask{
-		cfg:    cfg.WithDefaults(),
-		tgt:    tgt,
-		log:    slog.New(slog.DiscardHandler),
-		prints: &ssoFingerprintStore{path: cfg.FingerprintFile},
+		cfg: cfg.WithDefaults(),
+		tgt: tgt,
+		log: slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(t)
 	}
-	if t.httpClient == nil && cfg.CAFile != "" {
+	if cfg.CAFile != "" {
 		tr, err := httpx.Transport(cfg.CAFile, false)
 		if err != nil {
 			return nil, fmt.Errorf("sso.%w", err) // "sso.ca_file: ..."
@@ -204,8 +205,33 @@ func (t *SSOTask) desired(prov *oidc.Provider) *babelforce.SSOConfig {
 // Plan validates the IdP, reads babelforce's SSO configuration and returns one UpdateSSO change
 // when it differs from the desired one (none when it matches or the section is disabled). A
 // failed IdP check is an error listing every failed check; nothing is read from or written to
-// babelforce then.
+// babelforce then. Called outside a run of the reconciler, it compares the secret with a
+// fingerprint kept in memory.
 func (t *SSOTask) Plan(ctx context.Context) ([]Change, error) {
+	t.memMu.Lock()
+	defer t.memMu.Unlock()
+	return t.planState(ctx, t.memState())
+}
+
+// Apply writes the configuration planned by the last Plan (planning again when there is none)
+// and then records the secret's fingerprint. It answers only UpdateSSO changes. Called outside
+// a run of the reconciler, the fingerprint is kept in memory.
+func (t *SSOTask) Apply(ctx context.Context, c Change) error {
+	t.memMu.Lock()
+	defer t.memMu.Unlock()
+	return t.applyState(ctx, c, t.memState())
+}
+
+// memState is the state of Plan and Apply outside a run; call with memMu held.
+func (t *SSOTask) memState() *state {
+	if t.mem == nil {
+		t.mem = newState()
+	}
+	return t.mem
+}
+
+// planState is Plan with the fingerprint in st (a run's state).
+func (t *SSOTask) planState(ctx context.Context, st *state) ([]Change, error) {
 	t.mu.Lock()
 	t.planned = nil
 	t.mu.Unlock()
@@ -224,7 +250,7 @@ func (t *SSOTask) Plan(ctx context.Context) ([]Change, error) {
 	if cur == nil {
 		cur = &babelforce.SSOConfig{}
 	}
-	secretBefore, secretAfter, err := t.secretState(cur)
+	secretBefore, secretAfter, err := t.secretState(ctx, cur, st)
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +277,14 @@ func (t *SSOTask) Plan(ctx context.Context) ([]Change, error) {
 
 // secretState compares the secret babelforce holds (masked) with the configured one through
 // the fingerprint. It returns the before/after to show, after == "" when unchanged.
-func (t *SSOTask) secretState(cur *babelforce.SSOConfig) (before, after string, err error) {
+func (t *SSOTask) secretState(ctx context.Context, cur *babelforce.SSOConfig, st *state) (before, after string, err error) {
+	if err := t.importFingerprintFile(ctx, st); err != nil {
+		return "", "", fmt.Errorf("sso: %w", err)
+	}
 	if cur.ClientSecret == "" {
 		return ssoSecretNotSet, ssoSecretSet, nil
 	}
-	known, matches, err := t.prints.matches(t.cfg.ClientSecret)
+	known, matches, err := st.SSOSecret.matches(t.cfg.ClientSecret)
 	if err != nil {
 		return "", "", fmt.Errorf("sso: %w", err)
 	}
@@ -268,13 +297,35 @@ func (t *SSOTask) secretState(cur *babelforce.SSOConfig) (before, after string, 
 	return "", "", nil
 }
 
-// Apply writes the configuration planned by the last Plan (planning again when there is none)
-// and then records the secret's fingerprint. It answers only UpdateSSO changes.
-func (t *SSOTask) Apply(ctx context.Context, c Change) error {
+// importFingerprintFile moves the fingerprint of the deprecated sso.fingerprint_file into st
+// while st has none (the run saves it; the file is left as it is).
+func (t *SSOTask) importFingerprintFile(ctx context.Context, st *state) error {
+	if t.cfg.FingerprintFile == "" || st.SSOSecret != nil {
+		return nil
+	}
+	f, err := readFingerprintFile(t.cfg.FingerprintFile)
+	if err != nil || f == nil {
+		return err
+	}
+	st.SSOSecret = f
+	t.mu.Lock()
+	lvl := slog.LevelInfo
+	if t.imported {
+		lvl = slog.LevelDebug
+	}
+	t.imported = true
+	t.mu.Unlock()
+	t.log.Log(ctx, lvl, "sso: imported the secret's fingerprint from sso.fingerprint_file into the reconciler's state; the next run that writes saves it there, then remove sso.fingerprint_file from the configuration",
+		"fingerprint_file", t.cfg.FingerprintFile)
+	return nil
+}
+
+// applyState is Apply with the fingerprint recorded in st (a run's state, saved by the run).
+func (t *SSOTask) applyState(ctx context.Context, c Change, st *state) error {
 	if c.Kind != UpdateSSO {
 		return fmt.Errorf("sso: cannot apply a %s change", c.Kind)
 	}
-	want, err := plannedOrReplan(ctx, &t.mu, &t.planned, t.Plan)
+	want, err := plannedOrReplan(ctx, &t.mu, &t.planned, func(ctx context.Context) ([]Change, error) { return t.planState(ctx, st) })
 	if err != nil {
 		return err
 	}
@@ -298,7 +349,7 @@ func (t *SSOTask) Apply(ctx context.Context, c Change) error {
 	}
 	t.log.InfoContext(ctx, "sso configuration updated", slog.String("issuer", want.Issuer),
 		slog.String("client_id", want.ClientID), slog.Any("fields", names), slog.String("redirect_uris", uris))
-	if err := t.prints.record(want.ClientSecret); err != nil {
+	if err := recordSecret(st, want.ClientSecret); err != nil {
 		return fmt.Errorf("sso: configuration written, but %w (the secret will be sent again next run)", err)
 	}
 	return nil

@@ -10,55 +10,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"sync"
 )
 
-// ssoFingerprintFile is what the fingerprint file holds: a random per-installation key and
-// HMAC-SHA256(key, secret) of the client secret last written to babelforce. Never the secret.
-type ssoFingerprintFile struct {
-	Version     int    `json:"version"`
+// secretFingerprint is how bridge knows whether the SSO client secret changed although
+// babelforce never shows it: a random per-installation key and HMAC-SHA256(key, secret) of
+// the secret last written to babelforce. Never the secret. It lives in the reconciler's state
+// (the store all replicas share, or sync.state_file).
+type secretFingerprint struct {
 	Key         string `json:"key"`
 	Fingerprint string `json:"fingerprint,omitempty"`
-}
-
-// ssoFingerprintStore keeps the fingerprint in a file (0600, replaced atomically), or in
-// memory when path is empty.
-type ssoFingerprintStore struct {
-	path string
-
-	mu  sync.Mutex
-	mem *ssoFingerprintFile
-}
-
-func (s *ssoFingerprintStore) load() (*ssoFingerprintFile, error) {
-	if s.path == "" {
-		if s.mem == nil {
-			key, err := ssoNewKey()
-			if err != nil {
-				return nil, err
-			}
-			s.mem = &ssoFingerprintFile{Version: 1, Key: key}
-		}
-		cp := *s.mem
-		return &cp, nil
-	}
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key, err := ssoNewKey()
-		if err != nil {
-			return nil, err
-		}
-		return &ssoFingerprintFile{Version: 1, Key: key}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read secret fingerprint file: %w", err)
-	}
-	var f ssoFingerprintFile
-	if err := json.Unmarshal(b, &f); err != nil || f.Key == "" {
-		return nil, fmt.Errorf("secret fingerprint file %s is damaged (delete it: the secret is then sent once more): %v", s.path, err)
-	}
-	return &f, nil
 }
 
 func ssoNewKey() (string, error) {
@@ -80,14 +40,8 @@ func ssoFingerprint(key, secret string) (string, error) {
 }
 
 // matches reports whether a fingerprint is recorded (known) and whether it is the secret's.
-func (s *ssoFingerprintStore) matches(secret string) (known, matches bool, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, err := s.load()
-	if err != nil {
-		return false, false, err
-	}
-	if f.Fingerprint == "" {
+func (f *secretFingerprint) matches(secret string) (known, matches bool, err error) {
+	if f == nil || f.Fingerprint == "" {
 		return false, false, nil
 	}
 	got, err := ssoFingerprint(f.Key, secret)
@@ -97,43 +51,36 @@ func (s *ssoFingerprintStore) matches(secret string) (known, matches bool, err e
 	return true, hmac.Equal([]byte(got), []byte(f.Fingerprint)), nil
 }
 
-// record stores the fingerprint of secret.
-func (s *ssoFingerprintStore) record(secret string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, err := s.load()
+// recordSecret stores the fingerprint of secret in st (a new key the first time).
+func recordSecret(st *state, secret string) error {
+	if st.SSOSecret == nil || st.SSOSecret.Key == "" {
+		key, err := ssoNewKey()
+		if err != nil {
+			return err
+		}
+		st.SSOSecret = &secretFingerprint{Key: key}
+	}
+	fp, err := ssoFingerprint(st.SSOSecret.Key, secret)
 	if err != nil {
 		return err
 	}
-	if f.Fingerprint, err = ssoFingerprint(f.Key, secret); err != nil {
-		return err
-	}
-	if s.path == "" {
-		s.mem = f
-		return nil
-	}
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".sso-fingerprint-*")
-	if err != nil {
-		return fmt.Errorf("write secret fingerprint file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write secret fingerprint file: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write secret fingerprint file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write secret fingerprint file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("write secret fingerprint file %s: %w", s.path, err)
-	}
+	st.SSOSecret.Fingerprint = fp
 	return nil
+}
+
+// readFingerprintFile reads the fingerprint file of sso.fingerprint_file (deprecated: the
+// fingerprint is now in the reconciler's state); nil when there is none.
+func readFingerprintFile(path string) (*secretFingerprint, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sso.fingerprint_file: %w", err)
+	}
+	var f secretFingerprint
+	if err := json.Unmarshal(b, &f); err != nil || f.Key == "" {
+		return nil, fmt.Errorf("sso.fingerprint_file %s is damaged (remove the setting: the secret is then sent once more): %v", path, err)
+	}
+	return &f, nil
 }

@@ -3,9 +3,8 @@ package provisioning
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,16 +33,16 @@ func TestSSOAgainstSimulator(t *testing.T) {
 	var logs bytes.Buffer
 	sim, client := ssoSim(t, &logs)
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fp := filepath.Join(t.TempDir(), "sso.fingerprint")
+	shared := newState() // the reconciler's state every run (and replica) shares
 	cfg := oidc.Config{Enabled: true, Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
-		AllowInsecureHTTP: true, FingerprintFile: fp}
+		AllowInsecureHTTP: true}
 	run := func(cfg oidc.Config) []Change {
 		t.Helper()
 		task, err := NewSSOTask(cfg, client, WithSSOLogger(logger))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ssoRun(t, task)
+		return ssoRunState(t, task, shared)
 	}
 	puts := func() int { return sim.Calls()[ssoPutKey] }
 
@@ -89,11 +88,11 @@ func TestSSOAgainstSimulator(t *testing.T) {
 		t.Errorf("redirect URIs %v, %v", uris, err)
 	}
 
-	fpText, _ := os.ReadFile(fp)
+	fpText, _ := json.Marshal(shared)
 	secrets := []string{op.ClientSecret, "second-secret-5c4b3a"}
 	ssoNoSecret(t, "plan", all, secrets...)
 	ssoNoSecret(t, "logs", logs.String(), secrets...)
-	ssoNoSecret(t, "fingerprint file", string(fpText), secrets...)
+	ssoNoSecret(t, "state", string(fpText), secrets...)
 }
 
 func TestSSORefusalWritesNothingToSimulator(t *testing.T) {

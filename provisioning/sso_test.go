@@ -130,6 +130,23 @@ func ssoRun(t *testing.T, task *SSOTask) []Change {
 	return changes
 }
 
+// ssoRunState is ssoRun with the fingerprint in st, as a run of the reconciler keeps it: a
+// state shared by several tasks is what replicas and restarts share.
+func ssoRunState(t *testing.T, task *SSOTask, st *state) []Change {
+	t.Helper()
+	ctx := context.Background()
+	changes, err := task.planState(ctx, st)
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	for _, c := range changes {
+		if err := task.applyState(ctx, c, st); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+	}
+	return changes
+}
+
 func ssoFieldNames(cs []Change) []string {
 	var out []string
 	for _, c := range cs {
@@ -164,10 +181,10 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	bf := newSSOFake()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fpFile := filepath.Join(t.TempDir(), "sso.fingerprint")
+	shared := newState() // the reconciler's state: what restarts and replicas share
 	cfg := oidc.Config{
 		Enabled: true, Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
-		AllowInsecureHTTP: true, FingerprintFile: fpFile,
+		AllowInsecureHTTP: true,
 	}
 	newTask := func(cfg oidc.Config) *SSOTask {
 		task, err := NewSSOTask(cfg, bf, WithSSOLogger(logger))
@@ -182,7 +199,7 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	}
 
 	// First run: everything differs, one write.
-	changes := ssoRun(t, task)
+	changes := ssoRunState(t, task, shared)
 	if len(changes) != 1 || changes[0].Kind != UpdateSSO || changes[0].Subject != "sso" {
 		t.Fatalf("first plan: %+v", changes)
 	}
@@ -214,11 +231,11 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	}
 
 	// Second run: nothing to do.
-	if cs := ssoRun(t, task); len(cs) != 0 {
+	if cs := ssoRunState(t, task, shared); len(cs) != 0 {
 		t.Errorf("second plan: %+v", cs)
 	}
-	// A new process with the same fingerprint file: still nothing (the secret is known).
-	if cs := ssoRun(t, newTask(cfg)); len(cs) != 0 {
+	// A new process with the same state: still nothing (the secret is known).
+	if cs := ssoRunState(t, newTask(cfg), shared); len(cs) != 0 {
 		t.Errorf("plan after restart: %+v", cs)
 	}
 	if got := bf.Calls()[ssoPutKey]; got != 1 {
@@ -228,7 +245,7 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	// Changing the client id: one write, only clientId differs; the redirect URIs are named.
 	cfg2 := cfg
 	cfg2.ClientID = "another-client"
-	changes = ssoRun(t, newTask(cfg2))
+	changes = ssoRunState(t, newTask(cfg2), shared)
 	if names := ssoFieldNames(changes); !slices.Equal(names, []string{"clientId"}) {
 		t.Errorf("client id change fields: %v", names)
 	}
@@ -239,7 +256,7 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	if got := bf.Calls()[ssoPutKey]; got != 2 {
 		t.Fatalf("PUT calls after client id change = %d, want 2", got)
 	}
-	if cs := ssoRun(t, newTask(cfg2)); len(cs) != 0 {
+	if cs := ssoRunState(t, newTask(cfg2), shared); len(cs) != 0 {
 		t.Errorf("plan after client id change: %+v", cs)
 	}
 
@@ -247,7 +264,7 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	cfg3 := cfg2
 	cfg3.ClientSecret = "rotated-secret-9f8e7d"
 	task3 := newTask(cfg3)
-	changes = ssoRun(t, task3)
+	changes = ssoRunState(t, task3, shared)
 	if len(changes) != 1 || len(changes[0].Fields) != 1 || changes[0].Fields[0] != (FieldChange{Field: "clientSecret", Before: "(hidden)", After: "(changed)"}) {
 		t.Errorf("secret change: %+v", changes)
 	}
@@ -258,24 +275,21 @@ func TestSSOApplyIdempotentAndDrift(t *testing.T) {
 	if bf.storedSecret() != "rotated-secret-9f8e7d" {
 		t.Errorf("rotated secret not stored")
 	}
-	if cs := ssoRun(t, task3); len(cs) != 0 {
+	if cs := ssoRunState(t, task3, shared); len(cs) != 0 {
 		t.Errorf("plan after secret change: %+v", cs)
 	}
 	if got := bf.Calls()[ssoPutKey]; got != 3 {
 		t.Errorf("PUT calls = %d, want 3", got)
 	}
 
-	fp, err := os.ReadFile(fpFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(fpFile); fi.Mode().Perm() != 0o600 {
-		t.Errorf("fingerprint file mode %v", fi.Mode().Perm())
+	fp, err := json.Marshal(shared)
+	if err != nil || shared.SSOSecret == nil || shared.SSOSecret.Fingerprint == "" {
+		t.Fatalf("state after the runs: %s, %v", fp, err)
 	}
 	secrets := []string{op.ClientSecret, "rotated-secret-9f8e7d"}
 	ssoNoSecret(t, "plan", all, secrets...)
 	ssoNoSecret(t, "logs", logs.String(), secrets...)
-	ssoNoSecret(t, "fingerprint file", string(fp), secrets...)
+	ssoNoSecret(t, "state", string(fp), secrets...)
 	if !strings.Contains(logs.String(), "sso configuration updated") {
 		t.Errorf("no update logged:\n%s", logs.String())
 	}
@@ -467,6 +481,51 @@ func TestSSOFingerprintFileDamaged(t *testing.T) {
 	}
 	if _, err := task.Plan(context.Background()); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("damaged fingerprint file: %v", err)
+	}
+}
+
+// TestSSOFingerprintFileImported: the fingerprint of the deprecated sso.fingerprint_file is
+// moved into the reconciler's state once, so an upgrade does not send the secret again; after
+// that the state's fingerprint is the one that counts, even if the file is gone.
+func TestSSOFingerprintFileImported(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	bf := newSSOFake()
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := oidc.Config{Enabled: true, Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret, AllowInsecureHTTP: true}
+	old := newState()
+	task, err := NewSSOTask(cfg, bf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssoRunState(t, task, old) // babelforce holds the secret, old has its fingerprint
+	// the file an older bridge wrote
+	fp := filepath.Join(t.TempDir(), "sso.fingerprint")
+	b, _ := json.Marshal(map[string]any{"version": 1, "key": old.SSOSecret.Key, "fingerprint": old.SSOSecret.Fingerprint})
+	if err := os.WriteFile(fp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.FingerprintFile = fp
+	upgraded, err := NewSSOTask(cfg, bf, WithSSOLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newState()
+	if cs := ssoRunState(t, upgraded, st); len(cs) != 0 || bf.Calls()[ssoPutKey] != 1 {
+		t.Fatalf("after the upgrade: changes %+v, %d PUTs; want none, 1", cs, bf.Calls()[ssoPutKey])
+	}
+	if st.SSOSecret == nil || *st.SSOSecret != *old.SSOSecret {
+		t.Errorf("state after the import: %+v, want the file's %+v", st.SSOSecret, old.SSOSecret)
+	}
+	if !strings.Contains(logs.String(), "imported the secret's fingerprint from sso.fingerprint_file") {
+		t.Errorf("the import is not logged:\n%s", logs.String())
+	}
+	// the file is no longer read once the state has a fingerprint
+	if err := os.WriteFile(fp, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cs := ssoRunState(t, upgraded, st); len(cs) != 0 {
+		t.Errorf("with the state's fingerprint and a damaged file: %+v", cs)
 	}
 }
 

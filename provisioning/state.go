@@ -33,6 +33,9 @@ type state struct {
 	// read had (mapping.RuleGroup.Group): one missing from a later read holds back what that
 	// run would take away (see guard).
 	RuleGroups []string `json:"ruleGroups,omitempty"`
+	// SSOSecret is the keyed fingerprint of the SSO client secret last written to babelforce
+	// (see SSOTask).
+	SSOSecret *secretFingerprint `json:"ssoSecret,omitempty"`
 }
 
 // StateBackend keeps the reconciler's state (a JSON document) where every replica of bridge
@@ -47,7 +50,17 @@ type StateBackend interface {
 // at the start of every run (another replica may have changed it; the run lock serialises
 // runs) and saved at its end. sync.state_file, when set, is only read: imported while b has
 // no state yet (upgrading from one replica with a file to a shared store).
-func WithStateBackend(b StateBackend) Option { return func(r *Reconciler) { r.state.backend = b } }
+//
+// When b is a RunLog too (*store.Store is), every run's compact report is saved there as well,
+// and Runs shows the runs of every process sharing it.
+func WithStateBackend(b StateBackend) Option {
+	return func(r *Reconciler) {
+		r.state.backend = b
+		if l, ok := b.(RunLog); ok {
+			r.runLog = l
+		}
+	}
+}
 
 // stateSaveTimeout bounds saving the state to the backend at the end of a run; the save does
 // not stop when the run's ctx is cancelled (changes were applied; forgetting them is worse).
@@ -210,6 +223,10 @@ func (st *state) clone() *state {
 		Groups:      slices.Clone(st.Groups),
 		ExternalIDs: make(map[string][]string, len(st.ExternalIDs)),
 		RuleGroups:  slices.Clone(st.RuleGroups),
+	}
+	if st.SSOSecret != nil {
+		fp := *st.SSOSecret
+		c.SSOSecret = &fp
 	}
 	if c.Disabled == nil {
 		c.Disabled = map[string]time.Time{}

@@ -70,6 +70,9 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 // newApp wires the packages together from cfg.
 func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions) (*app, error) {
 	a := &app{cfg: cfg, logger: logger, metrics: o.metrics}
+	for _, d := range cfg.deprecations() {
+		logger.Warn(d)
+	}
 	runLogger := logger // the reconciler's and its side tasks'
 	if lvl := strings.ToLower(cfg.Log.Level); o.reported && lvl != "debug" && lvl != "info" {
 		runLogger = slog.New(slog.DiscardHandler)

@@ -241,6 +241,9 @@ func runConfig(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "note: no babelforce credentials in this environment (%s); plan, sync, provision, explain and serve need them\n",
 			strings.Join(flatten(err), "; "))
 	}
+	for _, d := range cfg.deprecations() {
+		fmt.Fprintf(env.stderr, "warning: %s\n", d)
+	}
 	summary := fmt.Sprintf("%s: OK (directory %s, babelforce %s, sso %s, inbound scim %s)", cf.config,
 		cfg.Directory.Type, cfg.Babelforce.BaseURL, onOff(cfg.SSO.Enabled), onOff(cfg.InboundSCIM.Enabled))
 	if !*print {
@@ -276,7 +279,7 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	sub := args[0]
 	var dryRun bool
-	inv, err := open(ctx, env, spec{name: "oidc " + sub, noBabelforce: sub == "check", flags: func(fs *flag.FlagSet) {
+	inv, err := open(ctx, env, spec{name: "oidc " + sub, noBabelforce: sub == "check", output: sub == "apply", flags: func(fs *flag.FlagSet) {
 		if sub == "apply" {
 			fs.BoolVar(&dryRun, "dry-run", false, "show the change, write nothing")
 		}
@@ -301,24 +304,11 @@ func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		return exitOK
 	}
-	changes, err := inv.sso.Plan(ctx)
-	if err != nil {
-		return fail(env, err)
-	}
-	if len(changes) == 0 {
-		fmt.Fprintln(env.stdout, "No changes: babelforce's SSO configuration matches the sso section.")
-	} else if err := (&provisioning.Plan{Changes: changes}).WriteText(env.stdout); err != nil {
-		return fail(env, err)
-	}
-	if !dryRun {
-		for _, c := range changes {
-			if err := inv.sso.Apply(ctx, c); err != nil {
-				return fail(env, fmt.Errorf("apply sso configuration: %w", err))
-			}
-		}
-		if len(changes) > 0 {
-			fmt.Fprintln(env.stdout, "applied")
-		}
+	// a run of the reconciler limited to the SSO task: run lock, state (the secret's
+	// fingerprint), audit records, report, metrics, like every other run
+	rep, err := inv.rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerCLI, DryRun: dryRun, Tasks: []string{inv.sso.Name()}})
+	if code := inv.writeReport(env, rep, err, provisioning.TextOptions{}); code != exitOK || inv.output == "json" {
+		return code
 	}
 	if uris, err := inv.sso.RedirectURIs(ctx); err == nil && len(uris) > 0 {
 		fmt.Fprintln(env.stdout, "Register these redirect URIs at your IdP:")

@@ -149,6 +149,17 @@ func parseConfig(ctx context.Context, raw []byte, name string, lookup func(strin
 // defaultStorePath is store.path when unset.
 const defaultStorePath = "bridge.db"
 
+// deprecations lists the settings of c that still work but should go, each with what to do.
+func (c *Config) deprecations() []string {
+	var out []string
+	if c.SSO.FingerprintFile != "" {
+		out = append(out, "sso.fingerprint_file is deprecated: the SSO secret's fingerprint now lives in the reconciler's state "+
+			"(the store the replicas share, else sync.state_file). bridge imports the file into the state once, on the next run "+
+			"while the state has no fingerprint; after that run (bridge oidc apply, sync or serve) remove the setting and the file")
+	}
+	return out
+}
+
 // effective returns a copy of c with every default the packages apply when they start, so that
 // what bridge config validate --print shows is what runs, under the keys it is read from.
 func (c *Config) effective() *Config {

@@ -3,7 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,7 +74,8 @@ func (s *oidcSetup) setSecret(secret string) {
 }
 
 // config writes a configuration with the given sso settings (issuer, client id) and returns
-// its path. The fingerprint file is the same for every configuration of the setup.
+// its path. The state file (with the secret's fingerprint) is the same for every configuration
+// of the setup.
 func (s *oidcSetup) config(issuer, clientID string) string {
 	s.t.Helper()
 	ldif := writeTempFile(s.t, "dir.ldif", oidcLDIF)
@@ -92,11 +96,10 @@ sso:
   issuer: %q
   client_id: %q
   allow_insecure_http: true
-  fingerprint_file: %q
 log:
   level: debug
   format: text
-`, s.sim.URL, s.sim.Username, ldif, filepath.Join(s.stateDir, "state.json"), issuer, clientID, filepath.Join(s.stateDir, "sso.fingerprint"))
+`, s.sim.URL, s.sim.Username, ldif, filepath.Join(s.stateDir, "state.json"), issuer, clientID)
 	return writeTempFile(s.t, "bridge.yaml", cfg)
 }
 
@@ -364,4 +367,91 @@ func oidcCountKind(cs []provisioning.Change, k provisioning.Kind) int {
 		}
 	}
 	return n
+}
+
+// TestOIDCApplyIsARunInStatus: bridge oidc apply, run beside a service that shares its store,
+// is a run like the service's own: its audit record goes to log.audit, and the service's
+// /api/v1/status lists it (trigger cli, the sso task, where it ran). With babelforce's SSO
+// endpoint failing, the report says so and the exit code is 1.
+func TestOIDCApplyIsARunInStatus(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	s := serveStart(t, serveOptions{})
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	cfg := writeTempFile(t, "bridge.yaml", fmt.Sprintf(`
+babelforce:
+  base_url: %q
+  username: %q
+  max_attempts: 1
+directory:
+  type: scim_push
+mapping:
+  agent_source: %q
+store:
+  path: %q
+sso:
+  enabled: true
+  issuer: %q
+  client_id: %q
+  allow_insecure_http: true
+log:
+  audit: %q
+`, s.sim.URL, s.sim.Username, serveAgentSource, s.storePath, op.Issuer, op.ClientID, audit))
+	env := map[string]string{"BRIDGE_BABELFORCE_PASSWORD": s.pwd, "BRIDGE_SSO_CLIENT_SECRET": op.ClientSecret, "BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken}
+	out, errOut, code := runCLI(t, env, "oidc", "apply", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, "~ update sso") || !strings.Contains(out, "-> applied") {
+		t.Fatalf("oidc apply: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	raw, err := os.ReadFile(audit)
+	if err != nil || !strings.Contains(string(raw), `"kind":"update_sso"`) || !strings.Contains(string(raw), `"result":"applied"`) ||
+		strings.Contains(string(raw), op.ClientSecret) {
+		t.Errorf("audit log (%v):\n%s", err, raw)
+	}
+
+	var st struct {
+		Runs []provisioning.Report `json:"runs"`
+	}
+	code, _, body := s.do(http.MethodGet, "/api/v1/status", s.adminToken, nil)
+	if err := json.Unmarshal(body, &st); code != http.StatusOK || err != nil {
+		t.Fatalf("status: %d %v %s", code, err, body)
+	}
+	found := false
+	for _, r := range st.Runs {
+		if r.Trigger == provisioning.TriggerCLI && slices.Equal(r.Tasks, []string{"sso"}) && r.Origin != "" && r.Counts["update_sso/applied"] == 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the service's status does not list the oidc apply run:\n%s", body)
+	}
+
+	// babelforce's SSO endpoint failing: the report names it, exit 1
+	if err := s.sim.SetFaults(babelforcetest.Faults{Rate5xx: 1, Paths: []string{"/auth/sso"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCLI(t, env, "oidc", "apply", "--config", cfg)
+	if code != exitError || !strings.Contains(out, "read babelforce SSO configuration") {
+		t.Errorf("oidc apply, babelforce failing: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+}
+
+// TestOIDCFingerprintFileDeprecated: sso.fingerprint_file still loads, and config validate
+// (and every command) says what to do about it.
+func TestOIDCFingerprintFileDeprecated(t *testing.T) {
+	op := testenv.StartOIDCProvider(t)
+	s := newOIDCSetup(t, op.ClientSecret)
+	raw, err := os.ReadFile(s.config(op.Issuer, op.ClientID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeTempFile(t, "old.yaml", strings.Replace(string(raw), "  allow_insecure_http: true\n",
+		"  allow_insecure_http: true\n  fingerprint_file: "+filepath.Join(t.TempDir(), "sso.fingerprint")+"\n", 1))
+	code, out, errOut := s.run("config", "validate", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, "OK") || !strings.Contains(errOut, "sso.fingerprint_file is deprecated") ||
+		!strings.Contains(errOut, "remove the setting") {
+		t.Errorf("config validate: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = s.run("oidc", "apply", "--config", cfg)
+	if code != exitOK || !strings.Contains(errOut, "sso.fingerprint_file is deprecated") || s.ssoPuts() != 1 {
+		t.Errorf("oidc apply: exit %d, %d PUTs\nstderr: %s", code, s.ssoPuts(), errOut)
+	}
 }

@@ -296,9 +296,9 @@ func checkPod(t *testing.T, r rendered, cfg *Config) {
 	assert.NotEmpty(t, r.bridge.Resources.Requests["memory"])
 	assert.NotEmpty(t, r.bridge.Resources.Limits["memory"])
 
-	// What bridge writes is on a writable volume: the SQLite store, the state file, the SSO
-	// fingerprint, and /tmp (SQLite's temporary files).
-	writes := []string{cfg.Sync.StateFile, cfg.SSO.FingerprintFile, "/tmp/x"}
+	// What bridge writes is on a writable volume: the SQLite store, the state file (with the
+	// SSO secret's fingerprint), and /tmp (SQLite's temporary files).
+	writes := []string{cfg.Sync.StateFile, "/tmp/x"}
 	if !strings.Contains(cfg.Store.Path, "://") && cfg.Store.Path != "" {
 		writes = append(writes, cfg.Store.Path)
 	}

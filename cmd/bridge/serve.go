@@ -445,7 +445,7 @@ type queueStatus struct {
 }
 
 func (s *service) status(ctx context.Context) statusBody {
-	st := statusBody{Version: version, Runs: s.app.rec.Status(), Running: s.app.rec.Busy(), Upstreams: s.upstreams.status()}
+	st := statusBody{Version: version, Runs: s.app.rec.Runs(ctx), Running: s.app.rec.Busy(), Upstreams: s.upstreams.status()}
 	if t := s.app.rec.NextRun(); !t.IsZero() {
 		st.NextRun = &t
 	}

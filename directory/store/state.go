@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -77,4 +78,74 @@ func (s *Store) SaveStreamCookie(ctx context.Context, name string, cookie []byte
 		return fmt.Errorf("save the cookie of stream %s to the store: %w", name, err)
 	}
 	return nil
+}
+
+// runsStateName is the bridge_state row of the last runs' reports.
+const runsStateName = "runs"
+
+// AppendRun adds report (one run's compact report, a JSON document) in front of the last
+// runs' reports, keeping the newest keep, so that every replica and one-shot command
+// (bridge sync, bridge oidc apply) sees the runs of all of them. With LoadRuns it makes the
+// Store a provisioning.RunLog.
+func (s *Store) AppendRun(ctx context.Context, report []byte, keep int) error {
+	if !json.Valid(report) {
+		return errors.New("append run: the report is not a JSON document")
+	}
+	err := s.retry(ctx, "append run", func() error {
+		tx, err := s.begin(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback() }()
+		var data string
+		err = tx.QueryRowContext(ctx, `SELECT data FROM bridge_state WHERE name = ?`+s.d.forUpdate, runsStateName).Scan(&data)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var runs []json.RawMessage
+		if data != "" {
+			if err := json.Unmarshal([]byte(data), &runs); err != nil {
+				runs = nil // a damaged history is replaced, never a reason to fail a run
+			}
+		}
+		runs = append([]json.RawMessage{report}, runs...)
+		if len(runs) > keep {
+			runs = runs[:max(keep, 0)]
+		}
+		b, err := json.Marshal(runs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bridge_state (name, data, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+			runsStateName, string(b), formatTime(s.now())); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+	if err != nil {
+		return fmt.Errorf("save the run's report to the store: %w", err)
+	}
+	return nil
+}
+
+// LoadRuns returns the reports AppendRun kept, newest first (none: nil).
+func (s *Store) LoadRuns(ctx context.Context) ([][]byte, error) {
+	var data string
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT data FROM bridge_state WHERE name = ?`), runsStateName).Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("load the last runs from the store: %w", err)
+	}
+	var runs []json.RawMessage
+	if err := json.Unmarshal([]byte(data), &runs); err != nil {
+		return nil, fmt.Errorf("load the last runs from the store: %w", err)
+	}
+	out := make([][]byte, len(runs))
+	for i, r := range runs {
+		out[i] = r
+	}
+	return out, nil
 }

@@ -168,3 +168,30 @@ func testStreamCookies(t *testing.T, open func(*testing.T) *Store) {
 		t.Fatalf("the reconciler's state changed: %q", got)
 	}
 }
+
+// TestRunHistory: AppendRun keeps the newest reports first, at most keep of them, and refuses
+// what is not JSON; the runs are beside the reconciler's state, not in it.
+func TestRunHistory(t *testing.T) { eachBackend(t, testRunHistory) }
+
+func testRunHistory(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	s := open(t)
+	if runs, err := s.LoadRuns(ctx); err != nil || runs != nil {
+		t.Fatalf("LoadRuns of a new store = %q, %v", runs, err)
+	}
+	for _, r := range []string{`{"id":1}`, `{"id":2}`, `{"id":3}`} {
+		if err := s.AppendRun(ctx, []byte(r), 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := s.LoadRuns(ctx)
+	if err != nil || len(runs) != 2 || string(runs[0]) != `{"id":3}` || string(runs[1]) != `{"id":2}` {
+		t.Fatalf("LoadRuns = %q, %v; want the last two, newest first", runs, err)
+	}
+	if err := s.AppendRun(ctx, []byte("not json"), 2); err == nil {
+		t.Error("AppendRun took a report that is not JSON")
+	}
+	if st, err := s.LoadState(ctx); err != nil || st != nil {
+		t.Errorf("the run history changed the reconciler's state: %q, %v", st, err)
+	}
+}

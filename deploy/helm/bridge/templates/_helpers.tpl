@@ -114,9 +114,6 @@ writes, inside the data volume).
 {{- if not $cfg.sync.state_file }}
 {{- $_ := set $cfg.sync "state_file" (printf "%s/state.json" $data) }}
 {{- end }}
-{{- if not $cfg.sso.fingerprint_file }}
-{{- $_ := set $cfg.sso "fingerprint_file" (printf "%s/sso-fingerprint.json" $data) }}
-{{- end }}
 {{- if not $cfg.store }}
 {{- $_ := unset $cfg "store" }}
 {{- end }}
