@@ -95,7 +95,9 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, o appOptions)
 	// even when the directory is another source, so that every command (serve and the one-shot
 	// ones alike) shares its reconciler state (grace periods, managed tags) and its run lock
 	// rather than working from a stale state file or running beside a replica's reconcile.
-	if cfg.Directory.Type == directory.TypeSCIMPush || cfg.InboundSCIM.Enabled {
+	// sync.live queues what the directory's change stream reports in the store and keeps the
+	// stream's cookie there, so it opens the store too.
+	if cfg.Directory.Type == directory.TypeSCIMPush || cfg.InboundSCIM.Enabled || cfg.Sync.Live {
 		path := cfg.Store.Path
 		if path == "" {
 			path = defaultStorePath

@@ -27,6 +27,12 @@ type metrics struct {
 	queueDepth     prometheus.Gauge
 	queueOldest    prometheus.Gauge
 	upstreamUp     *prometheus.GaugeVec
+	liveConnected  prometheus.Gauge
+	liveFollowing  prometheus.Gauge
+	liveLastEvent  prometheus.Gauge
+	liveLag        prometheus.Gauge
+	livePeople     prometheus.Gauge
+	liveReconnects prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -70,9 +76,28 @@ func newMetrics() *metrics {
 		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bridge_upstream_up", Help: "Whether the last background check of an upstream (babelforce, directory, idp_jwks) succeeded (1) or not (0).",
 		}, []string{"upstream"}),
+		liveConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_live_connected", Help: "Whether the directory's change stream (sync.live) is connected and live (1) or not (0).",
+		}),
+		liveFollowing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_live_following", Help: "Whether this replica follows the change stream (1) or stands by for another replica / has none (0).",
+		}),
+		liveLastEvent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_live_last_event_timestamp_seconds", Help: "Unix time of the last change the stream reported.",
+		}),
+		liveLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_live_lag_seconds", Help: "How long after the directory's modification time the last change arrived (whole seconds on the directory's side).",
+		}),
+		livePeople: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_live_people_queued", Help: "People the change stream queued since bridge started.",
+		}),
+		liveReconnects: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_live_reconnects", Help: "Times the change stream was lost since bridge started.",
+		}),
 	}
 	m.reg.MustRegister(m.runs, m.runDuration, m.changes, m.guardRefusals, m.babelforceCall,
 		m.babelforceDur, m.retries, m.scimRequests, m.lastSuccess, m.queueDepth, m.queueOldest, m.upstreamUp,
+		m.liveConnected, m.liveFollowing, m.liveLastEvent, m.liveLag, m.livePeople, m.liveReconnects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -90,6 +115,24 @@ func (m *metrics) observeCall(ci babelforce.CallInfo) {
 func (m *metrics) observeQueue(st store.QueueStats) {
 	m.queueDepth.Set(float64(st.Depth))
 	m.queueOldest.Set(st.OldestAge(time.Now()).Seconds())
+}
+
+// observeLive records the change stream's status.
+func (m *metrics) observeLive(st provisioning.LiveStatus) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	m.liveConnected.Set(b(st.Connected))
+	m.liveFollowing.Set(b(st.Following))
+	if !st.LastEvent.IsZero() {
+		m.liveLastEvent.Set(float64(st.LastEvent.UnixMilli()) / 1000)
+	}
+	m.liveLag.Set(st.LagSeconds)
+	m.livePeople.Set(float64(st.People))
+	m.liveReconnects.Set(float64(st.Reconnects))
 }
 
 // observeSCIM counts one inbound SCIM request.

@@ -39,6 +39,8 @@ type service struct {
 	queue *provisioning.QueueWorker
 	// upstreams checks babelforce, the directory and the IdP in the background.
 	upstreams *upstreams
+	// live follows the directory's change stream (sync.live; nil when off).
+	live *provisioning.Follower
 }
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
@@ -108,7 +110,44 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, o appOpti
 			a.store.QueueWrites(store.SourceSCIMPush, s.queue.Wake)
 		}
 	}
+	if err := s.followLive(); err != nil {
+		a.close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// followLive sets up the follower of the directory's change stream when sync.live is on:
+// the people each change affects go into the store's change queue (the same durable queue
+// pushes use) and the queue worker is woken at once; it applies them in scoped runs.
+func (s *service) followLive() error {
+	cfg := s.app.cfg
+	switch {
+	case !cfg.Sync.Live:
+		return nil
+	case cfg.Directory.Type == directory.TypeSCIMPush:
+		s.logger.Info("sync.live: directory.type scim_push is pushed to bridge as it changes already; nothing to follow")
+		return nil
+	case s.queue == nil:
+		s.logger.Warn("sync.live: observe mode (sync.dry_run): the directory's changes are not followed; scheduled runs only plan")
+		return nil
+	}
+	stream, err := directory.OpenStream(cfg.Directory, s.logger.With("component", "directory_stream"), cfg.Sync.LivePollInterval())
+	if err != nil {
+		return fmt.Errorf("sync.live: %w", err)
+	}
+	rec := s.app.rec
+	s.live = provisioning.NewFollower(stream, s.app.store, provisioning.FollowerOptions{
+		Logger: s.logger.With("component", "live"),
+		Source: "live_" + cfg.Directory.Type,
+		FullRun: func(ctx context.Context) error {
+			_, err := rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerLive})
+			return err
+		},
+		Wake:     s.queue.Wake,
+		OnStatus: s.metrics.observeLive,
+	})
+	return nil
 }
 
 // auditTo writes audit records with l.
@@ -255,6 +294,13 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 		go func() {
 			defer wg.Done()
 			s.queue.Run(ctx)
+		}()
+	}
+	if s.live != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.live.Run(ctx)
 		}()
 	}
 	wg.Add(1)
@@ -436,6 +482,8 @@ type statusBody struct {
 	Queue *queueStatus `json:"queue,omitempty"`
 	// Upstreams are the last background checks of babelforce, the directory and the IdP.
 	Upstreams map[string]upstreamStatus `json:"upstreams"`
+	// Live is the directory's change stream (absent unless sync.live follows one).
+	Live *provisioning.LiveStatus `json:"live,omitempty"`
 }
 
 // queueStatus is the change queue in /api/v1/status.
@@ -459,6 +507,10 @@ func (s *service) status(ctx context.Context) statusBody {
 			qs = s.queue.Stats() // as last seen
 		}
 		st.Queue = &queueStatus{QueueStats: qs, OldestAgeSeconds: qs.OldestAge(time.Now()).Seconds()}
+	}
+	if s.live != nil {
+		ls := s.live.Status()
+		st.Live = &ls
 	}
 	return st
 }

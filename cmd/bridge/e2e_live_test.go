@@ -1,0 +1,188 @@
+package main
+
+// End-to-end tests of sync.live: `bridge serve` follows slapd's syncrepl stream (syncprov)
+// and each directory change reaches the babelforce simulator through a scoped run.
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/babelforce/bridge/babelforce"
+	"github.com/babelforce/bridge/babelforce/babelforcetest"
+	"github.com/babelforce/bridge/internal/testenv"
+)
+
+// liveServe is one `bridge serve` with sync.live and no schedule: everything it applies
+// comes from the change stream.
+type liveServe struct {
+	svc    *service
+	logs   *lockedBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startLiveServe(t *testing.T, yaml string, env map[string]string) *liveServe {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg, err := parseConfig(ctx, []byte(yaml), "live.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok }, true)
+	if err != nil {
+		cancel()
+		t.Fatalf("config: %v", err)
+	}
+	l := &liveServe{logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	svc, err := newService(ctx, cfg, newLogger(cfg.Log, l.logs), appOptions{})
+	if err != nil {
+		cancel()
+		t.Fatalf("new service: %v", err)
+	}
+	l.svc = svc
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() { l.done <- svc.serve(ctx, ln, false) }()
+	t.Cleanup(l.stop)
+	return l
+}
+
+// stop ends serve as SIGTERM does and closes the app (the store).
+func (l *liveServe) stop() {
+	if l.cancel == nil {
+		return
+	}
+	l.cancel()
+	l.cancel = nil
+	<-l.done
+	l.svc.app.close()
+}
+
+// waitUntil polls cond every 10 ms until it holds, failing after timeout with what.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+func agentByEmail(sim *babelforcetest.Server, email string) (babelforce.Agent, bool) {
+	for _, a := range sim.Agents() {
+		if strings.EqualFold(a.Email, email) {
+			return a, true
+		}
+	}
+	return babelforce.Agent{}, false
+}
+
+// auditWrites counts the audit records of writes to babelforce about subject.
+func auditWrites(logs, subject string) int {
+	n := 0
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "babelforce write") && strings.Contains(line, "subject="+subject) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestServeLiveFollowsSyncreplAndResumesFromTheCookie(t *testing.T) {
+	testenv.Need(t, "slapd", "slapadd")
+	people := e2ePeople()
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: e2eSeedLDIF(people), Syncprov: true})
+	sim := babelforcetest.New(t, babelforcetest.Options{})
+	dir := t.TempDir()
+	yaml := e2eConfigYAML(s.URL, filepath.Join(dir, "state.json"), 10, 10, "  live: true\n") +
+		"store:\n  path: " + filepath.Join(dir, "bridge.db") + "\n"
+	yaml = strings.Replace(yaml, "level: warn", "level: info", 1)
+	env := mergeEnv(babelforceSimEnv(sim), slapdEnv(s))
+	inScope := 0
+	for _, p := range people {
+		if p.inScope() {
+			inScope++
+		}
+	}
+	agent := func(uid string) babelforce.Agent {
+		a, _ := agentByEmail(sim, uid+"@example.com")
+		return a
+	}
+
+	l := startLiveServe(t, yaml, env)
+	// no cookie yet: the stream asks for one full reconcile, which provisions everyone
+	waitUntil(t, 30*time.Second, "the first full reconcile", func() bool { return len(sim.Agents()) == inScope })
+	waitUntil(t, 10*time.Second, "the stream live", func() bool { return l.svc.live.Status().Connected })
+	admin := ldapAdmin(t, s)
+	within := 15 * time.Second
+
+	// a phone number
+	ldapReplace(t, admin, "uid=anna.schmidt,ou=people,"+e2eSuffix, map[string][]string{"telephoneNumber": {"+49 30 5550001"}})
+	waitUntil(t, within, "anna's new number", func() bool { return agent("anna.schmidt").Number == "+49305550001" })
+	// a name
+	ldapReplace(t, admin, "uid=ben.mueller,ou=people,"+e2eSuffix, map[string][]string{"displayName": {"Benjamin Mueller"}, "cn": {"Benjamin Mueller"}})
+	waitUntil(t, within, "ben's new name", func() bool { return agent("ben.mueller").Name == "Benjamin Mueller" })
+	// a group join and a leave
+	ldapMembers(t, admin, groupDN("skill-french"), []string{"uid=clara.weber,ou=people," + e2eSuffix}, nil)
+	waitUntil(t, within, "clara's french skill", func() bool { return slices.Contains(agent("clara.weber").Tags, "french") })
+	ldapMembers(t, admin, groupDN("skill-german"), nil, []string{"uid=elif.yilmaz,ou=people," + e2eSuffix})
+	waitUntil(t, within, "elif without german", func() bool {
+		a := agent("elif.yilmaz")
+		return a.ID != "" && !slices.Contains(a.Tags, "german")
+	})
+	// a nested group change: a new skill group holding the team-sales group
+	ldapAdd(t, admin, groupDN("skill-dutch"), map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"skill-dutch"}, "member": {groupDN("team-sales")}})
+	waitUntil(t, within, "every sales agent speaks dutch", func() bool {
+		for _, p := range people {
+			if p.in("team-sales") && !slices.Contains(agent(p.uid).Tags, "dutch") {
+				return false
+			}
+		}
+		return true
+	})
+	if slices.Contains(agent("anna.schmidt").Tags, "dutch") {
+		t.Error("anna (support) got the sales group's skill")
+	}
+	// a leaver out of scope, and a deleted entry: both agents disabled
+	ldapMembers(t, admin, groupDN("team-support"), nil, []string{"uid=quinn.adams,ou=people," + e2eSuffix})
+	waitUntil(t, within, "quinn disabled", func() bool { a := agent("quinn.adams"); return a.ID != "" && !a.IsEnabled() })
+	ldapDelete(t, admin, "uid=paul.richter,ou=people,"+e2eSuffix)
+	waitUntil(t, within, "paul disabled", func() bool { a := agent("paul.richter"); return a.ID != "" && !a.IsEnabled() })
+	if st := l.svc.live.Status(); st.FullRuns != 1 || st.People < 7 || st.Reconnects != 0 {
+		t.Errorf("live status %+v: want one full run (the start), the people named, no reconnect", st)
+	}
+
+	// slapd restarts: the stream reconnects and reconciles everyone once
+	s.Restart(t)
+	waitUntil(t, 30*time.Second, "the reconnect", func() bool {
+		st := l.svc.live.Status()
+		return st.Reconnects == 1 && st.Connected && st.FullRuns == 2
+	})
+	admin = ldapAdmin(t, s)
+	ldapReplace(t, admin, "uid=david.okafor,ou=people,"+e2eSuffix, map[string][]string{"telephoneNumber": {"+49 30 5550004"}})
+	waitUntil(t, within, "david's new number after the reconnect", func() bool { return agent("david.okafor").Number == "+49305550004" })
+
+	// bridge stops; a change while it is down is applied once after the restart, from the
+	// kept cookie (no full reconcile)
+	l.stop()
+	ldapReplace(t, admin, "uid=karl.fischer,ou=people,"+e2eSuffix, map[string][]string{"telephoneNumber": {"+49 30 5550011"}})
+	l2 := startLiveServe(t, yaml, env)
+	waitUntil(t, within, "karl's number after the restart", func() bool { return agent("karl.fischer").Number == "+49305550011" })
+	serveWaitDrained(t, l2.svc.app.store, within)
+	st := l2.svc.live.Status()
+	if st.FullRuns != 0 || st.People != 1 {
+		t.Errorf("after the restart: %+v, want karl alone named and no full reconcile", st)
+	}
+	if n := auditWrites(l2.logs.String(), "karl.fischer@example.com"); n != 1 {
+		t.Errorf("%d writes about karl after the restart, want 1\n%s", n, l2.logs.String())
+	}
+	if n := auditWrites(l2.logs.String(), "anna.schmidt@example.com"); n != 0 {
+		t.Errorf("%d writes about anna after the restart, want none (nothing changed)", n)
+	}
+}
