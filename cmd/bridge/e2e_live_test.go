@@ -26,7 +26,7 @@ type liveServe struct {
 	done   chan error
 }
 
-func startLiveServe(t *testing.T, yaml string, env map[string]string) *liveServe {
+func startLiveServe(t testing.TB, yaml string, env map[string]string) *liveServe {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg, err := parseConfig(ctx, []byte(yaml), "live.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok }, true)
