@@ -183,3 +183,137 @@ func benchSeed(n int) string {
 	group("babelforce-agents", []string{groupDN("team-support"), groupDN("team-sales")})
 	return b.String()
 }
+
+// BenchmarkLiveLatencyAD is BenchmarkLiveLatency against the Samba AD domain controller
+// (DirSync polled every sync.live_poll, default 2 s): BRIDGE_BENCH_AD_USERS users (default
+// 200) in a fresh OU, 20 changes one by one with ldapmodify (phone numbers, skill group
+// joins, accounts disabled), each timed from just before ldapmodify until the simulator
+// shows it.
+//
+//	go test -run '^$' -bench LiveLatencyAD -benchtime 1x -timeout 30m ./cmd/bridge/
+func BenchmarkLiveLatencyAD(b *testing.B) {
+	testenv.Need(b, "ldapmodify")
+	n := 200
+	if v := os.Getenv("BRIDGE_BENCH_AD_USERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 21 {
+			b.Fatalf("BRIDGE_BENCH_AD_USERS=%q: want a number of at least 21", v)
+		}
+	}
+	const changes = 20
+	dc := testenv.StartSamba(b, testenv.SambaOptions{})
+	base := dc.NewOU(b, "livebench")
+	prefix := fmt.Sprintf("lb%d-", time.Now().UnixNano()%1e6)
+	start := time.Now()
+	dc.Add(b, testenv.ADSeed(base, prefix, testenv.OrgSeed{Users: n})+
+		fmt.Sprintf("dn: CN=skill-dutch,OU=groups,%s\nobjectClass: group\nsAMAccountName: %sskill-dutch\n\n", base, prefix))
+	b.Logf("samba: %d users added in %s", n, time.Since(start).Round(time.Millisecond))
+	sim := babelforcetest.New(b, babelforcetest.Options{})
+	dir := b.TempDir()
+	poll := 2 * time.Second
+	yaml := fmt.Sprintf(`babelforce:
+  base_url: http://127.0.0.1:1
+  username: nobody@example.com
+  rate_limit: 0
+  timeout: 60s
+directory:
+  type: ldap
+  ldap:
+    urls: [%q]
+    ca_file: %q
+    preset: active_directory
+    bind_dn: %q
+    user_base_dn: OU=people,%[4]s
+    group_base_dn: OU=groups,%[4]s
+mapping:
+  agent_source: "bridge:bench-ad"
+  skills:
+    - {match: "^skill-(.+)$", tag: "$1", lowercase: true}
+  default_roles: [agent]
+sync:
+  state_file: %[5]q
+  concurrency: 8
+  live: true
+  live_poll: %[6]s
+store:
+  path: %[7]q
+log:
+  level: warn
+  format: text
+`, dc.LDAPSURL, dc.CAFile, dc.BindDN, base, filepath.Join(dir, "state.json"), poll, filepath.Join(dir, "bridge.db"))
+	env := mergeEnv(babelforceSimEnv(sim), map[string]string{"BRIDGE_LDAP_BIND_PASSWORD": dc.BindPassword})
+	l := startLiveServe(b, yaml, env)
+	defer l.stop()
+	wait := func(limit time.Duration, what string, cond func() bool) {
+		deadline := time.Now().Add(limit)
+		for !cond() {
+			if time.Now().After(deadline) {
+				b.Fatalf("not within %s: %s", limit, what)
+			}
+			time.Sleep(5 * time.Millisecond) // polling interval
+		}
+	}
+	wait(10*time.Minute, "the first full reconcile", func() bool {
+		for _, r := range l.svc.app.rec.Status() {
+			if r.Trigger == "live" && !r.Finished.IsZero() {
+				return true
+			}
+		}
+		return false
+	})
+	wait(time.Minute, "the stream live", func() bool { return l.svc.live.Status().Connected })
+	byEmail := map[string]string{}
+	for _, a := range sim.Agents() {
+		byEmail[a.Email] = a.ID
+	}
+	agent := func(i int) babelforce.Agent {
+		a, _ := sim.Agent(byEmail[testenv.SeedUserName(i)+"@example.com"])
+		return a
+	}
+	before := l.svc.live.Status()
+	ldif := filepath.Join(dir, "change.ldif")
+	modify := func(text string) {
+		if err := os.WriteFile(ldif, []byte(text), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		bin, _ := testenv.LookPath("ldapmodify")
+		cmd := exec.Command(bin, "-x", "-H", dc.LDAPSURL, "-D", dc.BindDN, "-w", dc.BindPassword, "-f", ldif)
+		cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+dc.CAFile, "LDAPTLS_REQCERT=demand")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("ldapmodify: %v\n%s", err, out)
+		}
+	}
+	var lat []time.Duration
+	for c := 0; c < changes; c++ {
+		i := 30 + c*((n-30)/changes) // clear of the seed's special users
+		dn := fmt.Sprintf("CN=%s,OU=people,%s", testenv.SeedUserName(i), base)
+		if agent(i).ID == "" {
+			b.Fatalf("%s has no agent", testenv.SeedUserName(i))
+		}
+		var done func() bool
+		began := time.Now()
+		switch c % 3 {
+		case 0:
+			num := fmt.Sprintf("+1 555 77%04d", c)
+			modify(fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: %s\n-\n", dn, num))
+			want := strings.ReplaceAll(num, " ", "")
+			done = func() bool { return agent(i).Number == want }
+		case 1:
+			modify(fmt.Sprintf("dn: CN=skill-dutch,OU=groups,%s\nchangetype: modify\nadd: member\nmember: %s\n-\n", base, dn))
+			done = func() bool { return slices.Contains(agent(i).Tags, "dutch") }
+		case 2:
+			modify(fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n-\n", dn))
+			done = func() bool { a := agent(i); return !a.IsEnabled() }
+		}
+		wait(time.Minute, fmt.Sprintf("change %d of %s", c, testenv.SeedUserName(i)), done)
+		lat = append(lat, time.Since(began))
+	}
+	after := l.svc.live.Status()
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	p95 := s[min(len(s)-1, int(float64(len(s))*.95+0.5)-1)]
+	fmt.Printf("live latency, Samba AD, %d users, %d changes one by one with ldapmodify (DirSync polled every %s):\n", n, changes, poll)
+	fmt.Printf("  p50 %s  p95 %s  max %s\n", s[len(s)/2-1].Round(time.Millisecond), p95.Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+	fmt.Printf("  full reconciles during the changes: %d; people queued by the stream: %d\n", after.FullRuns-before.FullRuns, after.People-before.People)
+	b.ReportMetric(float64(p95.Milliseconds()), "p95-ms")
+}
