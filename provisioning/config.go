@@ -104,6 +104,7 @@ func DefaultConfig() Config {
 		Interval:    15 * time.Minute,
 		Jitter:      10,
 		LoginUsers:  LoginUsersConfig{DeactivateOnLeave: true},
+		LivePoll:    DefaultLivePoll,
 	}
 }
 

@@ -34,7 +34,7 @@ state_file: /var/lib/bridge/state.json
 	}
 	want := Config{Adopt: true, Delete: DeleteConfig{Enabled: true, GracePeriod: 48 * time.Hour},
 		Guard: GuardConfig{MaxDestructive: 25, MaxDestructivePercent: 5}, Concurrency: 4, Interval: 30 * time.Minute,
-		Jitter: 10, LoginUsers: LoginUsersConfig{DeactivateOnLeave: false}, StateFile: "/var/lib/bridge/state.json"}
+		Jitter: 10, LoginUsers: LoginUsersConfig{DeactivateOnLeave: false}, StateFile: "/var/lib/bridge/state.json", LivePoll: DefaultLivePoll}
 	if cfg != want {
 		t.Errorf("config\n got  %+v\n want %+v", cfg, want)
 	}
