@@ -80,7 +80,7 @@ func (s *ldapStream) dirSync(ctx context.Context, sc streamCookie, resumed bool,
 		batch := idSet{}
 		full := false
 		err := poll(func(e *ldap.Entry) error {
-			ids, f, err := s.dirSyncEntry(e)
+			ids, f, err := s.dirSyncEntry(ctx, e)
 			batch.add(ids...)
 			full = full || f || len(batch) > maxNamedUsers
 			return err
@@ -107,7 +107,7 @@ func (s *ldapStream) dirSync(ctx context.Context, sc streamCookie, resumed bool,
 
 // dirSyncEntry returns the users one DirSync entry affects, or full when they cannot be
 // named.
-func (s *ldapStream) dirSyncEntry(e *ldap.Entry) (ids []string, full bool, err error) {
+func (s *ldapStream) dirSyncEntry(ctx context.Context, e *ldap.Entry) (ids []string, full bool, err error) {
 	l := s.l
 	a := l.cfg.Attributes
 	guid, gerr := FormatGUID(e.GetRawAttributeValue("objectGUID"))
@@ -146,11 +146,11 @@ func (s *ldapStream) dirSyncEntry(e *ldap.Entry) (ids []string, full bool, err e
 		if whole || renamed {
 			// a new group (every value present), a server without incremental values, or a
 			// rename: everybody in the group through nesting
-			ids, err := s.inGroup(e.DN)
+			ids, err := s.inGroup(ctx, e.DN)
 			return ids, err == nil && len(ids) > maxNamedUsers, err
 		}
 		for _, dn := range append(added, removed...) {
-			more, err := s.memberIDs(dn)
+			more, err := s.memberIDs(ctx, dn)
 			if err != nil {
 				return nil, false, err
 			}
@@ -191,18 +191,18 @@ func (s *ldapStream) isGroupDN(dn string) bool {
 
 // memberIDs returns the user a member DN names, or the users of the group it names (through
 // nesting).
-func (s *ldapStream) memberIDs(dn string) ([]string, error) {
+func (s *ldapStream) memberIDs(ctx context.Context, dn string) ([]string, error) {
 	ids, err := s.userIDsOf([]string{dn})
 	if err != nil || len(ids) > 0 {
 		return ids, err
 	}
-	return s.inGroup(dn)
+	return s.inGroup(ctx, dn)
 }
 
 // inGroup returns the ids of the users in group dn, through nested groups (AD's in-chain
 // matching rule); none when dn is not a group.
-func (s *ldapStream) inGroup(dn string) ([]string, error) {
-	r := s.reader(context.Background())
+func (s *ldapStream) inGroup(ctx context.Context, dn string) ([]string, error) {
+	r := s.reader(ctx)
 	f := fmt.Sprintf("(&%s(memberOf:%s:=%s))", s.l.cfg.UserFilter, inChain, ldap.EscapeFilter(dn))
 	es, err := r.search("users", s.userBase, f, []string{s.l.cfg.Attributes.ID})
 	if err != nil {

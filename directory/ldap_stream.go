@@ -207,5 +207,3 @@ func modified(e *ldap.Entry, newest time.Time) time.Time {
 
 // errStreamEnded is returned when the server ends a persistent search on its own.
 var errStreamEnded = errors.New("the server ended the change stream")
-
-// dirSync is implemented in ldap_dirsync.go.
