@@ -230,6 +230,7 @@ directory:
     group_base_dn: OU=groups,%[4]s
 mapping:
   agent_source: "bridge:bench-ad"
+  phone: {invalid: omit}            # the seed's +1 555 01… numbers are fictional
   skills:
     - {match: "^skill-(.+)$", tag: "$1", lowercase: true}
   default_roles: [agent]
@@ -291,13 +292,13 @@ log:
 		i := 30 + c*((n-30)/changes) // clear of the seed's special users
 		dn := fmt.Sprintf("CN=%s,OU=people,%s", testenv.SeedUserName(i), base)
 		if agent(i).ID == "" {
-			b.Fatalf("%s has no agent", testenv.SeedUserName(i))
+			b.Fatalf("%s has no agent; runs: %+v\n%s", testenv.SeedUserName(i), l.svc.app.rec.Status(), l.logs.String())
 		}
 		var done func() bool
 		began := time.Now()
 		switch c % 3 {
 		case 0:
-			num := fmt.Sprintf("+1 555 77%04d", c)
+			num := fmt.Sprintf("+49 30 77%06d", c)
 			modify(fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: %s\n-\n", dn, num))
 			want := strings.ReplaceAll(num, " ", "")
 			done = func() bool { return agent(i).Number == want }
