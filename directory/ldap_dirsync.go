@@ -36,6 +36,14 @@ func (s *ldapStream) dirSync(ctx context.Context, sc streamCookie, resumed bool,
 			req := ldap.NewSearchRequest(nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0,
 				int(l.cfg.SearchTimeout/time.Second), false, filter, attrs, nil)
 			res, err := s.conn.DirSync(req, flags, 0, sc.Users)
+			if flags&ldap.DirSyncObjectSecurity == 0 && ldap.IsErrorAnyOf(err, ldap.LDAPResultInsufficientAccessRights, ldap.LDAPResultUnwillingToPerform) {
+				// Without "Replicating Directory Changes" on the naming context the bind
+				// user may still follow what it can read (deleted objects then wait for the
+				// periodic run).
+				l.logger.Warn("ldap dirsync: the bind user may not replicate directory changes; following only what it may read (grant it Replicating Directory Changes to see deletions)", "url", s.url)
+				flags |= ldap.DirSyncObjectSecurity
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("ldap %s: dirsync: %w", s.url, err)
 			}
