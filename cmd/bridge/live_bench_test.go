@@ -133,7 +133,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 		slices.Sort(s)
 		return s[min(len(s)-1, int(float64(len(s))*p+0.5)-1)]
 	}
-	fmt.Printf("live latency, %d users, %d changes one by one with ldapmodify (syncrepl, scoped runs):\n", n, changes)
+	fmt.Printf("live latency, %d users, %d changes one by one with ldapmodify (syncrepl):\n", n, changes)
 	fmt.Printf("  all     p50 %6s  p95 %6s  max %6s\n", pct(lat, .5).Round(time.Millisecond), pct(lat, .95).Round(time.Millisecond), slices.Max(lat).Round(time.Millisecond))
 	for _, k := range []string{"phone", "join", "leaver"} {
 		fmt.Printf("  %-7s p50 %6s  p95 %6s  max %6s  (%d; ldapmodify alone p50 %s)\n", k, pct(kinds[k], .5).Round(time.Millisecond),
