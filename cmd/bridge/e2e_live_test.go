@@ -119,7 +119,7 @@ func TestServeLiveFollowsSyncreplAndResumesFromTheCookie(t *testing.T) {
 	// no cookie yet: the stream asks for one full reconcile, which provisions everyone
 	waitUntil(t, 30*time.Second, "the first full reconcile", func() bool { return len(sim.Agents()) == inScope })
 	waitUntil(t, 10*time.Second, "the stream live", func() bool { return l.svc.live.Status().Connected })
-	if st := l.svc.status(); st.Live == nil || !st.Live.Connected || !st.Live.Following {
+	if st := l.svc.status(t.Context()); st.Live == nil || !st.Live.Connected || !st.Live.Following {
 		t.Errorf("/api/v1/status live = %+v, want connected and following", st.Live)
 	}
 	admin := ldapAdmin(t, s)
