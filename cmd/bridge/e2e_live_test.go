@@ -17,8 +17,8 @@ import (
 	"github.com/babelforce/bridge/internal/testenv"
 )
 
-// liveServe is one `bridge serve` with sync.live and no schedule: everything it applies
-// comes from the change stream.
+// liveServe is one `bridge serve` with sync.live; with schedule false everything it
+// applies comes from the change stream.
 type liveServe struct {
 	svc    *service
 	logs   *lockedBuffer
@@ -26,7 +26,7 @@ type liveServe struct {
 	done   chan error
 }
 
-func startLiveServe(t testing.TB, yaml string, env map[string]string) *liveServe {
+func startLiveServe(t testing.TB, yaml string, env map[string]string, schedule bool) *liveServe {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg, err := parseConfig(ctx, []byte(yaml), "live.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok }, true)
@@ -46,7 +46,7 @@ func startLiveServe(t testing.TB, yaml string, env map[string]string) *liveServe
 		cancel()
 		t.Fatal(err)
 	}
-	go func() { l.done <- svc.serve(ctx, ln, false) }()
+	go func() { l.done <- svc.serve(ctx, ln, schedule) }()
 	t.Cleanup(l.stop)
 	return l
 }
@@ -115,10 +115,15 @@ func TestServeLiveFollowsSyncreplAndResumesFromTheCookie(t *testing.T) {
 		return a
 	}
 
-	l := startLiveServe(t, yaml, env)
-	// no cookie yet: the stream asks for one full reconcile, which provisions everyone
+	// with the schedule (interval 15 min): no cookie yet, so the stream asks for one full
+	// reconcile, and that is the scheduler's first run (not a second one beside it)
+	l := startLiveServe(t, yaml, env, true)
 	waitUntil(t, 30*time.Second, "the first full reconcile", func() bool { return len(sim.Agents()) == inScope })
 	waitUntil(t, 10*time.Second, "the stream live", func() bool { return l.svc.live.Status().Connected })
+	waitUntil(t, 30*time.Second, "the first run finished", func() bool { return !l.svc.app.rec.Busy() })
+	if runs := l.svc.app.rec.Status(); len(runs) != 1 || runs[0].Trigger != "schedule" || len(runs[0].Users) != 0 {
+		t.Errorf("runs at the start: %d, want one full scheduled run: %+v", len(runs), runs)
+	}
 	if st := l.svc.status(t.Context()); st.Live == nil || !st.Live.Connected || !st.Live.Following {
 		t.Errorf("/api/v1/status live = %+v, want connected and following", st.Live)
 	}
@@ -175,7 +180,7 @@ func TestServeLiveFollowsSyncreplAndResumesFromTheCookie(t *testing.T) {
 	// kept cookie (no full reconcile)
 	l.stop()
 	ldapReplace(t, admin, "uid=karl.fischer,ou=people,"+e2eSuffix, map[string][]string{"telephoneNumber": {"+49 30 5550011"}})
-	l2 := startLiveServe(t, yaml, env)
+	l2 := startLiveServe(t, yaml, env, false)
 	waitUntil(t, within, "karl's number after the restart", func() bool { return agent("karl.fischer").Number == "+49305550011" })
 	serveWaitDrained(t, l2.svc.app.store, within)
 	st := l2.svc.live.Status()

@@ -50,7 +50,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 	env := mergeEnv(babelforceSimEnv(sim), slapdEnv(s))
 
 	t0 := time.Now()
-	l := startLiveServe(b, yaml, env)
+	l := startLiveServe(b, yaml, env, false)
 	defer l.stop()
 	wait := func(limit time.Duration, what string, cond func() bool) {
 		deadline := time.Now().Add(limit)
@@ -246,7 +246,7 @@ log:
   format: text
 `, dc.LDAPSURL, dc.CAFile, dc.BindDN, base, filepath.Join(dir, "state.json"), poll, filepath.Join(dir, "bridge.db"))
 	env := mergeEnv(babelforceSimEnv(sim), map[string]string{"BRIDGE_LDAP_BIND_PASSWORD": dc.BindPassword})
-	l := startLiveServe(b, yaml, env)
+	l := startLiveServe(b, yaml, env, false)
 	defer l.stop()
 	wait := func(limit time.Duration, what string, cond func() bool) {
 		deadline := time.Now().Add(limit)

@@ -41,6 +41,30 @@ type service struct {
 	upstreams *upstreams
 	// live follows the directory's change stream (sync.live; nil when off).
 	live *provisioning.Follower
+	// liveFresh: the stream has no kept position yet, so its first batch asks for a full
+	// reconcile (see firstRunGate).
+	liveFresh bool
+	// firstRun, when not nil, holds the scheduler's first run back until the change stream
+	// asks for its full reconcile or cannot (serve with a schedule and liveFresh).
+	firstRun *firstRunGate
+}
+
+// firstRunGate spares the double full reconcile at the start of a stream without a kept
+// position: the scheduler's immediate run and the one the stream asks for once its first
+// batch is in. The scheduler waits for the gate; the stream's request opens it (and is the
+// scheduler's run, which reads the directory after the stream's position, so nothing between
+// them is lost), as does a stream that stands by for another replica, fails or has none.
+type firstRunGate struct {
+	once sync.Once
+	open chan struct{}
+}
+
+func newFirstRunGate() *firstRunGate { return &firstRunGate{open: make(chan struct{})} }
+
+// opens opens the gate; true the first time only.
+func (g *firstRunGate) opens() (first bool) {
+	g.once.Do(func() { close(g.open); first = true })
+	return first
 }
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
@@ -110,7 +134,7 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, o appOpti
 			a.store.QueueWrites(store.SourceSCIMPush, s.queue.Wake)
 		}
 	}
-	if err := s.followLive(); err != nil {
+	if err := s.followLive(ctx); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -120,7 +144,7 @@ func newService(ctx context.Context, cfg *Config, logger *slog.Logger, o appOpti
 // followLive sets up the follower of the directory's change stream when sync.live is on:
 // the people each change affects go into the store's change queue (the same durable queue
 // pushes use) and the queue worker is woken at once; it applies them in scoped runs.
-func (s *service) followLive() error {
+func (s *service) followLive(ctx context.Context) error {
 	cfg := s.app.cfg
 	switch {
 	case !cfg.Sync.Live:
@@ -136,16 +160,29 @@ func (s *service) followLive() error {
 	if err != nil {
 		return fmt.Errorf("sync.live: %w", err)
 	}
+	cookie, err := s.app.store.LoadStreamCookie(ctx, stream.StreamName())
+	if err != nil {
+		return fmt.Errorf("sync.live: %w", err)
+	}
+	s.liveFresh = len(cookie) == 0
 	rec := s.app.rec
 	s.live = provisioning.NewFollower(stream, s.app.store, provisioning.FollowerOptions{
 		Logger: s.logger.With("component", "live"),
 		Source: "live_" + cfg.Directory.Type,
 		FullRun: func(ctx context.Context) error {
+			if s.firstRun != nil && s.firstRun.opens() {
+				return nil // the scheduler's first run, starting now, is this one
+			}
 			_, err := rec.Run(ctx, provisioning.RunOptions{Trigger: provisioning.TriggerLive})
 			return err
 		},
-		Wake:     s.queue.Wake,
-		OnStatus: s.metrics.observeLive,
+		Wake: s.queue.Wake,
+		OnStatus: func(st provisioning.LiveStatus) {
+			s.metrics.observeLive(st)
+			if s.firstRun != nil && (!st.Following || st.LastError != "" || st.Reconnects > 0) {
+				s.firstRun.opens() // standing by, failing or without a stream: no request coming
+			}
+		},
 	})
 	return nil
 }
@@ -283,9 +320,19 @@ func (s *service) serve(ctx context.Context, ln net.Listener, schedule bool) err
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	var wg sync.WaitGroup
 	if schedule {
+		if s.live != nil && s.liveFresh {
+			s.firstRun = newFirstRunGate()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if s.firstRun != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.firstRun.open:
+				}
+			}
 			s.app.rec.Schedule(ctx)
 		}()
 	}
