@@ -149,13 +149,15 @@ func (f *Follower) Run(ctx context.Context) {
 	log := f.opts.Logger.With("stream", f.status.Stream)
 	failures := 0
 	lost := false
+	leadLost := false
 	for ctx.Err() == nil {
-		held, release, ok := f.lead(ctx)
+		held, release, ok := f.lead(ctx, leadLost)
 		if !ok {
 			return
 		}
 		// following stops when the lead is lost (held ends)
 		err := f.followOnce(held, lost, func() { failures = 0 })
+		leadLost = held.Err() != nil && ctx.Err() == nil
 		release()
 		if ctx.Err() != nil {
 			return
@@ -185,11 +187,22 @@ func (f *Follower) Run(ctx context.Context) {
 }
 
 // lead takes the lead (Lead), waiting for it while another replica holds it; ok is false
-// when ctx ended first.
-func (f *Follower) lead(ctx context.Context) (held context.Context, release func(), ok bool) {
+// when ctx ended first. A follower that has just lost the lead (its lock session died)
+// stands by for two LeadPolls first, so that a replica that still reaches the store, polling
+// every LeadPoll, takes over.
+func (f *Follower) lead(ctx context.Context, lost bool) (held context.Context, release func(), ok bool) {
 	if f.opts.Lead == nil {
 		f.update(func(s *LiveStatus) { s.Following = true })
 		return ctx, func() {}, true
+	}
+	if lost {
+		f.opts.Logger.Warn("sync.live: lost the lead (its lock session ended); standing by so that another replica can take over")
+		f.update(func(s *LiveStatus) { s.Following, s.Connected = false, false })
+		select {
+		case <-ctx.Done():
+			return nil, nil, false
+		case <-f.opts.After(2 * f.opts.LeadPoll):
+		}
 	}
 	logged := false
 	for {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"net"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/babelforce/bridge/babelforce"
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
+	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/internal/testenv"
 )
 
@@ -192,5 +194,70 @@ func TestServeLiveFollowsSyncreplAndResumesFromTheCookie(t *testing.T) {
 	}
 	if n := auditWrites(l2.logs.String(), "anna.schmidt@example.com"); n != 0 {
 		t.Errorf("%d writes about anna after the restart, want none (nothing changed)", n)
+	}
+}
+
+// TestServeLiveOneReplicaFollows: two serves with sync.live share a PostgreSQL store; only
+// the holder of the stream lock follows the stream. When its lock session is terminated
+// (pg_terminate_backend), the other replica takes over and changes keep arriving.
+func TestServeLiveOneReplicaFollows(t *testing.T) {
+	testenv.Need(t, "slapd", "slapadd")
+	people := e2ePeople()
+	s := testenv.StartSlapd(t, testenv.SlapdOptions{SeedLDIF: e2eSeedLDIF(people), Syncprov: true})
+	pg := testenv.StartPostgres(t)
+	sim := babelforcetest.New(t, babelforcetest.Options{})
+	dir := t.TempDir()
+	yaml := e2eConfigYAML(s.URL, filepath.Join(dir, "state.json"), 10, 10, "  live: true\n") +
+		"store:\n  path: " + pg.URL + "\n"
+	yaml = strings.Replace(yaml, "level: warn", "level: info", 1)
+	env := mergeEnv(babelforceSimEnv(sim), slapdEnv(s))
+	agent := func(uid string) babelforce.Agent {
+		a, _ := agentByEmail(sim, uid+"@example.com")
+		return a
+	}
+	following := func(l *liveServe) bool { st := l.svc.live.Status(); return st.Following && st.Connected }
+	standing := func(l *liveServe) bool {
+		return !l.svc.live.Status().Following && strings.Contains(l.logs.String(), "another replica follows the change stream")
+	}
+
+	a := startLiveServe(t, yaml, env, false)
+	waitUntil(t, 30*time.Second, "A follows", func() bool { return following(a) })
+	b := startLiveServe(t, yaml, env, false)
+	waitUntil(t, 30*time.Second, "B stands by", func() bool { return standing(b) })
+	waitUntil(t, 30*time.Second, "the first full reconcile", func() bool { return agent("anna.schmidt").ID != "" })
+	admin := ldapAdmin(t, s)
+	ldapReplace(t, admin, "uid=anna.schmidt,ou=people,"+e2eSuffix, map[string][]string{"telephoneNumber": {"+49 30 5550001"}})
+	waitUntil(t, 15*time.Second, "anna's new number", func() bool { return agent("anna.schmidt").Number == "+49305550001" })
+	if st := b.svc.live.Status(); st.Following || st.Batches != 0 {
+		t.Errorf("B followed the stream beside A: %+v", st)
+	}
+
+	// A's stream lock session dies: B takes over, A stands by
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// the stream lock's key (store.streamLockKey) is 0x6272696467650003: objid holds its low half
+	var killed int
+	if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND objid = x'67650003'::bigint`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminate the stream lock session: %d sessions, %v", killed, err)
+	}
+	waitUntil(t, 30*time.Second, "B follows", func() bool { return following(b) })
+	waitUntil(t, 30*time.Second, "A stands by", func() bool { return !a.svc.live.Status().Following })
+	ldapReplace(t, admin, "uid=ben.mueller,ou=people,"+e2eSuffix, map[string][]string{"telephoneNumber": {"+49 30 5550002"}})
+	waitUntil(t, 15*time.Second, "ben's new number through B", func() bool { return agent("ben.mueller").Number == "+49305550002" })
+	if st := b.svc.live.Status(); st.Batches == 0 {
+		t.Errorf("B follows but saw no change: %+v", st)
+	}
+	hs, err := b.svc.app.store.LockHolders(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hs {
+		if h.Name == store.LockStream && !h.Held {
+			t.Errorf("stream lock row: %+v, want held", h)
+		}
 	}
 }

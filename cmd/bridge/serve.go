@@ -177,6 +177,9 @@ func (s *service) followLive(ctx context.Context) error {
 			return err
 		},
 		Wake: s.queue.Wake,
+		// with several replicas (PostgreSQL) only the stream lock's holder follows; on
+		// SQLite, one replica, the lock is always granted
+		Lead: s.app.store.StreamLock,
 		OnStatus: func(st provisioning.LiveStatus) {
 			s.metrics.observeLive(st)
 			if s.firstRun != nil && (!st.Following || st.LastError != "" || st.Reconnects > 0) {

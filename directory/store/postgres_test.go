@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -141,6 +142,80 @@ func TestPostgresRunLock(t *testing.T) {
 	// Nothing left holding connections busy: the pool is usable as before.
 	if err := a.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresStreamLock: one replica follows the change stream; the stream lock is
+// independent of the run lock; the lock rows name the holder; when the holder's session is
+// terminated its context ends with ErrStreamLockLost and the other replica takes over.
+func TestPostgresStreamLock(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	a, b := openURL(t, pg.URL), openURL(t, pg.URL)
+	a.replica, b.replica = "host-a pid 1", "host-b pid 2"
+	heldA, releaseA, ok, err := a.StreamLock(ctx)
+	if err != nil || !ok {
+		t.Fatalf("first StreamLock = %v, %v; want ok", ok, err)
+	}
+	defer releaseA()
+	if _, _, ok, err := b.StreamLock(ctx); err != nil || ok {
+		t.Fatalf("StreamLock of the other replica while held = %v, %v; want not ok", ok, err)
+	}
+	// the follower's scoped runs still take the run lock, whoever follows
+	if _, release, ok, err := b.RunLock(ctx); err != nil || !ok {
+		t.Fatalf("RunLock beside another replica's stream lock = %v, %v; want ok", ok, err)
+	} else {
+		release()
+	}
+	wantHolders(t, b, map[string]string{LockStream: "held by host-a pid 1", LockRun: "released by host-b pid 2"})
+
+	var pid int
+	if err := b.db.QueryRowContext(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND objid = $1::bigint & 4294967295`, streamLockKey).Scan(&pid); err != nil {
+		t.Fatalf("find the stream lock session: %v", err)
+	}
+	if _, err := b.db.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	var releaseB func()
+	waitUntil(t, func() bool {
+		_, r, ok, err := b.StreamLock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releaseB = r
+		return ok
+	})
+	defer releaseB()
+	if heldA.Err() == nil {
+		t.Fatal("b follows while a's stream context is still live")
+	}
+	if cause := context.Cause(heldA); !errors.Is(cause, ErrStreamLockLost) {
+		t.Errorf("a's context ended with %v, want ErrStreamLockLost", cause)
+	}
+	wantHolders(t, a, map[string]string{LockStream: "held by host-b pid 2", LockRun: "released by host-b pid 2"})
+}
+
+// wantHolders compares LockHolders with "held by X" / "released by X" per lock.
+func wantHolders(t *testing.T, s *Store, want map[string]string) {
+	t.Helper()
+	hs, err := s.LockHolders(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, h := range hs {
+		state := "released by "
+		if h.Held {
+			state = "held by "
+		}
+		got[h.Name] = state + h.Replica
+		if h.Beat.IsZero() || time.Since(h.Beat) > time.Minute {
+			t.Errorf("%s: last heartbeat %s", h.Name, h.Beat)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("lock holders = %v, want %v", got, want)
 	}
 }
 

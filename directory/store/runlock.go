@@ -6,13 +6,24 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
 
-// runLockKey is the PostgreSQL advisory lock (per database) a replica holds while it
-// reconciles.
-const runLockKey int64 = 0x6272_6964_6765_0002 // "bridge" 2
+// The PostgreSQL advisory locks (per database) of the replicas: runLockKey is held while a
+// replica reconciles, streamLockKey while it follows the directory's change stream.
+const (
+	runLockKey    int64 = 0x6272_6964_6765_0002 // "bridge" 2
+	streamLockKey int64 = 0x6272_6964_6765_0003 // "bridge" 3
+)
+
+// The lock names: the rows of bridge_run_lock (LockHolders) and what logs call them.
+const (
+	LockRun    = "run"
+	LockStream = "stream"
+)
 
 // One writer, even when a lock session dies: the holder checks its lock session every
 // RunLockCheckInterval (a heartbeat written through that session, bounded by
@@ -35,6 +46,10 @@ const (
 // died (terminated, network cut, server restarted): another replica may hold the lock now.
 var ErrRunLockLost = errors.New("the run lock was lost (its database session ended): stopped writing so that another replica can take over")
 
+// ErrStreamLockLost is the cause of a stream lock context's cancellation when its session
+// died: another replica may follow the change stream now.
+var ErrStreamLockLost = errors.New("the stream lock was lost (its database session ended): stopped following so that another replica can take over")
+
 // pgNowMillis is PostgreSQL's clock in Unix milliseconds (the heartbeat's clock, the same
 // for every replica).
 const pgNowMillis = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT`
@@ -43,7 +58,8 @@ const pgNowMillis = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT`
 // at the same time, without waiting for another holder: ok is false when another replica
 // holds it. On success held is a context derived from ctx that is cancelled, with
 // ErrRunLockLost as its cause, when the lock is lost; every write of the run must use it.
-// The caller must call release (idempotent) when its run ends.
+// The caller must call release (idempotent) when its run ends. The holder is named in the
+// heartbeat row by Replica (LockHolders).
 //
 // On PostgreSQL it is a session-level advisory lock (pg_try_advisory_lock) on a connection
 // of its own, held until release; if that connection breaks, or the replica dies, the server
@@ -54,33 +70,48 @@ const pgNowMillis = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT`
 // write at the same time. On SQLite, a single process's file, it always succeeds at once (the
 // reconciler's in-process lock is enough).
 func (s *Store) RunLock(ctx context.Context) (held context.Context, release func(), ok bool, err error) {
+	return s.advisoryLock(ctx, LockRun, runLockKey, ErrRunLockLost)
+}
+
+// StreamLock is RunLock's twin for following the directory's change stream
+// (provisioning.FollowerOptions.Lead): with several replicas only its holder follows; the
+// others stand by and take over, with the same heartbeat, loss detection and takeover delay,
+// when the holder's session ends (held is then cancelled with ErrStreamLockLost). It is
+// independent of the run lock. Always granted on SQLite.
+func (s *Store) StreamLock(ctx context.Context) (held context.Context, release func(), ok bool, err error) {
+	return s.advisoryLock(ctx, LockStream, streamLockKey, ErrStreamLockLost)
+}
+
+// advisoryLock takes the session-level advisory lock key for name (a row of bridge_run_lock)
+// without waiting; lost is the cause held is cancelled with when the session dies.
+func (s *Store) advisoryLock(ctx context.Context, name string, key int64, lost error) (held context.Context, release func(), ok bool, err error) {
 	if s.d.name != BackendPostgres {
 		held, cancel := context.WithCancelCause(ctx)
 		return held, func() { cancel(nil) }, true, nil
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("run lock: %w", err)
+		return nil, nil, false, fmt.Errorf("%s lock: %w", name, err)
 	}
 	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, runLockKey).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
 		discardConn(conn)
-		return nil, nil, false, fmt.Errorf("run lock: %w", err)
+		return nil, nil, false, fmt.Errorf("%s lock: %w", name, err)
 	}
 	if !got {
 		_ = conn.Close()
 		return nil, nil, false, nil
 	}
-	holder := s.newID()
+	holder := s.replica + " #" + s.newID()
 	fail := func(err error) (context.Context, func(), bool, error) {
 		discardConn(conn) // frees the lock
-		return nil, nil, false, fmt.Errorf("run lock: %w", err)
+		return nil, nil, false, fmt.Errorf("%s lock: %w", name, err)
 	}
 	// the previous holder, if it did not release the lock, may still be writing until its
 	// loss window has passed
 	var beat, now sql.NullInt64
 	var released sql.NullInt64
-	err = conn.QueryRowContext(ctx, `SELECT beat_at, released, `+pgNowMillis+` FROM bridge_run_lock WHERE name = 'run'`).
+	err = conn.QueryRowContext(ctx, `SELECT beat_at, released, `+pgNowMillis+` FROM bridge_run_lock WHERE name = $1`, name).
 		Scan(&beat, &released, &now)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -88,7 +119,7 @@ func (s *Store) RunLock(ctx context.Context) (held context.Context, release func
 		return fail(err)
 	case released.Int64 == 0:
 		if wait := time.Duration(beat.Int64+RunLockTakeoverDelay.Milliseconds()-now.Int64) * time.Millisecond; wait > 0 {
-			s.logger.Info("run lock taken over from a replica that lost it: waiting before the first write",
+			s.logger.Info(name+" lock taken over from a replica that lost it: waiting before the first write",
 				"wait", wait, "previous_heartbeat_ms_ago", now.Int64-beat.Int64)
 			t := time.NewTimer(wait)
 			select {
@@ -100,8 +131,8 @@ func (s *Store) RunLock(ctx context.Context) (held context.Context, release func
 		}
 	}
 	beatOnce := func(ctx context.Context) error {
-		_, err := conn.ExecContext(ctx, `INSERT INTO bridge_run_lock (name, holder, beat_at, released) VALUES ('run', $1, `+pgNowMillis+`, 0)
-			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, beat_at = excluded.beat_at, released = 0`, holder)
+		_, err := conn.ExecContext(ctx, `INSERT INTO bridge_run_lock (name, holder, beat_at, released) VALUES ($1, $2, `+pgNowMillis+`, 0)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, beat_at = excluded.beat_at, released = 0`, name, holder)
 		return err
 	}
 	if err := beatOnce(ctx); err != nil {
@@ -126,8 +157,8 @@ func (s *Store) RunLock(ctx context.Context) (held context.Context, release func
 			err := beatOnce(cctx)
 			ccancel()
 			if err != nil {
-				s.logger.Warn("run lock lost: stopping the run's writes", "error", err)
-				cancel(ErrRunLockLost)
+				s.logger.Warn(name+" lock lost: stopping its holder's work", "error", err)
+				cancel(lost)
 				return
 			}
 		}
@@ -137,23 +168,23 @@ func (s *Store) RunLock(ctx context.Context) (held context.Context, release func
 		once.Do(func() {
 			close(stop)
 			<-done
-			lost := context.Cause(held) == ErrRunLockLost
+			wasLost := context.Cause(held) == lost
 			cancel(nil)
-			if lost {
+			if wasLost {
 				discardConn(conn)
 				return
 			}
 			ctx, cctx := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cctx()
-			if _, err := conn.ExecContext(ctx, `UPDATE bridge_run_lock SET released = 1 WHERE name = 'run' AND holder = $1`, holder); err != nil {
-				s.logger.Warn("release run lock: cannot mark it released; the next holder waits for the takeover delay", "error", err)
+			if _, err := conn.ExecContext(ctx, `UPDATE bridge_run_lock SET released = 1 WHERE name = $1 AND holder = $2`, name, holder); err != nil {
+				s.logger.Warn("release "+name+" lock: cannot mark it released; the next holder waits for the takeover delay", "error", err)
 			}
 			var unlocked bool
-			err := conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1)`, runLockKey).Scan(&unlocked)
+			err := conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1)`, key).Scan(&unlocked)
 			if err != nil || !unlocked {
 				// Never hand a connection that may still hold the lock back to the pool:
 				// closing the session frees it on the server.
-				s.logger.Warn("release run lock: closing its connection instead", "error", err, "unlocked", unlocked)
+				s.logger.Warn("release "+name+" lock: closing its connection instead", "error", err, "unlocked", unlocked)
 				discardConn(conn)
 				return
 			}
@@ -161,6 +192,62 @@ func (s *Store) RunLock(ctx context.Context) (held context.Context, release func
 		})
 	}
 	return held, release, true, nil
+}
+
+// processReplica names this process: host and process id.
+func processReplica() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown host"
+	}
+	return fmt.Sprintf("%s pid %d", host, os.Getpid())
+}
+
+// Replica names this process (host and process id) as LockHolders shows it.
+func (s *Store) Replica() string { return s.replica }
+
+// LockHolder is the last holder of a lock of the replicas, as its heartbeat row says.
+type LockHolder struct {
+	// Name is LockRun or LockStream.
+	Name string `json:"name"`
+	// Replica names the holder's process (Store.Replica of that process).
+	Replica string `json:"replica"`
+	// Held: the holder has not released the lock and its last heartbeat is recent (within
+	// RunLockTakeoverDelay); otherwise Replica is the last holder.
+	Held bool `json:"held"`
+	// Beat is the holder's last heartbeat (by the database's clock).
+	Beat time.Time `json:"last_heartbeat"`
+}
+
+// LockHolders says who holds (or last held) each lock of the replicas; none on SQLite, where
+// one process is the only replica and the locks are not recorded.
+func (s *Store) LockHolders(ctx context.Context) ([]LockHolder, error) {
+	if s.d.name != BackendPostgres {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT name, holder, beat_at, released, `+pgNowMillis+` FROM bridge_run_lock ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("read lock holders: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []LockHolder
+	for rows.Next() {
+		var h LockHolder
+		var beat, released, now int64
+		if err := rows.Scan(&h.Name, &h.Replica, &beat, &released, &now); err != nil {
+			return nil, fmt.Errorf("read lock holders: %w", err)
+		}
+		if i := strings.LastIndex(h.Replica, " #"); i >= 0 {
+			h.Replica = h.Replica[:i] // the part that tells one taking of the lock from another
+		}
+		h.Held = released == 0 && now-beat < RunLockTakeoverDelay.Milliseconds()
+		h.Beat = time.UnixMilli(beat).UTC()
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read lock holders: %w", err)
+	}
+	return out, nil
 }
 
 // discardConn closes conn's underlying connection instead of returning it to the pool.

@@ -78,6 +78,8 @@ type Store struct {
 	logger *slog.Logger
 	now    func() time.Time
 	newID  func() string
+	// replica names this process in the lock heartbeat rows (see Replica).
+	replica string
 
 	// queueSource and queueNotify: see QueueWrites.
 	queueSource string
@@ -142,7 +144,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 
 // newStore migrates the schema of db and returns the store; what names the database in errors.
 func newStore(ctx context.Context, db *sql.DB, d *dialect, logger *slog.Logger, what string) (*Store, error) {
-	s := &Store{db: db, d: d, logger: logger, now: time.Now, newID: newUUID}
+	s := &Store{db: db, d: d, logger: logger, now: time.Now, newID: newUUID, replica: processReplica()}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", what, err)
