@@ -394,7 +394,7 @@ func (r *ldapRead) readRootDSE() rootDSE {
 		d.controls[oid] = true
 	}
 	for _, nc := range d.raw {
-		if k, ok := normDN(nc); ok {
+		if k, ok := NormalizeDN(nc); ok {
 			d.contexts[k] = true
 		}
 	}
@@ -496,7 +496,7 @@ func resEntries(res *ldap.SearchResult) []*ldap.Entry {
 func (r *ldapRead) reference(kind, base, ref string) error {
 	if u, err := url.Parse(ref); err == nil {
 		if dn, err := url.PathUnescape(strings.TrimPrefix(u.Path, "/")); err == nil {
-			if k, ok := normDN(dn); ok && r.dse.contexts[k] {
+			if k, ok := NormalizeDN(dn); ok && r.dse.contexts[k] {
 				r.refs++
 				r.l.logger.Debug("ldap skipped a reference to another naming context", "kind", kind, "reference", ref)
 				return nil
@@ -627,11 +627,11 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 // isBindDN says whether dn is the bind DN: bridge's own service account, never a person, so
 // that a user filter matching it (the openldap preset's inetOrgPerson) does not make it a user.
 func (l *LDAP) isBindDN(dn string) bool {
-	bind, ok := normDN(l.cfg.BindDN)
+	bind, ok := NormalizeDN(l.cfg.BindDN)
 	if !ok {
 		return false
 	}
-	k, ok := normDN(dn)
+	k, ok := NormalizeDN(dn)
 	return ok && k == bind
 }
 
@@ -662,7 +662,7 @@ type pendingMember struct {
 }
 
 func (l *LDAP) newBuild() *ldapBuild {
-	bindKey, _ := normDN(l.cfg.BindDN)
+	bindKey, _ := NormalizeDN(l.cfg.BindDN)
 	return &ldapBuild{l: l, snap: &Snapshot{}, userByRawDN: map[string]string{}, userByDN: map[string]string{},
 		userByName: map[string]string{}, groupByDN: map[string]string{}, idDN: map[string]string{}, bindKey: bindKey}
 }
@@ -691,7 +691,7 @@ func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
 func (b *ldapBuild) addUser(e *entry) {
 	b.userEntries++
 	if b.bindKey != "" {
-		if k, ok := normDN(e.dn); ok && k == b.bindKey {
+		if k, ok := NormalizeDN(e.dn); ok && k == b.bindKey {
 			return // bridge's own account (see isBindDN)
 		}
 	}
@@ -702,7 +702,7 @@ func (b *ldapBuild) addUser(e *entry) {
 	a := b.l.cfg.Attributes
 	u := b.l.user(e, id)
 	b.userByRawDN[u.DN] = id
-	if k, ok := normDN(e.dn); ok {
+	if k, ok := NormalizeDN(e.dn); ok {
 		b.userByDN[k] = id
 	}
 	if u.UserName != "" {
@@ -711,7 +711,7 @@ func (b *ldapBuild) addUser(e *entry) {
 	if a.Member == "-" && a.MemberOf != "" && a.MemberOf != "-" {
 		var keys []string
 		for _, v := range e.attrs[strings.ToLower(a.MemberOf)] {
-			k, _ := normDN(string(v))
+			k, _ := NormalizeDN(string(v))
 			keys = append(keys, k)
 		}
 		b.memberOf = append(b.memberOf, keys)
@@ -725,7 +725,7 @@ func (b *ldapBuild) addGroup(e *entry) {
 		return
 	}
 	a := b.l.cfg.Attributes
-	if k, ok := normDN(e.dn); ok {
+	if k, ok := NormalizeDN(e.dn); ok {
 		b.groupByDN[k] = id
 	}
 	g := Group{ID: id, Name: b.l.groupName(e), DN: e.dn}
@@ -737,7 +737,7 @@ func (b *ldapBuild) addGroup(e *entry) {
 				g.MemberUsers = append(g.MemberUsers, uid)
 				continue
 			}
-			if k, ok := normDN(v); ok {
+			if k, ok := NormalizeDN(v); ok {
 				if uid, ok := b.userByDN[k]; ok {
 					g.MemberUsers = append(g.MemberUsers, uid)
 				} else {
@@ -934,64 +934,4 @@ func (a LDAPAttributes) disabledBy(vals []string) (bool, error) {
 	default:
 		return true, nil // present means disabled
 	}
-}
-
-// normSimpleDN is normDN's fast path for the common DN without escapes, quotes or
-// multi-valued RDNs (a big group's member list is thousands of them): the same key, built in
-// one pass. ok is false for anything else.
-func normSimpleDN(s string) (string, bool) {
-	if strings.ContainsAny(s, "\\\"+#;<>") {
-		return "", false
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	rdns := 0
-	for rdn := range strings.SplitSeq(s, ",") {
-		typ, val, ok := strings.Cut(rdn, "=")
-		typ, val = strings.TrimSpace(typ), strings.TrimSpace(val)
-		if !ok || typ == "" || strings.Contains(val, "=") {
-			return "", false
-		}
-		if rdns > 0 {
-			b.WriteByte(0)
-		}
-		rdns++
-		b.WriteString(strings.ToLower(typ))
-		b.WriteByte('=')
-		b.WriteString(strings.ToLower(val))
-	}
-	return b.String(), true
-}
-
-// normDN returns a comparison key for a DN: attribute types and values case-folded, the
-// attributes of a multi-valued RDN sorted, escapes decoded. ok is false for what is not a DN.
-func normDN(s string) (string, bool) {
-	if !strings.Contains(s, "=") {
-		return "", false
-	}
-	if k, ok := normSimpleDN(s); ok {
-		return k, true
-	}
-	return normParsedDN(s)
-}
-
-// normParsedDN is normDN through ldap.ParseDN, for every DN.
-func normParsedDN(s string) (string, bool) {
-	d, err := ldap.ParseDN(s)
-	if err != nil || len(d.RDNs) == 0 {
-		return "", false
-	}
-	var b strings.Builder
-	for i, rdn := range d.RDNs {
-		if i > 0 {
-			b.WriteByte(0)
-		}
-		parts := make([]string, len(rdn.Attributes))
-		for j, atv := range rdn.Attributes {
-			parts[j] = strings.ToLower(atv.Type) + "=" + strings.ToLower(strings.TrimSpace(atv.Value))
-		}
-		slices.Sort(parts)
-		b.WriteString(strings.Join(parts, "\x01"))
-	}
-	return b.String(), true
 }

@@ -75,7 +75,7 @@ func (l *LDAP) LookupUser(ctx context.Context, userName string) (*Snapshot, erro
 				return nil, err
 			}
 			for _, ge := range found {
-				k, _ := normDN(ge.dn)
+				k, _ := NormalizeDN(ge.dn)
 				i, known := groupAt[k]
 				if !known {
 					gid, err := l.id(ge)

@@ -73,7 +73,7 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, tot
 		if err != nil || id == "" || !slices.Contains(ids, id) || l.isBindDN(e.dn) {
 			continue // not asked for (a case-insensitive match of another spelling), unreadable, or bridge's own account
 		}
-		if k, ok := normDN(e.dn); ok {
+		if k, ok := NormalizeDN(e.dn); ok {
 			userByDN[k] = id
 		}
 		snap.Users = append(snap.Users, l.user(e, id))
@@ -84,7 +84,7 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, tot
 	var order []string
 	// addGroup records the group entry e (once) and returns it.
 	addGroup := func(e *entry) (*Group, string, error) {
-		k, ok := normDN(e.dn)
+		k, ok := NormalizeDN(e.dn)
 		if !ok {
 			return nil, "", nil
 		}
@@ -157,7 +157,7 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, tot
 		for i := range snap.Users {
 			u := &snap.Users[i]
 			for _, dn := range u.Attributes[strings.ToLower(a.MemberOf)] {
-				k, ok := normDN(dn)
+				k, ok := NormalizeDN(dn)
 				if !ok {
 					continue
 				}

@@ -154,7 +154,7 @@ func (s *ldapStream) reader(ctx context.Context) *ldapRead {
 func (s *ldapStream) userIDsOf(dns []string) ([]string, error) {
 	var out []string
 	for _, dn := range dns {
-		k, ok := normDN(dn)
+		k, ok := NormalizeDN(dn)
 		if !ok {
 			continue
 		}

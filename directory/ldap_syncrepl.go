@@ -179,7 +179,7 @@ func (s *ldapStream) syncrepl(ctx context.Context, sc streamCookie, resumed bool
 							continue
 						}
 						s.idByUUID[uuid] = id
-						if k, ok := normDN(m.entry.DN); ok {
+						if k, ok := NormalizeDN(m.entry.DN); ok {
 							s.idByDN[k] = id
 						}
 						batch.add(id)
@@ -193,7 +193,7 @@ func (s *ldapStream) syncrepl(ctx context.Context, sc streamCookie, resumed bool
 							full = true
 						}
 						batch.add(id)
-						if k, ok := normDN(m.entry.DN); ok {
+						if k, ok := NormalizeDN(m.entry.DN); ok {
 							delete(s.idByDN, k)
 						}
 					}
@@ -322,11 +322,11 @@ func (s *ldapStream) memberChanged(k, dn string, groups map[string]*syncGroup, g
 
 // syncGroupOf is what the stream keeps of a group entry.
 func (s *ldapStream) syncGroupOf(e *entry) *syncGroup {
-	k, _ := normDN(e.dn)
+	k, _ := NormalizeDN(e.dn)
 	g := &syncGroup{dn: k, name: s.l.groupName(e), members: map[string]string{}}
 	if m := s.l.cfg.Attributes.Member; m != "-" {
 		for _, v := range e.strs(m) {
-			if mk, ok := normDN(v); ok {
+			if mk, ok := NormalizeDN(v); ok {
 				g.members[mk] = v
 			}
 		}

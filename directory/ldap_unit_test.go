@@ -82,46 +82,6 @@ func TestParseRange(t *testing.T) {
 	}
 }
 
-func TestNormDN(t *testing.T) {
-	same := [][2]string{
-		{"uid=a,ou=People,dc=example,dc=com", "UID=A, OU=people ,DC=Example,DC=COM"},
-		{`cn=Pat O'Brien\, Jr.,ou=people,dc=x`, `CN=Pat O'Brien\2c Jr.,OU=People,DC=X`},
-		{"cn=a+sn=b,dc=x", "sn=B+cn=A,dc=x"},
-	}
-	for _, p := range same {
-		a, okA := normDN(p[0])
-		b, okB := normDN(p[1])
-		if !okA || !okB || a != b {
-			t.Errorf("normDN(%q) != normDN(%q)", p[0], p[1])
-		}
-	}
-	differ := [][2]string{
-		{`cn=a\,b,dc=x`, "cn=a,b=,dc=x"},
-		{"cn=a,dc=x", "cn=a,dc=y"},
-	}
-	for _, p := range differ {
-		a, _ := normDN(p[0])
-		b, _ := normDN(p[1])
-		if a == b {
-			t.Errorf("normDN(%q) == normDN(%q)", p[0], p[1])
-		}
-	}
-	// the fast path gives the parser's key
-	for _, dn := range []string{"uid=a,ou=People,dc=example,dc=com", " UID = A , OU=people ,DC=Example,DC=COM ",
-		"cn=Ünïcödé Name,o=Örg", "cn=,dc=x", "2.5.4.3=x,dc=y", "uid=user000042,ou=people,dc=example,dc=com"} {
-		fast, okF := normSimpleDN(dn)
-		slow, okS := normParsedDN(dn)
-		if !okF || !okS || fast != slow {
-			t.Errorf("%q: fast key %q (%v), parsed key %q (%v)", dn, fast, okF, slow, okS)
-		}
-	}
-	for _, notDN := range []string{"jdoe", "", "=,"} {
-		if _, ok := normDN(notDN); ok {
-			t.Errorf("normDN(%q) accepted", notDN)
-		}
-	}
-}
-
 func TestLDAPFilterEscaping(t *testing.T) {
 	// What LookupUser puts in its filters.
 	cases := map[string]string{

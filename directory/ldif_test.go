@@ -422,21 +422,6 @@ func TestLDIFSourceErrors(t *testing.T) {
 	}
 }
 
-func TestNormalizeDN(t *testing.T) {
-	for _, tc := range [][2]string{
-		{"UID=Ann, OU=People,DC=Example", "uid=ann,ou=people,dc=example"},
-		{`cn=O\2CBrien\, Pat,dc=x`, "cn=o,brien, pat,dc=x"},
-		{`CN=O\,Brien\, Pat,DC=X`, "cn=o,brien, pat,dc=x"},
-		{"cn=b+uid=a,dc=x", "cn=b+uid=a,dc=x"},
-		{"uid=a+cn=b,dc=x", "cn=b+uid=a,dc=x"},
-		{"not a dn", "not a dn"},
-	} {
-		if got := ldifNormalizeDN(tc[0]); got != tc[1] {
-			t.Errorf("ldifNormalizeDN(%q) = %q, want %q", tc[0], got, tc[1])
-		}
-	}
-}
-
 // BenchmarkLDIFSource10k reads an export of 10,000 users in 50 groups.
 func BenchmarkLDIFSource10k(b *testing.B) {
 	var sb strings.Builder

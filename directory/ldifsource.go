@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/go-ldap/ldap/v3"
 )
 
 // LDIFConfig configures the LDIF file source: a directory export (slapcat, ldapsearch -LLL,
@@ -201,7 +199,7 @@ func (s *LDIFSource) entryID(e *LDIFEntry) (string, error) {
 		v = vals[0]
 	}
 	if strings.TrimSpace(v) == "" {
-		if dn := ldifNormalizeDN(e.DN); dn != "" {
+		if dn := DNText(ldifDNKey(e.DN)); dn != "" {
 			return dn, nil
 		}
 		return "", &LDIFError{Line: e.Line, Msg: fmt.Sprintf("entry has an empty DN and no %s: give it a DN or an %s", s.attrs.ID, s.attrs.ID)}
@@ -258,7 +256,7 @@ func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 			continue
 		}
 		ids[id] = e.Line
-		ndn := ldifNormalizeDN(e.DN)
+		ndn := ldifDNKey(e.DN)
 		if prev, dup := byDN[ndn]; dup {
 			errs = append(errs, &LDIFError{Line: e.Line, Msg: fmt.Sprintf("DN %q appears again (first at line %d)", e.DN, prev.line)})
 			continue
@@ -285,7 +283,8 @@ func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 		g := &snap.Groups[ge.idx]
 		for _, m := range ldifGet(ge.e, s.attrs.Member) {
 			m = strings.TrimSpace(m)
-			if _, err := ldap.ParseDN(m); err != nil || !strings.Contains(m, "=") {
+			key, isDN := NormalizeDN(ldifStripUID(m))
+			if !isDN {
 				// not a DN: a user name (memberUid)
 				if id, ok := byName[strings.ToLower(m)]; ok {
 					g.MemberUsers = append(g.MemberUsers, id)
@@ -294,7 +293,7 @@ func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 				}
 				continue
 			}
-			ref, ok := byDN[ldifNormalizeDN(ldifStripUID(m))]
+			ref, ok := byDN[key]
 			switch {
 			case !ok:
 				unknown++
@@ -313,7 +312,7 @@ func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 		for _, ue := range userEntries {
 			u := &snap.Users[ue.idx]
 			for _, dn := range ldifGet(ue.e, s.attrs.MemberOf) {
-				if ref, ok := byDN[ldifNormalizeDN(dn)]; ok && ref.kind == "group" {
+				if ref, ok := byDN[ldifDNKey(dn)]; ok && ref.kind == "group" {
 					u.Groups = append(u.Groups, ref.id)
 				} else {
 					unknown++
@@ -380,31 +379,10 @@ func ldifStripUID(v string) string {
 	return v
 }
 
-// ldifNormalizeDN returns a DN in a form that compares equal for equal DNs: attribute types and
-// values lower-cased, spaces around separators removed, escapes resolved. A string that does
-// not parse as a DN is lower-cased and trimmed.
-func ldifNormalizeDN(dn string) string {
-	parsed, err := ldap.ParseDN(strings.TrimSpace(dn))
-	if err != nil {
-		return strings.ToLower(strings.TrimSpace(dn))
+// ldifDNKey is NormalizeDN's key for dn, or dn lower-cased and trimmed when it is not a DN.
+func ldifDNKey(dn string) string {
+	if k, ok := NormalizeDN(dn); ok {
+		return k
 	}
-	var sb strings.Builder
-	for i, rdn := range parsed.RDNs {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		atts := slices.Clone(rdn.Attributes)
-		slices.SortFunc(atts, func(a, b *ldap.AttributeTypeAndValue) int {
-			return strings.Compare(strings.ToLower(a.Type), strings.ToLower(b.Type))
-		})
-		for j, a := range atts {
-			if j > 0 {
-				sb.WriteByte('+')
-			}
-			sb.WriteString(strings.ToLower(a.Type))
-			sb.WriteByte('=')
-			sb.WriteString(strings.ToLower(strings.TrimSpace(a.Value)))
-		}
-	}
-	return sb.String()
+	return strings.ToLower(strings.TrimSpace(dn))
 }

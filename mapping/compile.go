@@ -84,9 +84,7 @@ type groupSel struct {
 
 func newGroupSel(raw string) groupSel {
 	s := groupSel{raw: raw, id: strings.TrimSpace(raw), name: strings.ToLower(strings.TrimSpace(raw))}
-	if strings.Contains(raw, "=") {
-		s.dn = normDN(raw)
-	}
+	s.dn = normDN(raw)
 	return s
 }
 
@@ -97,9 +95,7 @@ type groupKey struct {
 
 func keyOf(g *directory.Group) groupKey {
 	k := groupKey{id: g.ID, name: strings.ToLower(strings.TrimSpace(g.Name))}
-	if g.DN != "" {
-		k.dn = normDN(g.DN)
-	}
+	k.dn = normDN(g.DN)
 	return k
 }
 
@@ -110,37 +106,11 @@ func (s groupSel) matches(g groupKey) bool {
 	return s.dn != "" && g.dn == s.dn
 }
 
-// normDN lower-cases a DN and removes the spaces around its separators, so that
-// "CN=Agents, OU=Groups,DC=example,DC=com" equals "cn=agents,ou=groups,dc=example,dc=com".
+// normDN is directory.NormalizeDN's comparison key, "" for what is not a DN: rules and
+// the directory compare DNs the same way (case, spacing, escapes, multi-valued RDNs).
 func normDN(dn string) string {
-	var rdns []string
-	var cur strings.Builder
-	esc := false
-	for _, r := range dn {
-		switch {
-		case esc:
-			cur.WriteRune(r)
-			esc = false
-		case r == '\\':
-			cur.WriteRune(r)
-			esc = true
-		case r == ',' || r == ';':
-			rdns = append(rdns, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	rdns = append(rdns, cur.String())
-	for i, rdn := range rdns {
-		if k, v, ok := strings.Cut(rdn, "="); ok {
-			rdn = strings.TrimSpace(k) + "=" + strings.TrimSpace(v)
-		} else {
-			rdn = strings.TrimSpace(rdn)
-		}
-		rdns[i] = strings.ToLower(rdn)
-	}
-	return strings.Join(rdns, ",")
+	k, _ := directory.NormalizeDN(dn)
+	return k
 }
 
 type condOp int

@@ -357,10 +357,7 @@ func FindUser(s *directory.Snapshot, query string) (*directory.User, error) {
 			return &s.Users[i], nil
 		}
 	}
-	var dn string
-	if strings.Contains(q, "=") {
-		dn = normDN(q)
-	}
+	dn := normDN(q)
 	var found []int
 	for i := range s.Users {
 		u := &s.Users[i]

@@ -206,14 +206,38 @@ func TestNormalizePhone(t *testing.T) {
 	}
 }
 
-func TestNormDN(t *testing.T) {
-	a := normDN("CN=Babelforce Agents, OU=Groups ,DC=example,DC=com")
-	b := normDN("cn=babelforce agents,ou=groups,dc=example,dc=com")
-	if a != b {
-		t.Errorf("%q != %q", a, b)
+// A rule names a group by DN as the directory's administrator writes it; the directory
+// spells it its own way (escapes, hex escapes, case, spaces, order in a multi-valued RDN):
+// both are compared through directory.NormalizeDN.
+func TestGroupSelectorDNResolvesEscapes(t *testing.T) {
+	groups := []directory.Group{
+		{ID: "g1", Name: "Smith, John's team", DN: `CN=Smith\, John,OU=Groups,DC=example,DC=com`},
+		{ID: "g2", Name: "Smith", DN: `cn=Smith,cn=John,ou=groups,dc=example,dc=com`},
+		{ID: "g3", Name: "multi", DN: `cn=Ops+ou=Night,ou=groups,dc=example,dc=com`},
 	}
-	if normDN(`cn=Smith\, John,dc=x`) != `cn=smith\, john,dc=x` {
-		t.Errorf("escaped comma split: %q", normDN(`cn=Smith\, John,dc=x`))
+	cfg := Config{AgentSource: "test", AgentGroups: []AgentGroupRule{
+		{Selector: Selector{Group: `cn=smith\2c john, ou=groups, dc=example, dc=com`}, AgentGroup: "escaped"},
+		{Selector: Selector{Group: `OU=night+CN=ops,OU=Groups,DC=Example,DC=Com`}, AgentGroup: "multi"},
+	}}
+	r := mustCompile(t, cfg)
+	for _, tc := range []struct {
+		group string
+		want  []string
+	}{{"g1", []string{"escaped"}}, {"g2", []string{}}, {"g3", []string{"multi"}}} {
+		d := Desire(snap([]directory.User{user("u1", "ann", "ann@x.com", tc.group)}, slices.Clone(groups)), r)
+		if len(d.Agents) != 1 {
+			t.Fatalf("%s: agents %+v skipped %+v", tc.group, d.Agents, d.Skipped)
+		}
+		if got := d.Agents[0].AgentGroups; !slices.Equal(got, tc.want) {
+			t.Errorf("member of %s: agent groups %q, want %q", tc.group, got, tc.want)
+		}
+	}
+	// FindUser compares a DN query the same way
+	u := user("u1", "ann", "ann@x.com")
+	u.DN = `uid=ann,CN=Smith\, John,dc=example,dc=com`
+	found, err := FindUser(snap([]directory.User{u}, nil), `UID=Ann,cn=smith\2C john,DC=example,DC=com`)
+	if err != nil || found.ID != "u1" {
+		t.Errorf("FindUser by escaped DN: %v, %v", found, err)
 	}
 }
 
