@@ -303,11 +303,22 @@ type ldapRead struct {
 }
 
 // entry is an LDAP entry with attribute names lower-cased and options other than ranges
-// kept; ranged attributes are tracked until complete.
+// kept; ranged attributes are tracked until complete. The LDAP source reads them from the
+// server, the LDIF source from a file (ldifEntry); ldapBuild turns both into users and groups.
 type entry struct {
 	dn     string
 	attrs  map[string][][]byte // lower-cased attribute name (";range=" removed)
 	ranged map[string]int      // attribute → next index still to read
+	line   int                 // the line of its record in an LDIF file; 0 from a server
+}
+
+// errorf is a problem with e: an *LDIFError naming the line of its record when e comes from
+// a file.
+func (e *entry) errorf(format string, args ...any) error {
+	if e.line > 0 {
+		return &LDIFError{Line: e.line, Msg: fmt.Sprintf(format, args...)}
+	}
+	return fmt.Errorf(format, args...)
 }
 
 func (e *entry) first(name string) []byte {
@@ -643,8 +654,10 @@ type ldapBuild struct {
 	// userByRawDN finds a member DN spelt as the server spells the user's own DN without
 	// parsing it; userByDN (normalised DNs) catches other spellings.
 	userByRawDN, userByDN, userByName, groupByDN map[string]string
-	idDN                                         map[string]string
+	idOwner                                      map[string]idClaim
 	noID, userEntries                            int
+	// idOf renders an entry's id (LDAP.id); the LDIF source adds its DN fallback.
+	idOf func(*entry) (string, error)
 	errs                                         []error
 	// pending are member values that are DNs of no user read: a group's, known only at the end.
 	pending []pendingMember
@@ -656,6 +669,12 @@ type ldapBuild struct {
 	bindKey string
 }
 
+// idClaim is the entry that holds an id: its DN and, from a file, its line.
+type idClaim struct {
+	dn   string
+	line int
+}
+
 type pendingMember struct {
 	group    int // index in snap.Groups
 	key, raw string
@@ -664,13 +683,14 @@ type pendingMember struct {
 func (l *LDAP) newBuild() *ldapBuild {
 	bindKey, _ := NormalizeDN(l.cfg.BindDN)
 	return &ldapBuild{l: l, snap: &Snapshot{}, userByRawDN: map[string]string{}, userByDN: map[string]string{},
-		userByName: map[string]string{}, groupByDN: map[string]string{}, idDN: map[string]string{}, bindKey: bindKey}
+		userByName: map[string]string{}, groupByDN: map[string]string{}, idOwner: map[string]idClaim{}, bindKey: bindKey,
+		idOf: l.id}
 }
 
 // claim returns e's id, or false when e is skipped: without an id (logged) or with an
 // unreadable or shared one (in errs).
 func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
-	id, err := b.l.id(e)
+	id, err := b.idOf(e)
 	switch {
 	case err != nil:
 		b.errs = append(b.errs, err)
@@ -680,11 +700,15 @@ func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
 		b.l.logger.Warn("ldap "+kind+" has no id attribute, skipped", "dn", e.dn, "attribute", b.l.cfg.Attributes.ID)
 		return "", false
 	}
-	if other, dup := b.idDN[id]; dup {
-		b.errs = append(b.errs, fmt.Errorf("%s and %s share the id %q: attributes.id must be unique", other, e.dn, id))
+	if other, dup := b.idOwner[id]; dup {
+		if other.line > 0 {
+			b.errs = append(b.errs, e.errorf("%s has the same id %q as %s at line %d: attributes.id must be unique", e.dn, id, other.dn, other.line))
+		} else {
+			b.errs = append(b.errs, e.errorf("%s and %s share the id %q: attributes.id must be unique", other.dn, e.dn, id))
+		}
 		return "", false
 	}
-	b.idDN[id] = e.dn
+	b.idOwner[id] = idClaim{dn: e.dn, line: e.line}
 	return id, true
 }
 
@@ -732,7 +756,7 @@ func (b *ldapBuild) addGroup(e *entry) {
 	if a.Member != "-" {
 		// a member value is the DN of a user or a group read, else a user name (memberUid)
 		for _, raw := range e.attrs[strings.ToLower(a.Member)] {
-			v := string(raw)
+			v := stripUID(string(raw))
 			if uid, ok := b.userByRawDN[v]; ok {
 				g.MemberUsers = append(g.MemberUsers, uid)
 				continue
@@ -769,6 +793,7 @@ func (b *ldapBuild) finish() (*Snapshot, error) {
 		g := &snap.Groups[p.group]
 		gid, isGroup := b.groupByDN[p.key]
 		switch {
+		case isGroup && gid == g.ID: // a group listing itself (groupOfNames needs a member)
 		case isGroup && b.l.cfg.nested():
 			g.MemberGroups = append(g.MemberGroups, gid)
 		case isGroup:
@@ -791,6 +816,13 @@ func (b *ldapBuild) finish() (*Snapshot, error) {
 			}
 		}
 	}
+	for i := range snap.Groups {
+		g := &snap.Groups[i]
+		slices.Sort(g.MemberUsers)
+		g.MemberUsers = slices.Compact(g.MemberUsers)
+		slices.Sort(g.MemberGroups)
+		g.MemberGroups = slices.Compact(g.MemberGroups)
+	}
 	if b.outside > 0 || b.nestedIgnored > 0 {
 		b.l.logger.Debug("ldap members ignored", "outside_bases_or_filters", b.outside, "nested_groups_off", b.nestedIgnored)
 	}
@@ -810,9 +842,14 @@ func (l *LDAP) id(e *entry) (string, error) {
 	}
 	switch strings.ToLower(l.cfg.Attributes.IDFormat) {
 	case "guid":
+		if len(raw) != 16 {
+			if b, err := ParseGUID(string(raw)); err == nil { // already in text form (an LDIF file)
+				raw = b
+			}
+		}
 		s, err := FormatGUID(raw)
 		if err != nil {
-			return "", fmt.Errorf("%s: %s: %w (set attributes.id_format: string or hex)", e.dn, l.cfg.Attributes.ID, err)
+			return "", e.errorf("%s: %s: %v (set attributes.id_format: string or hex)", e.dn, l.cfg.Attributes.ID, err)
 		}
 		return s, nil
 	case "hex":
@@ -822,30 +859,53 @@ func (l *LDAP) id(e *entry) (string, error) {
 	}
 }
 
+// phoneTypes are the SCIM phone types of the telephone attributes of inetOrgPerson and AD
+// (with AD's other… lists); another attribute's phones are typed by its lower-cased name.
 var phoneTypes = map[string]string{
-	"telephonenumber":          "work",
-	"mobile":                   "mobile",
-	"homephone":                "home",
-	"facsimiletelephonenumber": "fax",
-	"pager":                    "pager",
-	"ipphone":                  "other",
+	"telephonenumber":               "work",
+	"othertelephone":                "work",
+	"mobile":                        "mobile",
+	"othermobile":                   "mobile",
+	"mobiletelephonenumber":         "mobile",
+	"homephone":                     "home",
+	"otherhomephone":                "home",
+	"facsimiletelephonenumber":      "fax",
+	"otherfacsimiletelephonenumber": "fax",
+	"pager":                         "pager",
+	"otherpager":                    "pager",
+	"ipphone":                       "other",
+	"otheripphone":                  "other",
 }
 
+// secretAttrs are never copied into User.Attributes (an LDIF export holds every attribute;
+// a search returns them only when extra_attributes names them).
+var secretAttrs = map[string]bool{
+	"userpassword": true, "unicodepwd": true, "authpassword": true, "sambantpassword": true,
+	"sambalmpassword": true, "ntpwdhistory": true, "lmpwdhistory": true, "dbcspwd": true,
+	"supplementalcredentials": true, "pwdhistory": true, "krbprincipalkey": true,
+}
+
+// user turns a user entry into a User, for the LDAP and the LDIF source alike: names
+// trimmed; the display name from attributes.display_name, else display_name_fallback; e-mails
+// of attributes.email and phones of attributes.phone (in that order, typed by phoneTypes), the
+// first of each primary; every attribute read (but passwords) in Attributes, the id attribute
+// rendered as the id.
 func (l *LDAP) user(e *entry, id string) User {
 	a := l.cfg.Attributes
+	first := func(attr string) string { return strings.TrimSpace(e.str(attr)) }
 	u := User{
 		ID:         id,
 		DN:         e.dn,
-		UserName:   e.str(a.UserName),
-		GivenName:  e.str(a.GivenName),
-		FamilyName: e.str(a.FamilyName),
+		UserName:   first(a.UserName),
+		GivenName:  first(a.GivenName),
+		FamilyName: first(a.FamilyName),
 		Active:     l.active(e),
 	}
 	u.DisplayName, u.DisplayNameFrom = a.displayName(e.str)
 	if a.Email != "-" {
-		for i, v := range e.strs(a.Email) {
+		for _, v := range e.strs(a.Email) {
 			if v = strings.TrimSpace(v); v != "" {
-				u.Emails = append(u.Emails, Email{Value: v, Type: "work", Primary: i == 0})
+				u.Emails = append(u.Emails, Email{Value: v, Type: "work", Primary: len(u.Emails) == 0})
 			}
 		}
 	}
@@ -865,16 +925,27 @@ func (l *LDAP) user(e *entry, id string) User {
 	}
 	u.Attributes = make(map[string][]string, len(e.attrs))
 	for name, vals := range e.attrs {
+		if secretAttrs[name] {
+			continue
+		}
 		out := make([]string, 0, len(vals))
 		for _, v := range vals {
 			out = append(out, attrString(name, v))
 		}
 		u.Attributes[name] = out
 	}
-	if id != "" {
+	if _, ok := e.attrs[strings.ToLower(a.ID)]; ok && id != "" {
 		u.Attributes[strings.ToLower(a.ID)] = []string{id}
 	}
 	return u
+}
+
+// stripUID removes the optional "#'0101'B" unique identifier of a uniqueMember value.
+func stripUID(v string) string {
+	if i := strings.LastIndex(v, "#'"); i > 0 && strings.HasSuffix(v, "'B") {
+		return v[:i]
+	}
+	return v
 }
 
 // attrString renders a raw value: GUIDs and SIDs in their usual text form, other binary

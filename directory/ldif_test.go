@@ -240,8 +240,9 @@ func TestLDIFSourceOpenLDAP(t *testing.T) {
 	if ann.UserName != "ann" || ann.DisplayName != "Ann Archer" || !ann.Active || ann.PrimaryEmail() != "ann@example.com" {
 		t.Errorf("ann = %+v", ann)
 	}
-	// the preset's phones: telephoneNumber and mobile (homePhone only when configured)
-	if len(ann.Phones) != 2 || ann.Phones[0] != (Phone{Value: "+49 30 1", Type: "work"}) || ann.Phones[1].Type != "mobile" {
+	// the preset's phones: telephoneNumber and mobile (homePhone only when configured), the
+	// first primary, as the LDAP source reads them
+	if len(ann.Phones) != 2 || ann.Phones[0] != (Phone{Value: "+49 30 1", Type: "work", Primary: true}) || ann.Phones[1] != (Phone{Value: "+49 171 2", Type: "mobile"}) {
 		t.Errorf("phones = %+v", ann.Phones)
 	}
 	if _, ok := ann.Attributes["userpassword"]; ok {
@@ -289,7 +290,7 @@ func TestLDIFSourceOpenLDAP(t *testing.T) {
 			t.Errorf("posix via memberUid = %+v", g)
 		}
 	}
-	if a := snap.User(ann.ID); len(a.Phones) != 1 || a.Phones[0] != (Phone{Value: "030 3", Type: "home"}) {
+	if a := snap.User(ann.ID); len(a.Phones) != 1 || a.Phones[0] != (Phone{Value: "030 3", Type: "home", Primary: true}) {
 		t.Errorf("phones override: %+v", a.Phones)
 	}
 	if b := snap.User(bobID); !b.Active {

@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,13 +34,18 @@ import (
 //	groups          groupOfNames, groupOfUniqueNames,       group
 //	                posixGroup or groupOfURLs
 //
-// Group members come from attributes.member: values that are DNs are matched (in any case and
-// spacing) against the DNs of the file, other values against user names (memberUid); members
-// that name no user or group of the file are ignored. With member "-", the users'
-// attributes.member_of DNs are used instead. An entry without the id attribute (a
-// hand-written LDIF without entryUUID) gets its normalized DN as id. Password attributes are
-// never copied into User.Attributes; binary values are: objectGUID in canonical GUID form,
-// objectSid as S-1-…, anything else that is not UTF-8 as base64.
+// The entries of the file are turned into users and groups by the LDAP source's own code
+// (the same User for the same entry: names, e-mails, typed phones and primaries, the display
+// name fallback, ids, disabled flags, members). Group members come from attributes.member:
+// values that are DNs are matched (through NormalizeDN) against the DNs of the file, other
+// values against user names (memberUid); members that name no user or group of the file are
+// ignored. With member "-", the users' attributes.member_of DNs are used instead. Unlike a
+// search, the file gives every attribute of an entry: all land in User.Attributes but
+// passwords; binary values in text form (objectGUID as a GUID, objectSid as S-1-…, anything
+// else that is not UTF-8 as base64). One thing differs from a server on purpose: an entry
+// without the id attribute (a hand-written LDIF without entryUUID) gets its normalized DN as
+// id, where the LDAP source skips it (a server always has one, so its absence there means the
+// bind user may not read it).
 type LDIFConfig struct {
 	Path   string `yaml:"path" env:"PATH, overwrite"`
 	Preset string `yaml:"preset" env:"PRESET, overwrite"`
@@ -88,9 +92,10 @@ func (c *LDIFConfig) Validate() error {
 // LDIFSource reads a directory from an LDIF file each time Read is called.
 type LDIFSource struct {
 	cfg     LDIFConfig
-	attrs   LDAPAttributes
 	classes ldifObjectClasses
-	nested  bool
+	// ldap is never connected: its builder turns the file's entries into users and groups
+	// exactly as the LDAP source turns a server's.
+	ldap    *LDAP
 	logger  *slog.Logger
 	now     func() time.Time
 	readAll func(path string) ([]byte, error)
@@ -106,11 +111,12 @@ func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	lc := LDAPConfig{Preset: cfg.Preset, Attributes: cfg.Attributes, NestedGroups: cfg.NestedGroups}
+	lc.SetDefaults()
 	return &LDIFSource{
 		cfg:     cfg,
-		attrs:   cfg.Attributes,
 		classes: ldifClasses[cfg.Preset],
-		nested:  *cfg.NestedGroups,
+		ldap:    &LDAP{cfg: lc, logger: logger, now: time.Now},
 		logger:  logger,
 		now:     time.Now,
 		readAll: os.ReadFile,
@@ -156,13 +162,6 @@ var ldifClasses = map[string]ldifObjectClasses{
 	},
 }
 
-// ldifSecretAttrs are never copied into User.Attributes.
-var ldifSecretAttrs = map[string]bool{
-	"userpassword": true, "unicodepwd": true, "authpassword": true, "sambantpassword": true,
-	"sambalmpassword": true, "ntpwdhistory": true, "lmpwdhistory": true, "dbcspwd": true,
-	"supplementalcredentials": true, "pwdhistory": true, "krbprincipalkey": true,
-}
-
 func ldifHasClass(e *LDIFEntry, classes []string) bool {
 	for _, oc := range e.Get("objectClass") {
 		if slices.Contains(classes, strings.ToLower(strings.TrimSpace(oc))) {
@@ -172,72 +171,40 @@ func ldifHasClass(e *LDIFEntry, classes []string) bool {
 	return false
 }
 
-// ldifGet returns the values of attr, or nil when attr is "" or "-" (turned off).
-func ldifGet(e *LDIFEntry, attr string) []string {
-	if attr == "" || attr == "-" {
-		return nil
+// ldifEntry is e as the LDAP source's entry, which ldapBuild turns into a user or group.
+func ldifEntry(e *LDIFEntry) *entry {
+	out := &entry{dn: e.DN, line: e.Line, attrs: make(map[string][][]byte, len(e.Attrs))}
+	for name, vals := range e.Attrs {
+		bs := make([][]byte, len(vals))
+		for i, v := range vals {
+			bs[i] = []byte(v)
+		}
+		out.attrs[name] = bs
 	}
-	return e.Get(attr)
+	return out
 }
 
-func ldifFirst(e *LDIFEntry, attr string) string {
-	if v := ldifGet(e, attr); len(v) > 0 {
-		return strings.TrimSpace(v[0])
-	}
-	return ""
-}
-
-type ldifRef struct {
-	kind string // "user" or "group"
-	id   string
-	line int
-}
-
-func (s *LDIFSource) entryID(e *LDIFEntry) (string, error) {
-	var v string // untrimmed: a binary GUID may start or end with a space byte
-	if vals := ldifGet(e, s.attrs.ID); len(vals) > 0 {
-		v = vals[0]
-	}
-	if strings.TrimSpace(v) == "" {
-		if dn := DNText(ldifDNKey(e.DN)); dn != "" {
+// entryID is the LDAP source's id of e, else (no id attribute) its normalized DN; errors name
+// the line.
+func (s *LDIFSource) entryID(e *entry) (string, error) {
+	if strings.TrimSpace(e.str(s.ldap.cfg.Attributes.ID)) == "" {
+		if dn := DNText(ldifDNKey(e.dn)); dn != "" {
 			return dn, nil
 		}
-		return "", &LDIFError{Line: e.Line, Msg: fmt.Sprintf("entry has an empty DN and no %s: give it a DN or an %s", s.attrs.ID, s.attrs.ID)}
+		id := s.ldap.cfg.Attributes.ID
+		return "", e.errorf("entry has an empty DN and no %s: give it a DN or an %s", id, id)
 	}
-	switch strings.ToLower(s.attrs.IDFormat) {
-	case "guid":
-		if len(v) == 16 {
-			return FormatGUID([]byte(v))
-		}
-		if b, err := ParseGUID(v); err == nil { // already in string form
-			return FormatGUID(b)
-		}
-		return "", &LDIFError{Line: e.Line, Msg: fmt.Sprintf("%s: %s is neither 16 bytes (base64 in LDIF: \"%s:: …\") nor a GUID string", e.DN, s.attrs.ID, s.attrs.ID)}
-	case "hex":
-		return hex.EncodeToString([]byte(v)), nil
-	}
-	return strings.TrimSpace(v), nil
+	return s.ldap.id(e)
 }
 
-// disabled applies attributes.disabled as the LDAP source does (LDAPAttributes.disabledBy).
-func (s *LDIFSource) disabled(e *LDIFEntry) bool {
-	disabled, err := s.attrs.disabledBy(ldifGet(e, s.attrs.Disabled))
-	if err != nil {
-		s.logger.Warn("ldif disabled flag is not a number, user treated as active", "dn", e.DN, "attribute", s.attrs.Disabled, "error", err)
-	}
-	return disabled
-}
-
+// snapshot classifies the entries by objectClass (users, groups, neither), rejects a DN that
+// appears twice, and hands users, then groups, to the LDAP source's builder.
 func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
-	snap := &Snapshot{ReadAt: s.now()}
-	byDN := map[string]ldifRef{}
-	byName := map[string]string{}
-	ids := map[string]int{}
-	type pending struct {
-		e   *LDIFEntry
-		idx int
-	}
-	var groupEntries, userEntries []pending
+	readAt := s.now()
+	b := s.ldap.newBuild()
+	b.idOf = s.entryID
+	firstLine := map[string]int{}
+	var users, groups []*LDIFEntry
 	var errs []error
 	for i := range entries {
 		e := &entries[i]
@@ -246,137 +213,31 @@ func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 		if !isGroup && !isUser {
 			continue
 		}
-		id, err := s.entryID(e)
-		if err != nil {
-			errs = append(errs, err)
+		k := ldifDNKey(e.DN)
+		if first, dup := firstLine[k]; dup {
+			errs = append(errs, &LDIFError{Line: e.Line, Msg: fmt.Sprintf("DN %q appears again (first at line %d)", e.DN, first)})
 			continue
 		}
-		if first, dup := ids[id]; dup {
-			errs = append(errs, &LDIFError{Line: e.Line, Msg: fmt.Sprintf("%s has the same id %q as the entry at line %d", e.DN, id, first)})
-			continue
-		}
-		ids[id] = e.Line
-		ndn := ldifDNKey(e.DN)
-		if prev, dup := byDN[ndn]; dup {
-			errs = append(errs, &LDIFError{Line: e.Line, Msg: fmt.Sprintf("DN %q appears again (first at line %d)", e.DN, prev.line)})
-			continue
-		}
+		firstLine[k] = e.Line
 		if isGroup {
-			byDN[ndn] = ldifRef{kind: "group", id: id, line: e.Line}
-			snap.Groups = append(snap.Groups, Group{ID: id, Name: ldifFirst(e, s.attrs.GroupName), DN: e.DN})
-			groupEntries = append(groupEntries, pending{e: e, idx: len(snap.Groups) - 1})
-			continue
-		}
-		byDN[ndn] = ldifRef{kind: "user", id: id, line: e.Line}
-		u := s.user(e, id)
-		if u.UserName != "" {
-			byName[strings.ToLower(u.UserName)] = id
-		}
-		snap.Users = append(snap.Users, u)
-		userEntries = append(userEntries, pending{e: e, idx: len(snap.Users) - 1})
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	unknown := 0
-	for _, ge := range groupEntries {
-		g := &snap.Groups[ge.idx]
-		for _, m := range ldifGet(ge.e, s.attrs.Member) {
-			m = strings.TrimSpace(m)
-			key, isDN := NormalizeDN(ldifStripUID(m))
-			if !isDN {
-				// not a DN: a user name (memberUid)
-				if id, ok := byName[strings.ToLower(m)]; ok {
-					g.MemberUsers = append(g.MemberUsers, id)
-				} else {
-					unknown++
-				}
-				continue
-			}
-			ref, ok := byDN[key]
-			switch {
-			case !ok:
-				unknown++
-			case ref.kind == "user":
-				g.MemberUsers = append(g.MemberUsers, ref.id)
-			case ref.id != g.ID && s.nested:
-				g.MemberGroups = append(g.MemberGroups, ref.id)
-			}
-		}
-		slices.Sort(g.MemberUsers)
-		g.MemberUsers = slices.Compact(g.MemberUsers)
-		slices.Sort(g.MemberGroups)
-		g.MemberGroups = slices.Compact(g.MemberGroups)
-	}
-	if s.attrs.Member == "-" {
-		for _, ue := range userEntries {
-			u := &snap.Users[ue.idx]
-			for _, dn := range ldifGet(ue.e, s.attrs.MemberOf) {
-				if ref, ok := byDN[ldifDNKey(dn)]; ok && ref.kind == "group" {
-					u.Groups = append(u.Groups, ref.id)
-				} else {
-					unknown++
-				}
-			}
+			groups = append(groups, e)
+		} else {
+			users = append(users, e)
 		}
 	}
-	if unknown > 0 {
-		s.logger.Debug("ldif members that are not users or groups of the file were ignored", "count", unknown)
+	for _, e := range users {
+		b.addUser(ldifEntry(e))
 	}
+	for _, e := range groups {
+		b.addGroup(ldifEntry(e))
+	}
+	snap, err := b.finish()
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return nil, err
+	}
+	snap.ReadAt = readAt
 	snap.Resolve()
 	return snap, nil
-}
-
-func (s *LDIFSource) user(e *LDIFEntry, id string) User {
-	a := s.attrs
-	u := User{
-		ID:         id,
-		DN:         e.DN,
-		UserName:   ldifFirst(e, a.UserName),
-		GivenName:  ldifFirst(e, a.GivenName),
-		FamilyName: ldifFirst(e, a.FamilyName),
-		Active:     !s.disabled(e),
-		Attributes: make(map[string][]string, len(e.Attrs)),
-	}
-	u.DisplayName, u.DisplayNameFrom = a.displayName(func(attr string) string { return ldifFirst(e, attr) })
-	for _, v := range ldifGet(e, a.Email) {
-		if v = strings.TrimSpace(v); v != "" {
-			u.Emails = append(u.Emails, Email{Value: v, Type: "work"})
-		}
-	}
-	for _, attr := range a.Phone {
-		typ := "work"
-		switch strings.ToLower(attr) {
-		case "mobile", "mobiletelephonenumber", "othermobile":
-			typ = "mobile"
-		case "homephone", "otherhomephone":
-			typ = "home"
-		}
-		for _, v := range ldifGet(e, attr) {
-			if v = strings.TrimSpace(v); v != "" {
-				u.Phones = append(u.Phones, Phone{Value: v, Type: typ})
-			}
-		}
-	}
-	for name, vals := range e.Attrs {
-		if ldifSecretAttrs[name] {
-			continue
-		}
-		out := make([]string, 0, len(vals))
-		for _, v := range vals {
-			out = append(out, attrString(name, []byte(v)))
-		}
-		u.Attributes[name] = out
-	}
-	return u
-}
-
-// ldifStripUID removes the optional "#'0101'B" unique identifier of a uniqueMember value.
-func ldifStripUID(v string) string {
-	if i := strings.LastIndex(v, "#'"); i > 0 && strings.HasSuffix(v, "'B") {
-		return v[:i]
-	}
-	return v
 }
 
 // ldifDNKey is NormalizeDN's key for dn, or dn lower-cased and trimmed when it is not a DN.
