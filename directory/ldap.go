@@ -658,7 +658,7 @@ type ldapBuild struct {
 	noID, userEntries                            int
 	// idOf renders an entry's id (LDAP.id); the LDIF source adds its DN fallback.
 	idOf func(*entry) (string, error)
-	errs                                         []error
+	errs []error
 	// pending are member values that are DNs of no user read: a group's, known only at the end.
 	pending []pendingMember
 	// memberOf holds, per user (index in snap.Users), the normalised DNs of its memberOf
