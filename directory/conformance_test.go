@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 
 	"github.com/babelforce/bridge/directory"
@@ -51,7 +52,7 @@ func TestConformanceLDIF(t *testing.T) {
 	src, err := directory.NewLDIF(directory.LDIFConfig{
 		Path:       openldap,
 		Preset:     directory.PresetOpenLDAP,
-		Attributes: directory.LDAPAttributes{Disabled: disabledAttr, DisabledValues: disabledValues},
+		Attributes: directory.LDAPAttributes{Disabled: disabledAttr, DisabledValues: disabledValues, Phone: directorytest.PhoneAttributes()},
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,8 @@ func TestConformanceLDIF(t *testing.T) {
 	})
 
 	ad := writeFile(t, "ad.ldif", d.ADExport("OU=Staff,DC=example,DC=test"))
-	src, err = directory.NewLDIF(directory.LDIFConfig{Path: ad, Preset: directory.PresetActiveDirectory}, testLogger(t))
+	src, err = directory.NewLDIF(directory.LDIFConfig{Path: ad, Preset: directory.PresetActiveDirectory,
+		Attributes: directory.LDAPAttributes{Phone: directorytest.PhoneAttributes()}}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestConformanceSlapd(t *testing.T) {
 		cfg.Preset = directory.PresetOpenLDAP
 		cfg.BindDN, cfg.BindPassword = srv.BindDN, srv.BindPassword
 		cfg.UserBaseDN, cfg.GroupBaseDN = "ou=people,"+suffix, "ou=groups,"+suffix
-		cfg.Attributes = directory.LDAPAttributes{Disabled: disabledAttr, DisabledValues: disabledValues}
+		cfg.Attributes = directory.LDAPAttributes{Disabled: disabledAttr, DisabledValues: disabledValues, Phone: directorytest.PhoneAttributes()}
 		cfg.ExtraAttributes = []string{"title", "departmentNumber", "employeeNumber"}
 		src, err := directory.NewLDAP(cfg, testLogger(t))
 		if err != nil {
@@ -131,19 +133,8 @@ func TestConformanceSlapd(t *testing.T) {
 
 func TestConformanceSamba(t *testing.T) {
 	d := directorytest.Conformance(t)
-	srv := testenv.StartSamba(t, testenv.SambaOptions{})
-	base := "OU=conformance," + srv.BaseDN
-	srv.Add(t, d.SambaLDIF(base))
-	src, err := directory.NewLDAP(directory.LDAPConfig{
-		URLs:            []string{srv.LDAPSURL},
-		CAFile:          srv.CAFile,
-		Preset:          directory.PresetActiveDirectory,
-		BindDN:          srv.BindDN,
-		BindPassword:    srv.BindPassword,
-		UserBaseDN:      base,
-		GroupBaseDN:     base,
-		ExtraAttributes: []string{"title", "department", "employeeNumber"},
-	}, testLogger(t))
+	srv, base := sambaConformance(t, d)
+	src, err := directory.NewLDAP(sambaConformanceConfig(srv, base), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,4 +144,41 @@ func TestConformanceSamba(t *testing.T) {
 		PrimaryEmailOnly: true,
 		CheckID:          checkGUID,
 	})
+}
+
+// sambaLoaded is the OU holding the conformance directory in this binary's domain controller:
+// its users' sAMAccountNames are unique in the domain, so it is loaded once per binary.
+var sambaLoaded struct {
+	sync.Mutex
+	base string
+}
+
+// sambaConformance starts (or joins) the domain controller and loads the conformance
+// directory under OU=conformance once.
+func sambaConformance(t *testing.T, d *directorytest.Directory) (*testenv.Samba, string) {
+	t.Helper()
+	srv := testenv.StartSamba(t, testenv.SambaOptions{})
+	sambaLoaded.Lock()
+	defer sambaLoaded.Unlock()
+	if sambaLoaded.base == "" {
+		base := "OU=conformance," + srv.BaseDN
+		srv.Add(t, d.SambaLDIF(base))
+		sambaLoaded.base = base
+	}
+	return srv, sambaLoaded.base
+}
+
+// sambaConformanceConfig reads the conformance directory from srv under base.
+func sambaConformanceConfig(srv *testenv.Samba, base string) directory.LDAPConfig {
+	return directory.LDAPConfig{
+		URLs:            []string{srv.LDAPSURL},
+		CAFile:          srv.CAFile,
+		Preset:          directory.PresetActiveDirectory,
+		BindDN:          srv.BindDN,
+		BindPassword:    srv.BindPassword,
+		UserBaseDN:      base,
+		GroupBaseDN:     base,
+		Attributes:      directory.LDAPAttributes{Phone: directorytest.PhoneAttributes()},
+		ExtraAttributes: []string{"title", "department", "employeeNumber"},
+	}
 }

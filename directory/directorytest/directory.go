@@ -38,9 +38,14 @@ type User struct {
 	Department     string   `json:"department,omitempty"`
 	EmployeeNumber string   `json:"employeeNumber,omitempty"`
 	Inactive       bool     `json:"inactive,omitempty"`
+	// NoDisplayName: the renderings leave out the display name attribute (LDAP displayName,
+	// SCIM displayName), so that a source must fall back to cn (the DN's RDN in AD) or SCIM's
+	// name.formatted, which hold DisplayName.
+	NoDisplayName bool `json:"noDisplayName,omitempty"`
 }
 
-// Phone is a telephone number with its type ("work" or "mobile").
+// Phone is a telephone number with its type: "work", "mobile", "home", "fax" or "pager"
+// (rendered in LDAP as PhoneAttributes lists them). The first phone of a user is the primary.
 type Phone struct {
 	Value string `json:"value"`
 	Type  string `json:"type"`

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/google/uuid"
 
 	"github.com/babelforce/bridge/directory"
@@ -45,8 +46,10 @@ func (d *Directory) OpenLDAPLDIF(suffix string) string {
 			"cn", u.DisplayName,
 			"sn", u.FamilyName,
 			"givenName", u.GivenName,
-			"displayName", u.DisplayName,
 			"entryUUID", UUID("user", u.UserName).String(),
+		}
+		if !u.NoDisplayName {
+			attrs = append(attrs, "displayName", u.DisplayName)
 		}
 		for _, m := range u.Emails {
 			attrs = append(attrs, "mail", m)
@@ -125,7 +128,6 @@ func (d *Directory) SambaLDIF(baseDN string) string {
 			"userPrincipalName", u.UserName + "@" + d.Domain,
 			"givenName", u.GivenName,
 			"sn", u.FamilyName,
-			"displayName", u.DisplayName,
 		}
 		attrs = d.adUserAttrs(attrs, u)
 		attrs = append(attrs, "unicodePwd", pw, "userAccountControl", uac)
@@ -178,7 +180,6 @@ func (d *Directory) ADExport(baseDN string) string {
 			"userPrincipalName", u.UserName + "@" + d.Domain,
 			"givenName", u.GivenName,
 			"sn", u.FamilyName,
-			"displayName", u.DisplayName,
 			"objectGUID", binGUID(UUID("user", u.UserName)),
 			"objectSid", binSID(1100 + i),
 		}
@@ -205,6 +206,9 @@ func (d *Directory) ADExport(baseDN string) string {
 }
 
 func (d *Directory) adUserAttrs(attrs []string, u User) []string {
+	if !u.NoDisplayName {
+		attrs = append(attrs, "displayName", u.DisplayName)
+	}
 	for i, m := range u.Emails {
 		if i == 0 {
 			attrs = append(attrs, "mail", m)
@@ -247,8 +251,8 @@ func (d *Directory) ScimmySeed() ([]byte, error) {
 			emails = append(emails, multi{Value: m, Type: "work", Primary: i == 0})
 		}
 		phones := []multi{}
-		for _, p := range u.Phones {
-			phones = append(phones, multi{Value: p.Value, Type: p.Type})
+		for i, p := range u.Phones {
+			phones = append(phones, multi{Value: p.Value, Type: p.Type, Primary: i == 0})
 		}
 		su := map[string]any{
 			"schemas":      []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
@@ -256,13 +260,15 @@ func (d *Directory) ScimmySeed() ([]byte, error) {
 			"externalId":   u.EmployeeNumber,
 			"userName":     u.UserName,
 			"name":         map[string]string{"givenName": u.GivenName, "familyName": u.FamilyName, "formatted": u.DisplayName},
-			"displayName":  u.DisplayName,
 			"active":       !u.Inactive,
 			"emails":       emails,
 			"phoneNumbers": phones,
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]string{
 				"department": u.Department, "employeeNumber": u.EmployeeNumber,
 			},
+		}
+		if !u.NoDisplayName {
+			su["displayName"] = u.DisplayName
 		}
 		if u.Title != "" {
 			su["title"] = u.Title
@@ -288,9 +294,22 @@ func (d *Directory) ScimmySeed() ([]byte, error) {
 	return json.MarshalIndent(map[string]any{"users": users, "groups": groups}, "", "  ")
 }
 
+// PhoneAttributes are the LDAP attributes the renderings put phones in, by type: the
+// attributes.phone setting with which an LDAP or LDIF source reads them all.
+func PhoneAttributes() []string {
+	return []string{"telephoneNumber", "mobile", "homePhone", "facsimileTelephoneNumber", "pager"}
+}
+
 func phoneAttr(typ string) string {
-	if typ == "mobile" {
+	switch typ {
+	case "mobile":
 		return "mobile"
+	case "home":
+		return "homePhone"
+	case "fax":
+		return "facsimileTelephoneNumber"
+	case "pager":
+		return "pager"
 	}
 	return "telephoneNumber"
 }
@@ -341,6 +360,25 @@ func escapeDNValue(v string) string {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// ExportLDIF writes entries read from a server as an export of them (ldapsearch -LLL,
+// slapcat) does: one record per entry, attributes in the order the server sent them, values
+// that are not SAFE-STRINGs (binary GUIDs and SIDs, non-ASCII text) in base64.
+func ExportLDIF(entries []*ldap.Entry) string {
+	var b strings.Builder
+	b.WriteString("version: 1\n\n")
+	w := ldifWriter{&b}
+	for _, e := range entries {
+		w.line("dn", e.DN)
+		for _, a := range e.Attributes {
+			for _, v := range a.ByteValues {
+				w.line(a.Name, string(v))
+			}
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -402,8 +440,8 @@ func (d *Directory) Snapshot() *directory.Snapshot {
 		for i, e := range u.Emails {
 			du.Emails = append(du.Emails, directory.Email{Value: e, Type: "work", Primary: i == 0})
 		}
-		for _, p := range u.Phones {
-			du.Phones = append(du.Phones, directory.Phone{Value: p.Value, Type: p.Type})
+		for i, p := range u.Phones {
+			du.Phones = append(du.Phones, directory.Phone{Value: p.Value, Type: p.Type, Primary: i == 0})
 		}
 		for _, a := range []string{"title", "department", "employeeNumber"} {
 			if v := u.Attr(a); v != "" {

@@ -30,8 +30,9 @@ type Options struct {
 }
 
 // Run reads r twice and checks the snapshot against the logical directory, comparing by user
-// name and group name: the set of users and groups, names, e-mails, phones (value and type),
-// active flags, listed attributes, each group's direct members, each user's direct and
+// name and group name: the set of users and groups, names (a user without a display name
+// attribute by the source's fallback), e-mails, phones (value and type), the first of each
+// primary, active flags, listed attributes, each group's direct members, each user's direct and
 // transitive groups (through nesting and the cycle), unique non-empty ids, and ids that stay
 // the same from one read to the next.
 func Run(t *testing.T, name string, r directory.Reader, opts Options) {
@@ -190,6 +191,32 @@ func Compare(want *Directory, snap *directory.Snapshot, opts Options) []string {
 		}
 		if !sameSet(gotPh, expPh) {
 			bad("%s: phones %q, want %q", who, sorted(gotPh), sorted(expPh))
+		}
+		// the first phone and e-mail of the logical user are the primary ones, and only they
+		primaries := func(kind string, flags []bool, got, want string) {
+			n := 0
+			for _, p := range flags {
+				if p {
+					n++
+				}
+			}
+			if n != 1 || !strings.EqualFold(got, want) {
+				bad("%s: %d primary %s, the primary is %q, want one, %q", who, n, kind, got, want)
+			}
+		}
+		if len(wu.Phones) > 0 {
+			var flags []bool
+			for _, p := range u.Phones {
+				flags = append(flags, p.Primary)
+			}
+			primaries("phones", flags, u.PrimaryPhone(), wu.Phones[0].Value)
+		}
+		if len(wu.Emails) > 0 {
+			var flags []bool
+			for _, e := range u.Emails {
+				flags = append(flags, e.Primary)
+			}
+			primaries("e-mails", flags, u.PrimaryEmail(), wu.Emails[0])
 		}
 		for logical, key := range opts.Attributes {
 			if got, exp := u.Attr(key), wu.Attr(logical); got != exp {

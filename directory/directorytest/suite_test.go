@@ -64,6 +64,22 @@ func TestCompareFindsDifferences(t *testing.T) {
 			}
 		}, "phones"},
 		{"email", func(s *directory.Snapshot) { s.Users[0].Emails[0].Value = "x@y" }, "emails"},
+		{"second phone primary", func(s *directory.Snapshot) {
+			for i := range s.Users {
+				if len(s.Users[i].Phones) > 1 {
+					s.Users[i].Phones[0].Primary, s.Users[i].Phones[1].Primary = false, true
+					return
+				}
+			}
+		}, "primary phones"},
+		{"no primary e-mail", func(s *directory.Snapshot) { s.Users[0].Emails[0].Primary = false }, "0 primary e-mails"},
+		{"no display name fallback", func(s *directory.Snapshot) {
+			for i := range s.Users {
+				if s.Users[i].UserName == "sam.stone" {
+					s.Users[i].DisplayName = ""
+				}
+			}
+		}, `user "sam.stone": DisplayName = ""`},
 		{"nesting lost", func(s *directory.Snapshot) {
 			for i := range s.Groups {
 				if s.Groups[i].Name == "support" {
