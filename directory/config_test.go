@@ -120,7 +120,7 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := r.(*LDAP); !ok {
+	if _, ok := r.(*LDAPSource); !ok {
 		t.Errorf("ldap: %T", r)
 	}
 }

@@ -72,7 +72,7 @@ entryUUID: 00000000-0000-4000-8000-000000000002
 func TestLDAPBindDNIsNoUser(t *testing.T) {
 	cfg := LDAPConfig{URLs: []string{"ldap://127.0.0.1:1"}, BindDN: "CN=Bridge Reader, dc=example,dc=com"}
 	cfg.SetDefaults()
-	l := &LDAP{cfg: cfg}
+	l := &LDAPSource{cfg: cfg}
 	person := func(dn, uid, uuid string) *entry {
 		return &entry{dn: dn, attrs: map[string][][]byte{"uid": {[]byte(uid)}, "entryuuid": {[]byte(uuid)},
 			"mail": {[]byte(uid + "@example.com")}}}

@@ -23,12 +23,12 @@ import (
 	"github.com/babelforce/bridge/internal/httpx"
 )
 
-// LDAP reads users and groups from an LDAP directory: OpenLDAP, Active Directory or anything
+// LDAPSource reads users and groups from an LDAP directory: OpenLDAP, Active Directory or anything
 // speaking LDAPv3 with the paged-results control. Every Read opens a connection (trying the
 // URLs in order), binds, reads users and groups with paged searches, completes ranged
 // attributes (AD's member;range=…), and closes. A read is complete or an error wrapping
 // ErrIncomplete.
-type LDAP struct {
+type LDAPSource struct {
 	cfg    LDAPConfig
 	logger *slog.Logger
 	roots  *x509.CertPool
@@ -43,11 +43,11 @@ type LDAP struct {
 	afterPage func(kind string, page int)
 }
 
-var _ Reader = (*LDAP)(nil)
+var _ Reader = (*LDAPSource)(nil)
 
 // NewLDAP checks cfg (after applying its defaults to a copy) and returns a source. It does not
 // connect: use Check for that.
-func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
+func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAPSource, error) {
 	cfg.URLs = slices.Clone(cfg.URLs)
 	cfg.ExtraAttributes = slices.Clone(cfg.ExtraAttributes)
 	cfg.Attributes.Phone = slices.Clone(cfg.Attributes.Phone)
@@ -59,7 +59,7 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAP, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &LDAP{cfg: cfg, logger: logger, now: time.Now, poll: 2 * time.Second}
+	l := &LDAPSource{cfg: cfg, logger: logger, now: time.Now, poll: 2 * time.Second}
 	if cfg.CAFile != "" {
 		roots, err := httpx.CertPool(cfg.CAFile, false)
 		if err != nil {
@@ -94,7 +94,7 @@ func attrList(names ...string) []string {
 }
 
 // Check connects to the first reachable server and binds: for readiness probes.
-func (l *LDAP) Check(ctx context.Context) error {
+func (l *LDAPSource) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout+l.cfg.SearchTimeout)
 	defer cancel()
 	conn, _, err := l.connect(ctx)
@@ -114,7 +114,7 @@ type rootDSE struct {
 
 // Read returns the whole directory, or an error (wrapping ErrIncomplete when the server
 // returned only part of it).
-func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
+func (l *LDAPSource) Read(ctx context.Context) (*Snapshot, error) {
 	started := l.now()
 	r, userBase, groupBase, done, err := l.open(ctx)
 	if err != nil {
@@ -170,7 +170,7 @@ func (l *LDAP) Read(ctx context.Context) (*Snapshot, error) {
 // the user and group base DNs (the default naming context where not configured). done closes
 // the connection; a cancelled or expired ctx closes it earlier, which ends any search in
 // flight.
-func (l *LDAP) open(parent context.Context) (r *ldapRead, userBase, groupBase string, done func(), err error) {
+func (l *LDAPSource) open(parent context.Context) (r *ldapRead, userBase, groupBase string, done func(), err error) {
 	ctx, cancel := context.WithTimeout(parent, l.cfg.SearchTimeout)
 	conn, serverURL, err := l.connect(ctx)
 	if err != nil {
@@ -198,7 +198,7 @@ func (l *LDAP) open(parent context.Context) (r *ldapRead, userBase, groupBase st
 }
 
 // connect dials the URLs in order and binds on the first that answers.
-func (l *LDAP) connect(ctx context.Context) (*ldap.Conn, string, error) {
+func (l *LDAPSource) connect(ctx context.Context) (*ldap.Conn, string, error) {
 	var tried []string
 	for _, raw := range l.cfg.URLs {
 		if err := ctx.Err(); err != nil {
@@ -225,7 +225,7 @@ func (l *LDAP) connect(ctx context.Context) (*ldap.Conn, string, error) {
 	return nil, "", fmt.Errorf("ldap: could not connect to any server (tried %d): %s", len(tried), strings.Join(tried, "; "))
 }
 
-func (l *LDAP) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
+func (l *LDAPSource) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func tlsHint(err error) error {
 	return err
 }
 
-func (l *LDAP) bind(conn *ldap.Conn, serverURL string) error {
+func (l *LDAPSource) bind(conn *ldap.Conn, serverURL string) error {
 	if l.cfg.BindDN == "" {
 		return nil // anonymous
 	}
@@ -292,7 +292,7 @@ func (l *LDAP) bind(conn *ldap.Conn, serverURL string) error {
 
 // ldapRead is the state of one Read.
 type ldapRead struct {
-	l      *LDAP
+	l      *LDAPSource
 	conn   *ldap.Conn
 	url    string
 	parent context.Context
@@ -637,7 +637,7 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 
 // isBindDN says whether dn is the bind DN: bridge's own service account, never a person, so
 // that a user filter matching it (the openldap preset's inetOrgPerson) does not make it a user.
-func (l *LDAP) isBindDN(dn string) bool {
+func (l *LDAPSource) isBindDN(dn string) bool {
 	bind, ok := NormalizeDN(l.cfg.BindDN)
 	if !ok {
 		return false
@@ -649,14 +649,14 @@ func (l *LDAP) isBindDN(dn string) bool {
 // ldapBuild turns entries into users and groups as they are read, resolving member DNs to
 // ids on the way; finish resolves what could only be resolved once every group was read.
 type ldapBuild struct {
-	l    *LDAP
+	l    *LDAPSource
 	snap *Snapshot
 	// userByRawDN finds a member DN spelt as the server spells the user's own DN without
 	// parsing it; userByDN (normalised DNs) catches other spellings.
 	userByRawDN, userByDN, userByName, groupByDN map[string]string
 	idOwner                                      map[string]idClaim
 	noID, userEntries                            int
-	// idOf renders an entry's id (LDAP.id); the LDIF source adds its DN fallback.
+	// idOf renders an entry's id (LDAPSource.id); the LDIF source adds its DN fallback.
 	idOf func(*entry) (string, error)
 	errs []error
 	// pending are member values that are DNs of no user read: a group's, known only at the end.
@@ -680,7 +680,7 @@ type pendingMember struct {
 	key, raw string
 }
 
-func (l *LDAP) newBuild() *ldapBuild {
+func (l *LDAPSource) newBuild() *ldapBuild {
 	bindKey, _ := NormalizeDN(l.cfg.BindDN)
 	return &ldapBuild{l: l, snap: &Snapshot{}, userByRawDN: map[string]string{}, userByDN: map[string]string{},
 		userByName: map[string]string{}, groupByDN: map[string]string{}, idOwner: map[string]idClaim{}, bindKey: bindKey,
@@ -830,12 +830,12 @@ func (b *ldapBuild) finish() (*Snapshot, error) {
 }
 
 // groupName is the group_name attribute of a group entry, else its cn.
-func (l *LDAP) groupName(e *entry) string {
+func (l *LDAPSource) groupName(e *entry) string {
 	return cmp.Or(e.str(l.cfg.Attributes.GroupName), e.str("cn"))
 }
 
 // id renders the id attribute of an entry per attributes.id_format; "" when absent.
-func (l *LDAP) id(e *entry) (string, error) {
+func (l *LDAPSource) id(e *entry) (string, error) {
 	raw := e.first(l.cfg.Attributes.ID)
 	if raw == nil {
 		return "", nil
@@ -890,7 +890,7 @@ var secretAttrs = map[string]bool{
 // of attributes.email and phones of attributes.phone (in that order, typed by phoneTypes), the
 // first of each primary; every attribute read (but passwords) in Attributes, the id attribute
 // rendered as the id.
-func (l *LDAP) user(e *entry, id string) User {
+func (l *LDAPSource) user(e *entry, id string) User {
 	a := l.cfg.Attributes
 	first := func(attr string) string { return strings.TrimSpace(e.str(attr)) }
 	u := User{
@@ -968,7 +968,7 @@ func attrString(name string, v []byte) string {
 }
 
 // active applies attributes.disabled.
-func (l *LDAP) active(e *entry) bool {
+func (l *LDAPSource) active(e *entry) bool {
 	a := l.cfg.Attributes
 	if a.Disabled == "" || a.Disabled == "-" {
 		return true

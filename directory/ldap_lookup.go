@@ -15,7 +15,7 @@ import (
 // The snapshot holds the user (none when no user matches) and those groups; each group lists
 // only the members on the user's paths, and Memberships is resolved. More than one match is
 // an error. With attributes.member "-" it falls back to a full Read.
-func (l *LDAP) LookupUser(ctx context.Context, userName string) (*Snapshot, error) {
+func (l *LDAPSource) LookupUser(ctx context.Context, userName string) (*Snapshot, error) {
 	if strings.TrimSpace(userName) == "" {
 		return nil, fmt.Errorf("ldap lookup: empty user name")
 	}

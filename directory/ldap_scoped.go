@@ -10,7 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-var _ scopedReader = (*LDAP)(nil)
+var _ scopedReader = (*LDAPSource)(nil)
 
 // idFilterChunk is how many ids one user search asks for.
 const idFilterChunk = 50
@@ -21,7 +21,7 @@ const idFilterChunk = 50
 // The snapshot is resolved; its groups list only the users read as members. Like Read, it is
 // complete or an error. total is the number of users the last full Read found (counted with
 // a search of user DNs when there was none yet), for the guards.
-func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, total int, err error) {
+func (l *LDAPSource) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, total int, err error) {
 	started := l.now()
 	r, userBase, groupBase, done, err := l.open(ctx)
 	if err != nil {
@@ -199,7 +199,7 @@ func (l *LDAP) ReadUsers(ctx context.Context, ids []string) (snap *Snapshot, tot
 }
 
 // idFilterValue renders a user id as an assertion value for attributes.id in a filter.
-func (l *LDAP) idFilterValue(id string) (string, error) {
+func (l *LDAPSource) idFilterValue(id string) (string, error) {
 	var raw []byte
 	switch strings.ToLower(l.cfg.Attributes.IDFormat) {
 	case "guid":

@@ -41,7 +41,7 @@ func slapdConfig(s *testenv.Slapd) LDAPConfig {
 	}
 }
 
-func newTestLDAP(t *testing.T, cfg LDAPConfig) *LDAP {
+func newTestLDAP(t *testing.T, cfg LDAPConfig) *LDAPSource {
 	t.Helper()
 	l, err := NewLDAP(cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // which is cheaper than looking each of them up.
 const maxNamedUsers = 2000
 
-// streamCookie is what LDAP.Follow hands out as the cookie: the server's cookies, tagged with
+// streamCookie is what LDAPSource.Follow hands out as the cookie: the server's cookies, tagged with
 // the kind of stream so that one is never replayed into the other.
 type streamCookie struct {
 	Kind   string `json:"kind"`
@@ -48,11 +48,11 @@ const (
 	streamDirSync  = "dirsync"
 )
 
-var _ Stream = (*LDAP)(nil)
+var _ Stream = (*LDAPSource)(nil)
 
 // StreamName is "ldap:" and a digest of what the stream follows (bases, filters, the
 // attributes read), so that a cookie kept for another search is never used.
-func (l *LDAP) StreamName() string {
+func (l *LDAPSource) StreamName() string {
 	h := sha256.New()
 	for _, s := range []string{l.cfg.UserBaseDN, l.cfg.UserFilter, l.cfg.GroupBaseDN, l.cfg.GroupFilter,
 		strings.Join(l.userAttrs, ","), strings.Join(l.groupAttrs, ",")} {
@@ -66,7 +66,7 @@ func (l *LDAP) StreamName() string {
 // (refreshAndPersist) on a server that offers it (OpenLDAP with the syncprov overlay), else
 // with DirSync polled every poll interval (Active Directory, Samba AD). It returns
 // ErrNoChangeStream when the server offers neither.
-func (l *LDAP) Follow(ctx context.Context, cookie []byte, changed func(ChangeSet)) error {
+func (l *LDAPSource) Follow(ctx context.Context, cookie []byte, changed func(ChangeSet)) error {
 	s, err := l.openStream(ctx)
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (l *LDAP) Follow(ctx context.Context, cookie []byte, changed func(ChangeSet
 }
 
 // SetPollInterval sets how often a DirSync stream asks for changes (default 2 s).
-func (l *LDAP) SetPollInterval(d time.Duration) {
+func (l *LDAPSource) SetPollInterval(d time.Duration) {
 	if d > 0 {
 		l.poll = d
 	}
@@ -97,7 +97,7 @@ func (l *LDAP) SetPollInterval(d time.Duration) {
 
 // ldapStream is one connection following the directory.
 type ldapStream struct {
-	l    *LDAP
+	l    *LDAPSource
 	conn *ldap.Conn
 	url  string
 	dse  rootDSE
@@ -115,7 +115,7 @@ type ldapStream struct {
 // openStream connects, binds and resolves the base DNs. The connection has no request
 // timeout (a persistent search waits for as long as nothing changes); lookups set their own
 // time limit.
-func (l *LDAP) openStream(ctx context.Context) (*ldapStream, error) {
+func (l *LDAPSource) openStream(ctx context.Context) (*ldapStream, error) {
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout+l.cfg.SearchTimeout)
 	conn, serverURL, err := l.connect(dctx)
 	cancel()

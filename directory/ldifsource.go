@@ -93,9 +93,9 @@ func (c *LDIFConfig) Validate() error {
 type LDIFSource struct {
 	cfg     LDIFConfig
 	classes ldifObjectClasses
-	// ldap is never connected: its builder turns the file's entries into users and groups
+	// asLDAP is never connected: its builder turns the file's entries into users and groups
 	// exactly as the LDAP source turns a server's.
-	ldap    *LDAP
+	asLDAP  *LDAPSource
 	logger  *slog.Logger
 	now     func() time.Time
 	readAll func(path string) ([]byte, error)
@@ -116,7 +116,7 @@ func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
 	return &LDIFSource{
 		cfg:     cfg,
 		classes: ldifClasses[cfg.Preset],
-		ldap:    &LDAP{cfg: lc, logger: logger, now: time.Now},
+		asLDAP:  &LDAPSource{cfg: lc, logger: logger, now: time.Now},
 		logger:  logger,
 		now:     time.Now,
 		readAll: os.ReadFile,
@@ -187,21 +187,21 @@ func ldifEntry(e *LDIFEntry) *entry {
 // entryID is the LDAP source's id of e, else (no id attribute) its normalized DN; errors name
 // the line.
 func (s *LDIFSource) entryID(e *entry) (string, error) {
-	if strings.TrimSpace(e.str(s.ldap.cfg.Attributes.ID)) == "" {
+	if strings.TrimSpace(e.str(s.asLDAP.cfg.Attributes.ID)) == "" {
 		if dn := DNText(ldifDNKey(e.dn)); dn != "" {
 			return dn, nil
 		}
-		id := s.ldap.cfg.Attributes.ID
+		id := s.asLDAP.cfg.Attributes.ID
 		return "", e.errorf("entry has an empty DN and no %s: give it a DN or an %s", id, id)
 	}
-	return s.ldap.id(e)
+	return s.asLDAP.id(e)
 }
 
 // snapshot classifies the entries by objectClass (users, groups, neither), rejects a DN that
 // appears twice, and hands users, then groups, to the LDAP source's builder.
 func (s *LDIFSource) snapshot(entries []LDIFEntry) (*Snapshot, error) {
 	readAt := s.now()
-	b := s.ldap.newBuild()
+	b := s.asLDAP.newBuild()
 	b.idOf = s.entryID
 	firstLine := map[string]int{}
 	var users, groups []*LDIFEntry

@@ -43,7 +43,7 @@ type ChangeSet struct {
 // Empty reports whether the batch names nobody and asks for nothing.
 func (c ChangeSet) Empty() bool { return len(c.Users) == 0 && !c.Full }
 
-// Stream is a directory's change feed: OpenLDAP syncrepl (LDAP.Follow on a server with
+// Stream is a directory's change feed: OpenLDAP syncrepl (LDAPSource.Follow on a server with
 // syncprov), Active Directory DirSync, upstream SCIM polled by meta.lastModified, an LDIF file
 // watched for changes.
 type Stream interface {

@@ -14,7 +14,7 @@ import (
 // TriggerLive is the trigger of runs a directory change stream asked for.
 const TriggerLive = "live"
 
-// ChangeStream is a directory's change feed: *directory.LDAP (syncrepl on OpenLDAP with
+// ChangeStream is a directory's change feed: *directory.LDAPSource (syncrepl on OpenLDAP with
 // syncprov, DirSync on Active Directory), the LDIF and upstream SCIM watchers.
 type ChangeStream interface {
 	StreamName() string
