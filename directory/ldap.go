@@ -453,22 +453,9 @@ func (r *ldapRead) searchEach(kind, base, filter string, attrs []string, each fu
 		if err := r.ctx.Err(); err != nil {
 			return r.fail(kind, base, got, err)
 		}
-		res, err := r.conn.Search(req)
+		ctrls, err := r.searchPage(kind, base, req, &got, each)
 		if err != nil {
-			return r.fail(kind, base, got+len(resEntries(res)), err)
-		}
-		for _, e := range res.Entries {
-			ne, err := newEntry(e)
-			if err != nil {
-				return fmt.Errorf("ldap %s: read %s: %w", r.url, kind, err)
-			}
-			each(ne)
-			got++
-		}
-		for _, ref := range res.Referrals {
-			if err := r.reference(kind, base, ref); err != nil {
-				return err
-			}
+			return err
 		}
 		r.pages[kind]++
 		if r.l.afterPage != nil {
@@ -477,7 +464,7 @@ func (r *ldapRead) searchEach(kind, base, filter string, attrs []string, each fu
 		if paging == nil {
 			return nil
 		}
-		ctrl, _ := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		ctrl, _ := ldap.FindControl(ctrls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 		if ctrl == nil {
 			if cookieSeen {
 				return fmt.Errorf("ldap %s: read %s under %s: %w: the server dropped the paging control after page %d",
@@ -494,11 +481,41 @@ func (r *ldapRead) searchEach(kind, base, filter string, attrs []string, each fu
 	}
 }
 
-func resEntries(res *ldap.SearchResult) []*ldap.Entry {
-	if res == nil {
-		return nil
+// searchPage runs one request (one page of a paged search) and hands each entry to each as
+// it arrives, so that only the entry being mapped is held, never a whole page: a page of big
+// groups is hundreds of thousands of member values, several hundred bytes each as go-ldap's
+// BER packets. got counts the entries handed over. It returns the controls of the final
+// result (the paging cookie).
+func (r *ldapRead) searchPage(kind, base string, req *ldap.SearchRequest, got *int, each func(*entry)) ([]ldap.Control, error) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel() // stops the search's goroutine when a bad entry ends the page early
+	res := r.conn.SearchAsync(ctx, req, 0)
+	var ctrls []ldap.Control
+	for res.Next() {
+		switch {
+		case res.Entry() != nil:
+			ne, err := newEntry(res.Entry())
+			if err != nil {
+				return nil, fmt.Errorf("ldap %s: read %s: %w", r.url, kind, err)
+			}
+			each(ne)
+			*got++
+		case res.Referral() != "":
+			if err := r.reference(kind, base, res.Referral()); err != nil {
+				return nil, err
+			}
+		default:
+			ctrls = res.Controls() // the final result's
+		}
 	}
-	return res.Entries
+	if err := res.Err(); err != nil {
+		return nil, r.fail(kind, base, *got, err)
+	}
+	// A cancelled or expired read ends the results without an error: the page is not whole.
+	if err := r.ctx.Err(); err != nil {
+		return nil, r.fail(kind, base, *got, err)
+	}
+	return ctrls, nil
 }
 
 // reference handles a search continuation reference: one to another naming context of the
