@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/scale.sh N [-bridge-gomemlimit 250MiB]: measure bridge against N generated people (slapd from internal/testenv,
+# bench/scale.sh N [-bridge-gomemlimit 250MiB] [-rate-limit 200]: measure bridge against N generated people (slapd from internal/testenv,
 # the in-memory babelforce simulator) and print the table of bench/scale_test.go.
 # Needs slapd, slapadd, ldapsearch (Debian: slapd ldap-utils) and /usr/bin/time (Debian: time).
 # Not part of CI: 100,000 people take several minutes and about 1 GB of memory in total.

@@ -29,6 +29,7 @@ import (
 var (
 	people   = flag.Int("n", 10000, "number of people in the generated directory")
 	memLimit = flag.String("bridge-gomemlimit", "", "GOMEMLIMIT of the bridge runs (e.g. 250MiB); the simulator is not limited")
+	rate     = flag.Float64("rate-limit", 0, "babelforce.rate_limit of the bridge runs (requests per second; 0: none); the table then says how close the first sync came to calls / rate")
 )
 
 const suffix = "dc=example,dc=com"
@@ -101,7 +102,7 @@ func seedLDIF(path string, n int) error {
 const configYAML = `babelforce:
   base_url: %[1]q
   username: %[2]q
-  rate_limit: 0
+  rate_limit: %[6]g
   max_concurrency: 8
   page_size: 100
   timeout: 60s
@@ -231,7 +232,7 @@ func TestScale(t *testing.T) {
 	sim := babelforcetest.New(t, babelforcetest.Options{})
 	state := filepath.Join(dir, "state.json")
 	cfg := filepath.Join(dir, "bridge.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, configYAML, sim.URL, sim.Username, slapd.URL, suffix, state), 0o600); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, configYAML, sim.URL, sim.Username, slapd.URL, suffix, state, *rate), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"BRIDGE_BABELFORCE_PASSWORD=" + sim.Password, "BRIDGE_LDAP_BIND_DN=" + slapd.BindDN, "BRIDGE_LDAP_BIND_PASSWORD=" + slapd.BindPassword}
@@ -300,7 +301,7 @@ func TestScale(t *testing.T) {
 
 	// the table
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d people, %d groups (machine: %d CPUs; bridge GOMEMLIMIT %q)\n\n", n, n*2/100, runtime.NumCPU(), *memLimit)
+	fmt.Fprintf(&b, "\n%d people, %d groups (machine: %d CPUs; bridge GOMEMLIMIT %q, rate_limit %g)\n\n", n, n*2/100, runtime.NumCPU(), *memLimit, *rate)
 	b.WriteString("| run | wall | CPU | peak RSS | calls (writes) |\n|---|---|---|---|---|\n")
 	for _, m := range rows {
 		rss := "–"
@@ -322,6 +323,15 @@ func TestScale(t *testing.T) {
 		float64(noopPlan.wall)/float64(ab), float64(noopPlan.rssKB)*1024/float64(n)/1000)
 	fmt.Fprintf(&b, "first sync: %.2f write calls per new person, %.2f ms wall per person\n",
 		float64(first.writes)/float64(n), float64(first.wall.Milliseconds())/float64(n))
+	if *rate > 0 {
+		total := 0
+		for _, v := range first.calls {
+			total += v
+		}
+		floor := time.Duration(float64(total) / *rate * float64(time.Second))
+		fmt.Fprintf(&b, "rate_limit %g/s: the first sync made %d calls (%d writes) in %s; calls / rate = %s; ratio %.2f\n",
+			*rate, total, first.writes, first.wall.Round(10*time.Millisecond), floor.Round(10*time.Millisecond), float64(first.wall)/float64(floor))
+	}
 	b.WriteString("\ncalls by kind:\n")
 	for _, m := range []measurement{first, noopPlan, hundred} {
 		keys := make([]string, 0, len(m.calls))

@@ -236,3 +236,50 @@ func (s *Snapshot) Group(id string) *Group {
 	}
 	return &s.Groups[i]
 }
+
+// compact stores the user's strings (the fields and every attribute value) in one
+// allocation, each distinct value once: a source that builds a user from raw values holds
+// each name, e-mail and number twice (a field and its attribute) and pays an allocation per
+// string; at 100,000 people that is a good part of a read's memory. The strings are
+// substrings of one shared string, so nothing else changes.
+func (u *User) compact() {
+	ptrs := make([]*string, 0, 16+len(u.Attributes))
+	for _, p := range []*string{&u.ID, &u.UserName, &u.ExternalID, &u.DN, &u.DisplayName, &u.GivenName, &u.FamilyName} {
+		ptrs = append(ptrs, p)
+	}
+	for i := range u.Emails {
+		ptrs = append(ptrs, &u.Emails[i].Value)
+	}
+	for i := range u.Phones {
+		ptrs = append(ptrs, &u.Phones[i].Value)
+	}
+	for _, vals := range u.Attributes {
+		for i := range vals {
+			ptrs = append(ptrs, &vals[i])
+		}
+	}
+	// distinct values (a user has a few dozen strings at most: a linear search is cheapest)
+	distinct := make([]string, 0, len(ptrs))
+	size := 0
+	for _, p := range ptrs {
+		if *p != "" && !slices.Contains(distinct, *p) {
+			distinct = append(distinct, *p)
+			size += len(*p)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, s := range distinct {
+		b.WriteString(s)
+	}
+	blob, off := b.String(), 0
+	for i, s := range distinct {
+		distinct[i], off = blob[off:off+len(s)], off+len(s)
+	}
+	for _, p := range ptrs {
+		if *p == "" {
+			continue
+		}
+		*p = distinct[slices.Index(distinct, *p)]
+	}
+}

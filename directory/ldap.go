@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unique"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -342,6 +343,9 @@ func (e *entry) strs(name string) []string {
 // parseRange splits "member;range=0-1499" into ("member", 0, 1499, false) and
 // "member;range=1500-*" into ("member", 1500, -1, true).
 func parseRange(desc string) (name string, lo, hi int, last, ok bool) {
+	if !strings.Contains(desc, ";") {
+		return desc, 0, 0, false, false
+	}
 	parts := strings.Split(desc, ";")
 	var kept []string
 	found := false
@@ -368,11 +372,15 @@ func parseRange(desc string) (name string, lo, hi int, last, ok bool) {
 	return strings.Join(kept, ";"), lo, hi, last, found
 }
 
+// internName returns the one shared copy of an attribute name: each entry (and each user's
+// Attributes) would otherwise hold its own copies of the same few names.
+func internName(name string) string { return unique.Make(name).Value() }
+
 func newEntry(e *ldap.Entry) (*entry, error) {
 	out := &entry{dn: e.DN, attrs: make(map[string][][]byte, len(e.Attributes))}
 	for _, a := range e.Attributes {
 		name, lo, hi, last, isRange := parseRange(a.Name)
-		key := strings.ToLower(name)
+		key := internName(strings.ToLower(name))
 		if !isRange {
 			out.attrs[key] = append(out.attrs[key], a.ByteValues...)
 			continue
@@ -482,14 +490,14 @@ func (r *ldapRead) searchEach(kind, base, filter string, attrs []string, each fu
 }
 
 // searchPage runs one request (one page of a paged search) and hands each entry to each as
-// it arrives, so that only the entry being mapped is held, never a whole page: a page of big
+// it arrives, so that only the entry being mapped (and up to 8 decoded ahead) is held, never a whole page: a page of big
 // groups is hundreds of thousands of member values, several hundred bytes each as go-ldap's
 // BER packets. got counts the entries handed over. It returns the controls of the final
 // result (the paging cookie).
 func (r *ldapRead) searchPage(kind, base string, req *ldap.SearchRequest, got *int, each func(*entry)) ([]ldap.Control, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel() // stops the search's goroutine when a bad entry ends the page early
-	res := r.conn.SearchAsync(ctx, req, 0)
+	res := r.conn.SearchAsync(ctx, req, 8)
 	var ctrls []ldap.Control
 	for res.Next() {
 		switch {
@@ -742,6 +750,7 @@ func (b *ldapBuild) addUser(e *entry) {
 	}
 	a := b.l.cfg.Attributes
 	u := b.l.user(e, id)
+	u.compact()
 	b.userByRawDN[u.DN] = id
 	if k, ok := NormalizeDN(e.dn); ok {
 		b.userByDN[k] = id
