@@ -63,3 +63,26 @@ func TestDNText(t *testing.T) {
 		t.Errorf("ldifDNKey of a non-DN = %q", k)
 	}
 }
+
+func TestUnderBase(t *testing.T) {
+	for _, tc := range []struct {
+		dn, base string
+		want     bool
+	}{
+		{"uid=a,ou=People,dc=x", "ou=people,dc=x", true},
+		{"ou=People,dc=x", "OU=people, DC=X", true},
+		{`cn=Smith\, John,ou=Groups,dc=x`, `OU=groups,DC=x`, true},
+		{`cn=a,ou=Sales\2C EMEA,dc=x`, `ou=sales\, emea,dc=x`, true},
+		{"cn=a+sn=b,ou=p,dc=x", "ou=p,dc=x", true},
+		{"uid=a,ou=people,dc=x", "", true},
+		{"uid=a,ou=otherpeople,dc=x", "ou=people,dc=x", false},
+		{`cn=x\,ou=people,dc=y`, "ou=people,dc=y", false}, // an escaped comma is no RDN boundary
+		{"ou=people,dc=x", "uid=a,ou=people,dc=x", false},
+		{"dc=x", "ou=people,dc=x", false},
+		{"not a dn", "dc=x", false},
+	} {
+		if got := underBase(tc.dn, tc.base); got != tc.want {
+			t.Errorf("underBase(%q, %q) = %v, want %v", tc.dn, tc.base, got, tc.want)
+		}
+	}
+}

@@ -224,15 +224,16 @@ func (l *LDAPSource) idFilterValue(id string) (string, error) {
 	return b.String(), nil
 }
 
-// underBase reports whether dn is base or below it.
+// underBase reports whether dn is base or below it, comparing through NormalizeDN (an
+// empty base is the root, above every DN).
 func underBase(dn, base string) bool {
-	d, err := ldap.ParseDN(dn)
-	if err != nil {
+	d, ok := NormalizeDN(dn)
+	if !ok {
 		return false
 	}
-	b, err := ldap.ParseDN(base)
-	if err != nil {
-		return false
+	if strings.TrimSpace(base) == "" {
+		return true
 	}
-	return b.EqualFold(d) || b.AncestorOfFold(d)
+	b, ok := NormalizeDN(base)
+	return ok && (d == b || strings.HasSuffix(d, "\x00"+b))
 }
