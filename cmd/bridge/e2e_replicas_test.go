@@ -242,11 +242,43 @@ func TestReplicasSharePostgresStore(t *testing.T) {
 // write per planned change, and the end state is right (one agent per user; a further sync
 // changes nothing).
 func TestReplicasLockSessionKilledMidRun(t *testing.T) {
-	const users = 120
 	pg := testenv.StartPostgres(t)
+	replicasLoseLockMidRun(t, pg.URL, func() {
+		db, err := sql.Open("pgx", pg.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		// the run lock is the only session-level advisory lock in this database
+		var killed int
+		if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil || killed != 1 {
+			t.Fatalf("terminate the lock session: %d sessions, %v", killed, err)
+		}
+	})
+}
+
+// TestReplicasPostgresRestartMidRun: the PostgreSQL server (a cluster of this test's own) is
+// restarted while replica A's sync holds the run lock and writes; replica B's sync, asked
+// for once the server is back, takes the lock. As with a terminated session: one writer at a
+// time, babelforce sees exactly one write per planned change, and a further sync is a no-op.
+func TestReplicasPostgresRestartMidRun(t *testing.T) {
+	pg := testenv.StartPostgresCluster(t)
+	replicasLoseLockMidRun(t, pg.URL, func() {
+		pg.Stop()
+		pg.Start(t)
+	})
+}
+
+// replicasLoseLockMidRun runs the scenario of the two tests above: replica A's sync of many
+// users against a slow babelforce loses its run lock (lose, called after A's 10th write),
+// then replica B syncs. It checks that A stopped, B's sync succeeded, babelforce saw one
+// write per planned change and the end state is right.
+func replicasLoseLockMidRun(t *testing.T, storeURL string, lose func()) {
+	const users = 120
 	sim := serveNewSim(t)
-	a := replicaStart(t, sim, pg.URL, false)
-	b := replicaStart(t, sim, pg.URL, false)
+	a := replicaStart(t, sim, storeURL, false)
+	b := replicaStart(t, sim, storeURL, false)
 	serveSeedUsers(t, a.unqueuedStore(), 0, users, nil)
 
 	status, body := a.admin(http.MethodPost, "/api/v1/sync?dry_run=true")
@@ -280,17 +312,7 @@ func TestReplicasLockSessionKilledMidRun(t *testing.T) {
 			t.Fatalf("A's sync wrote nothing: %v", sim.Calls())
 		}
 	}
-	db, err := sql.Open("pgx", pg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// the run lock is the only session-level advisory lock in this database
-	var killed int
-	if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
-		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil || killed != 1 {
-		t.Fatalf("terminate the lock session: %d sessions, %v", killed, err)
-	}
+	lose()
 	wg.Go(syncOn(b, &statusB))
 	wg.Wait()
 	if statusB != http.StatusOK {

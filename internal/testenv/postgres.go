@@ -39,6 +39,9 @@ type pgCluster struct {
 	password string
 	proc     *proc
 	log      *lockedBuffer
+	// what start needs to start the server again (PostgresCluster.Start)
+	bin, data, sock string
+	cred            *syscall.Credential
 }
 
 const (
@@ -87,6 +90,12 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatalf("postgres: the shared server has exited:\n%s", tail(c.log.Bytes(), 4000))
 	default:
 	}
+	return c.database(t)
+}
+
+// database creates a database of its own for t on c, dropped when t ends.
+func (c *pgCluster) database(t testing.TB) *Postgres {
+	t.Helper()
 	name := "t_" + randomHex(6)
 	admin, err := sql.Open("pgx", c.url("postgres"))
 	if err != nil {
@@ -112,6 +121,52 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 	})
 	return &Postgres{URL: c.url(name), Database: name}
+}
+
+// PostgresCluster is a PostgreSQL cluster of its own for one test, which the test may stop
+// and start again (a database restart in the middle of something), unlike the cluster that
+// StartPostgres shares between the tests of a binary.
+type PostgresCluster struct {
+	// Postgres is the test's database on this cluster (as StartPostgres's).
+	Postgres
+	c *pgCluster
+}
+
+// StartPostgresCluster runs initdb and starts a cluster for t alone (about 1-2 s), with one
+// database for t on it; the cluster is stopped and its files removed when t ends. Same
+// requirements and authentication as StartPostgres.
+func StartPostgresCluster(t testing.TB) *PostgresCluster {
+	t.Helper()
+	bin, err := pgBinDir()
+	if err != nil {
+		msg := err.Error() + " (apt-get install -y --no-install-recommends postgresql)"
+		if InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	c, err := startPostgres(bin)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	t.Cleanup(func() {
+		c.stop()
+		_ = os.RemoveAll(c.dir)
+	})
+	return &PostgresCluster{Postgres: *c.database(t), c: c}
+}
+
+// Stop shuts the server down as an operator's restart does (fast shutdown: every session is
+// ended, committed data stays) and waits until it has exited.
+func (p *PostgresCluster) Stop() { p.c.stop() }
+
+// Start starts the stopped server again on the same port and data directory and waits until
+// it answers.
+func (p *PostgresCluster) Start(t testing.TB) {
+	t.Helper()
+	if err := p.c.start(p.c.bin, p.c.data, p.c.sock, p.c.cred); err != nil {
+		t.Fatalf("postgres: start again: %v", err)
+	}
 }
 
 // StopPostgres stops the shared cluster, if one was started, and removes its files. Call it
@@ -183,7 +238,7 @@ func startPostgres(bin string) (*pgCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &pgCluster{dir: dir, password: randomHex(12), log: &lockedBuffer{}}
+	c := &pgCluster{dir: dir, password: randomHex(12), log: &lockedBuffer{}, bin: bin}
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -217,6 +272,7 @@ func startPostgres(bin string) (*pgCluster, error) {
 		}
 	}
 	data := filepath.Join(dir, "data")
+	c.data, c.sock, c.cred = data, sock, cred
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", pgUser, "--pwfile", pwfile,
 		"--auth", "scram-sha-256", "--encoding", "UTF8", "--locale", "C", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
