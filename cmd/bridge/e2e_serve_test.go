@@ -1090,6 +1090,101 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 	}
 }
 
+// TestServeRestartWithQueuedPushes: pushes answered while babelforce fails stay in the
+// durable queue; the serve process is stopped before they apply, and a new one started on
+// the same store applies every queued change exactly once, without anyone asking for a sync.
+func TestServeRestartWithQueuedPushes(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	sim := serveNewSim(t)
+	a := serveStart(t, serveOptions{sim: sim})
+	// a person provisioned before the outage, who leaves during it
+	status, body := a.scim(http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+		"userName":"leaver@example.com","name":{"givenName":"Lea","familyName":"Ver"},"emails":[{"value":"leaver@example.com","primary":true}],"active":true}`)
+	leaver, _ := body["id"].(string)
+	if status != http.StatusCreated || leaver == "" {
+		t.Fatalf("push the leaver: %d %v", status, body)
+	}
+	serveWantAgent{email: "leaver@example.com", enabled: true, roles: []string{"agent"}, login: serveBool(true)}.check(t, sim, "before the outage")
+
+	if err := sim.SetFaults(babelforcetest.Faults{Rate5xx: 1, Paths: []string{"/api/v2", "/auth/scim"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		email := fmt.Sprintf("queued%02d@example.com", i)
+		status, _, raw := a.scimNoWait(http.MethodPost, "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+			"userName":%q,"name":{"givenName":"Queued","familyName":"N%02d"},"emails":[{"value":%q,"primary":true}],"active":true}`, email, i, email))
+		if status != http.StatusCreated {
+			t.Fatalf("push %s during the outage: %d %s", email, status, raw)
+		}
+	}
+	if status, _, raw := a.scimNoWait(http.MethodPatch, "/Users/"+leaver, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"active","value":false}]}`); status != http.StatusOK {
+		t.Fatalf("deactivate the leaver during the outage: %d %s", status, raw)
+	}
+	// the worker has tried (and failed) at least once before the process stops
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		qs, err := a.svc.app.store.QueueStats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if qs.Failing >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt of the queued pushes: %+v", qs)
+		}
+	}
+	if err := a.stop(); err != nil {
+		t.Fatalf("stop the first serve: %v", err)
+	}
+	st, err := store.Open(context.Background(), a.storePath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := st.QueueStats(context.Background())
+	_ = st.Close()
+	if err != nil || qs.Depth != n+1 {
+		t.Fatalf("queue after the first serve stopped: %+v, %v; want %d entries", qs, err, n+1)
+	}
+	if got := len(sim.Agents()); got != 1 {
+		t.Fatalf("%d agents before the restart, want only the leaver's%s", got, serveDescribeAgents(sim))
+	}
+
+	if err := sim.SetFaults(babelforcetest.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetCalls()
+	b := serveStart(t, serveOptions{sim: sim, dir: a.dir})
+	b.drained()
+	calls := sim.Calls()
+	if calls["POST /api/v2/agents"] != n || calls["POST /auth/scim/v2/Users"] != n {
+		t.Errorf("after the restart: %d agent creates and %d login-user creates, want %d each: %v",
+			calls["POST /api/v2/agents"], calls["POST /auth/scim/v2/Users"], n, calls)
+	}
+	perEmail := map[string]int{}
+	for _, ag := range sim.Agents() {
+		perEmail[strings.ToLower(ag.Email)]++
+	}
+	for i := range n {
+		if e := fmt.Sprintf("queued%02d@example.com", i); perEmail[e] != 1 {
+			t.Errorf("%s has %d agents, want 1", e, perEmail[e])
+		}
+	}
+	serveWantAgent{email: "leaver@example.com", enabled: false, roles: []string{"agent"}, login: serveBool(false)}.check(t, sim, "after the restart")
+	// each new person: an agent and a login user; the leaver: disable and deactivate
+	writes := sim.WriteCalls()
+	if writes != 2*n+2 || calls["PUT /api/v2/agents/{id}/disable"] != 1 {
+		t.Errorf("%d writes to apply the queue after the restart, want %d (one per change): %v", writes, 2*n+2, calls)
+	}
+	if status, body := b.admin(http.MethodPost, "/api/v1/sync"); status != http.StatusOK || serveCount(serveReport(t, body), "applied") != 0 {
+		t.Errorf("sync after the queue drained: %d %v, want nothing to do", status, body)
+	}
+	if w := sim.WriteCalls(); w != writes {
+		t.Errorf("the sync after the queue drained wrote %d calls", w-writes)
+	}
+}
+
 // TestServeShutdownDuringReconcile cancels the service (what SIGTERM does) while a run of
 // 300 users is applying against a slow babelforce, then starts a new service on the same
 // store and simulator: it converges, every user has exactly one agent, and a further sync
