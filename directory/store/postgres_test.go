@@ -304,6 +304,7 @@ func TestPostgresMigrateFromV1(t *testing.T) {
 	if _, err := s.Create(ctx, user("old@example.COM", nil)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("uniqueness after migration = %v", err)
 	}
+	wantMigratedEmails(t, s)
 	if _, err := db.ExecContext(ctx, `INSERT INTO schema_version VALUES (99, 'x')`); err != nil {
 		t.Fatal(err)
 	}

@@ -183,3 +183,57 @@ func testReadUsers(t *testing.T, openStore func(*testing.T) *Store) {
 		t.Errorf("groups %+v, want inner, mid and top", snap.Groups)
 	}
 }
+
+func TestReadUsersSharedEmail(t *testing.T) { eachBackend(t, testReadUsersSharedEmail) }
+
+// testReadUsersSharedEmail: a scoped read also holds the users who share an e-mail address
+// with the people read (compared case-insensitively, any of their addresses), and follows
+// changes and deletes of those addresses.
+func testReadUsersSharedEmail(t *testing.T, openStore func(*testing.T) *Store) {
+	ctx := context.Background()
+	s := openStore(t)
+	emails := func(vs ...string) map[string]any {
+		var l []any
+		for _, v := range vs {
+			l = append(l, map[string]any{"value": v})
+		}
+		return map[string]any{"emails": l}
+	}
+	ann := mustCreate(t, s, user("ann", emails("Ann@X.example", "a_n%n@x.example")))
+	bob := mustCreate(t, s, user("bob", emails("bob@x.example", " ann@x.EXAMPLE ")))
+	mustCreate(t, s, user("cy", emails("annx@x.example", "aXn%n@x.example")))
+	read := func(label string, want ...string) {
+		t.Helper()
+		snap, _, err := s.ReadUsers(ctx, []string{ann.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, u := range snap.Users {
+			got = append(got, u.UserName)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: scoped read of ann holds %v, want %v", label, got, want)
+		}
+	}
+	read("shared", "ann", "bob")
+	if _, _, err := s.Update(ctx, KindUser, bob.ID, func(r *Resource) error {
+		r.Attributes["emails"] = emails("bob@x.example")["emails"]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	read("bob's address changed", "ann")
+	if _, _, err := s.Update(ctx, KindUser, bob.ID, func(r *Resource) error {
+		r.Attributes["emails"] = emails("A_N%N@x.example")["emails"]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	read("bob has ann's second address", "ann", "bob")
+	if _, err := s.Delete(ctx, KindUser, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	read("bob deleted", "ann")
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/babelforce/bridge/directory"
 )
@@ -203,53 +202,38 @@ func (s *Store) ReadUsers(ctx context.Context, ids []string) (*directory.Snapsho
 }
 
 // sharingEmail returns the users other than these that hold one of their e-mail addresses
-// (compared case-insensitively, searched in the stored documents).
+// (compared case-insensitively, through the index of scim_user_emails).
 func (s *Store) sharingEmail(ctx context.Context, tx *txn, users []Resource) ([]Resource, error) {
 	have := map[string]bool{}
-	var emails []string
+	var keys []string
 	for _, u := range users {
 		have[u.ID] = true
-		for _, e := range ToDirectoryUser(u).Emails {
-			if v := strings.ToLower(strings.TrimSpace(e.Value)); v != "" && !slices.Contains(emails, v) {
-				emails = append(emails, v)
+		for _, k := range emailKeys(u.ID, u.Attributes) {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
 			}
 		}
+	}
+	var others []string
+	err := queryIn(ctx, tx, `SELECT user_id FROM scim_user_emails WHERE email_key IN `, keys, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if !have[id] {
+			have[id] = true
+			others = append(others, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []Resource
-	const chunk = 50
-	for lo := 0; lo < len(emails); lo += chunk {
-		part := emails[lo:min(lo+chunk, len(emails))]
-		conds := make([]string, len(part))
-		args := make([]any, len(part))
-		for i, e := range part {
-			conds[i] = `LOWER(data) LIKE ? ESCAPE '!'`
-			r := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
-			args[i] = "%" + r.Replace(e) + "%"
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+resourceColumns+` FROM scim_users WHERE `+strings.Join(conds, " OR "), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			r, err := scanResource(rows, KindUser)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if have[r.ID] {
-				continue
-			}
-			for _, e := range ToDirectoryUser(r).Emails {
-				if slices.Contains(part, strings.ToLower(strings.TrimSpace(e.Value))) {
-					have[r.ID] = true
-					out = append(out, r)
-					break
-				}
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	err = queryIn(ctx, tx, `SELECT `+resourceColumns+` FROM scim_users WHERE id IN `, others, func(rows *sql.Rows) error {
+		r, err := scanResource(rows, KindUser)
+		out = append(out, r)
+		return err
+	})
+	return out, err
 }

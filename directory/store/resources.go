@@ -290,6 +290,11 @@ func (s *Store) delete(ctx context.Context, tbl string, kind Kind, id string, ch
 	if _, err := tx.ExecContext(ctx, `DELETE FROM scim_group_members WHERE member_id = ? OR group_id = ?`, id, id); err != nil {
 		return Resource{}, fmt.Errorf("delete %s: memberships: %w", what, err)
 	}
+	if kind == KindUser {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM scim_user_emails WHERE user_id = ?`, id); err != nil {
+			return Resource{}, fmt.Errorf("delete %s: e-mails: %w", what, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return Resource{}, fmt.Errorf("delete %s: commit: %w", what, err)
 	}
@@ -426,6 +431,11 @@ func (s *Store) expandUsers(ctx context.Context, tx *txn, ids []string) ([]strin
 // queryIn runs prefix followed by "(?, ?, ...)" for ids, 500 at a time, and calls row for
 // every row of the results.
 func queryIn(ctx context.Context, tx *txn, prefix string, ids []string, row func(*sql.Rows) error) error {
+	return queryInLock(ctx, tx, prefix, ids, "", row)
+}
+
+// queryInLock is queryIn with lock (the dialect's forShare or forUpdate, or "") after the list.
+func queryInLock(ctx context.Context, tx *txn, prefix string, ids []string, lock string, row func(*sql.Rows) error) error {
 	const chunk = 500
 	for lo := 0; lo < len(ids); lo += chunk {
 		part := ids[lo:min(lo+chunk, len(ids))]
@@ -433,7 +443,7 @@ func queryIn(ctx context.Context, tx *txn, prefix string, ids []string, row func
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, prefix+`(`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
+		rows, err := tx.QueryContext(ctx, prefix+`(`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`+lock, args...)
 		if err != nil {
 			return err
 		}
@@ -686,13 +696,20 @@ func (s *Store) write(ctx context.Context, tx *txn, old, r *Resource) error {
 		if err != nil {
 			return fmt.Errorf("%s: save: %w", what, err)
 		}
+		if err := writeEmails(ctx, tx, r.ID, attrs, old != nil); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 		return nil
 	case KindGroup:
 		name := strings.TrimSpace(stringAttr(attrs, "displayName"))
 		if name == "" {
 			return fmt.Errorf("%w: displayName is required", ErrInvalid)
 		}
-		members, err := s.resolveMembers(ctx, tx, r.ID, membersOf(attrs))
+		var previous []Member
+		if old != nil {
+			previous = old.Members()
+		}
+		members, err := s.resolveMembers(ctx, tx, r.ID, membersOf(attrs), previous)
 		if err != nil {
 			return err
 		}
@@ -715,19 +732,51 @@ func (s *Store) write(ctx context.Context, tx *txn, old, r *Resource) error {
 		if err != nil {
 			return fmt.Errorf("%s: save: %w", what, err)
 		}
-		var previous []Member
-		if old != nil {
-			previous = old.Members()
-		}
 		return s.writeMembers(ctx, tx, r.ID, previous, members)
 	}
 	return fmt.Errorf("%w: unknown resource kind %q", ErrInvalid, r.Kind)
 }
 
-// resolveMembers checks that every member exists, sets its kind and drops duplicates.
-func (s *Store) resolveMembers(ctx context.Context, tx *txn, groupID string, in []Member) ([]Member, error) {
+// emailKeys are the keys of scim_user_emails for a user's attributes: its e-mail values as
+// directory.User has them, trimmed, lower-cased, without duplicates.
+func emailKeys(id string, attrs map[string]any) []string {
+	var keys []string
+	for _, e := range ToDirectoryUser(Resource{Kind: KindUser, ID: id, Attributes: attrs}).Emails {
+		if k := strings.ToLower(strings.TrimSpace(e.Value)); k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// writeEmails stores the user's e-mail keys in scim_user_emails (replacing what was there
+// when replace is set).
+func writeEmails(ctx context.Context, tx *txn, id string, attrs map[string]any, replace bool) error {
+	if replace {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM scim_user_emails WHERE user_id = ?`, id); err != nil {
+			return fmt.Errorf("save e-mails: %w", err)
+		}
+	}
+	for _, k := range emailKeys(id, attrs) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scim_user_emails (email_key, user_id) VALUES (?, ?)`, k, id); err != nil {
+			return fmt.Errorf("save e-mail: %w", err)
+		}
+	}
+	return nil
+}
+
+// resolveMembers checks that every new member exists, sets its kind and drops duplicates.
+// Members the group already had (previous) keep their kind without a query: a member's
+// deletion removes its membership rows, so they exist. The new ones are looked up in batches
+// (queryIn): a one-member change of a large group costs a few queries, not one per member.
+func (s *Store) resolveMembers(ctx context.Context, tx *txn, groupID string, in, previous []Member) ([]Member, error) {
+	known := make(map[string]Kind, len(previous))
+	for _, m := range previous {
+		known[m.ID] = m.Kind
+	}
 	seen := map[string]bool{}
 	out := make([]Member, 0, len(in))
+	var unknown []string
 	for _, m := range in {
 		if m.ID == "" || seen[m.ID] {
 			continue
@@ -736,39 +785,39 @@ func (s *Store) resolveMembers(ctx context.Context, tx *txn, groupID string, in 
 		if m.ID == groupID {
 			return nil, fmt.Errorf("%w: a group cannot be a member of itself", ErrInvalid)
 		}
-		isUser, err := s.exists(ctx, tx, "scim_users", m.ID)
-		if err != nil {
-			return nil, fmt.Errorf("check member %s: %w", m.ID, err)
-		}
-		if isUser {
-			m.Kind = KindUser
-		} else {
-			isGroup, err := s.exists(ctx, tx, "scim_groups", m.ID)
-			if err != nil {
-				return nil, fmt.Errorf("check member %s: %w", m.ID, err)
-			}
-			if !isGroup {
-				return nil, fmt.Errorf("member %q: %w", m.ID, ErrInvalidMember)
-			}
-			m.Kind = KindGroup
+		if _, ok := known[m.ID]; !ok {
+			unknown = append(unknown, m.ID)
 		}
 		out = append(out, m)
 	}
-	return out, nil
-}
-
-// exists reports whether tbl has a row with id and, on PostgreSQL, keeps it from being
-// deleted until the transaction ends (a member must not vanish under a group being saved).
-func (s *Store) exists(ctx context.Context, tx *txn, tbl, id string) (bool, error) {
-	var got string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM `+tbl+` WHERE id = ?`+s.d.forShare, id).Scan(&got)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
+	if len(unknown) > 0 {
+		// on PostgreSQL FOR SHARE keeps them from being deleted until the transaction ends
+		// (a member must not vanish under a group being saved)
+		for _, tbl := range []struct {
+			name string
+			kind Kind
+		}{{"scim_users", KindUser}, {"scim_groups", KindGroup}} {
+			err := queryInLock(ctx, tx, `SELECT id FROM `+tbl.name+` WHERE id IN `, unknown, s.d.forShare, func(rows *sql.Rows) error {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				known[id] = tbl.kind
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("check members: %w", err)
+			}
+		}
 	}
-	return false, err
+	for i, m := range out {
+		kind, ok := known[m.ID]
+		if !ok {
+			return nil, fmt.Errorf("member %q: %w", m.ID, ErrInvalidMember)
+		}
+		out[i].Kind = kind
+	}
+	return out, nil
 }
 
 // writeMembers applies the difference between the previous and the new member lists.

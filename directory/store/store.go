@@ -273,6 +273,21 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 6,
+		name:    "scim_user_emails: users' e-mail addresses, lower-cased and indexed",
+		stmts: []string{
+			// email_key: an e-mail value of the user as directory.User has it, trimmed and
+			// lower-cased (see emailKeys); the primary key is the lookup index.
+			`CREATE TABLE scim_user_emails (
+				email_key TEXT NOT NULL,
+				user_id   TEXT NOT NULL,
+				PRIMARY KEY (email_key, user_id)
+			)`,
+			`CREATE INDEX scim_user_emails_user ON scim_user_emails (user_id)`,
+		},
+		fn: backfillV6,
+	},
 }
 
 // SchemaVersion is the schema version this code writes.
@@ -359,6 +374,32 @@ func (s *Store) apply(ctx context.Context, tx *txn, m migration) error {
 }
 
 // backfillV2 fills the columns added in version 2 from the JSON documents.
+// backfillV6 fills scim_user_emails from the stored users.
+func backfillV6(ctx context.Context, tx *txn) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+resourceColumns+` FROM scim_users`)
+	if err != nil {
+		return fmt.Errorf("backfill e-mails: %w", err)
+	}
+	var users []Resource
+	for rows.Next() {
+		r, err := scanResource(rows, KindUser)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("backfill e-mails: %w", err)
+		}
+		users = append(users, r)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("backfill e-mails: %w", err)
+	}
+	for _, u := range users {
+		if err := writeEmails(ctx, tx, u.ID, u.Attributes, false); err != nil {
+			return fmt.Errorf("backfill e-mails: %w", err)
+		}
+	}
+	return nil
+}
+
 func backfillV2(ctx context.Context, tx *txn) error {
 	type row struct{ id, data string }
 	load := func(query string) ([]row, error) {

@@ -235,6 +235,36 @@ func testGroupMembers(t *testing.T, openStore func(*testing.T) *Store) {
 	}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("self member = %v", err)
 	}
+	// an update that keeps the members and adds an unknown one is refused as a whole
+	if _, _, err := s.Update(ctx, KindGroup, outer.ID, func(r *Resource) error {
+		r.Attributes["members"] = append(r.Attributes["members"].([]any), map[string]any{"value": "no-such-id"})
+		return nil
+	}); !errors.Is(err, ErrInvalidMember) {
+		t.Fatalf("unknown member added by an update = %v", err)
+	}
+	// new members get their kind from the store, whatever type the client said
+	c := mustCreate(t, s, user("c@x", nil))
+	lone := mustCreate(t, s, group("Lone"))
+	_, after, err := s.Update(ctx, KindGroup, outer.ID, func(r *Resource) error {
+		r.Attributes["members"] = append(r.Attributes["members"].([]any),
+			map[string]any{"value": c.ID, "type": "Group"}, map[string]any{"value": lone.ID, "type": "User"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range after.Members() {
+		kinds[m.ID] = m.Kind
+	}
+	if len(after.Members()) != 4 || kinds[c.ID] != KindUser || kinds[lone.ID] != KindGroup || kinds[a.ID] != KindUser || kinds[inner.ID] != KindGroup {
+		t.Fatalf("members after adding a user and a group: %+v", after.Members())
+	}
+	if _, _, err := s.Update(ctx, KindGroup, outer.ID, func(r *Resource) error {
+		r.Attributes["members"] = []any{map[string]any{"value": a.ID}, map[string]any{"value": inner.ID}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	users, err := s.ExpandUsers(ctx, []string{outer.ID, "gone-user"})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +281,7 @@ func testGroupMembers(t *testing.T, openStore func(*testing.T) *Store) {
 		t.Fatalf("user groups = %v", got.Attributes["groups"])
 	}
 	// removing a member through Update
-	_, after, err := s.Update(ctx, KindGroup, outer.ID, func(r *Resource) error {
+	_, after, err = s.Update(ctx, KindGroup, outer.ID, func(r *Resource) error {
 		r.Attributes["members"] = []any{map[string]any{"value": inner.ID}}
 		return nil
 	})
@@ -381,12 +411,23 @@ func v1Database() []string {
 	return append(stmts,
 		`INSERT INTO scim_users (id, user_name, user_name_key, external_id, active, data, created, last_modified)
 		 VALUES ('u1', 'Old@Example.com', 'old@example.com', 'x1', 1,
-		 '{"userName":"Old@Example.com","displayName":"Old Timer","active":true}',
+		 '{"userName":"Old@Example.com","displayName":"Old Timer","active":true,"emails":[{"value":"Old@Example.com","primary":true}]}',
 		 '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
 		`INSERT INTO scim_groups (id, display_name, external_id, data, created, last_modified)
 		 VALUES ('g1', 'Legacy Group', NULL, '{"displayName":"Legacy Group"}', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
 		`INSERT INTO scim_group_members (group_id, member_id, member_type, display) VALUES ('g1', 'u1', 'User', NULL)`,
 	)
+}
+
+// wantMigratedEmails checks that the migration indexed u1's e-mail (v1Database): a scoped
+// read of a new user with the same address, in other letters, holds u1 too.
+func wantMigratedEmails(t *testing.T, s *Store) {
+	t.Helper()
+	n := mustCreate(t, s, user("new@example.com", map[string]any{"emails": []any{map[string]any{"value": "OLD@example.COM"}}}))
+	snap, _, err := s.ReadUsers(context.Background(), []string{n.ID})
+	if err != nil || snap.User("u1") == nil {
+		t.Fatalf("scoped read of a user with u1's e-mail after the migration: %+v, %v", snap, err)
+	}
 }
 
 // TestMigrateFromV1 builds a version-1 database by hand, with data, and checks that Open
@@ -431,6 +472,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if _, err := s.Create(ctx, user("old@example.COM", nil)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("uniqueness after migration = %v", err)
 	}
+	wantMigratedEmails(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
