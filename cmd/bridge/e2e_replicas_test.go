@@ -291,7 +291,7 @@ func replicasLoseLockMidRun(t *testing.T, storeURL string, lose func()) {
 		t.Fatal(err)
 	}
 	sim.ResetCalls()
-	syncOn := func(s *serveInstance, out *int) func() {
+	syncOn := func(s *serveInstance, out *int, body *[]byte) func() {
 		return func() {
 			req, _ := http.NewRequest(http.MethodPost, s.base+"/api/v1/sync", nil)
 			req.Header.Set("Authorization", "Bearer "+s.adminToken)
@@ -300,23 +300,25 @@ func replicasLoseLockMidRun(t *testing.T, storeURL string, lose func()) {
 				t.Errorf("sync on %s: %v", s.base, err)
 				return
 			}
+			*body, _ = io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
 			*out = resp.StatusCode
 		}
 	}
 	var wg sync.WaitGroup
 	var statusA, statusB int
-	wg.Go(syncOn(a, &statusA))
+	var bodyA, bodyB []byte
+	wg.Go(syncOn(a, &statusA, &bodyA))
 	for deadline := time.Now().Add(30 * time.Second); sim.WriteCalls() < 10; time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("A's sync wrote nothing: %v", sim.Calls())
 		}
 	}
 	lose()
-	wg.Go(syncOn(b, &statusB))
+	wg.Go(syncOn(b, &statusB, &bodyB))
 	wg.Wait()
 	if statusB != http.StatusOK {
-		t.Errorf("B's sync: %d, want 200", statusB)
+		t.Errorf("B's sync: %d, want 200: %s", statusB, strings.Join(strings.Fields(string(bodyB)), " "))
 	}
 	if statusA == http.StatusOK {
 		t.Errorf("A's sync answered 200 although its lock was lost mid-run")

@@ -29,7 +29,11 @@ func openPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Store,
 	if _, ok := cfg.RuntimeParams["lock_timeout"]; !ok {
 		cfg.RuntimeParams["lock_timeout"] = fmt.Sprint(pgLockTimeout.Milliseconds())
 	}
-	db := stdlib.OpenDB(*cfg)
+	// Ping every pooled connection before it is used again, not only after a second idle
+	// (pgx's default): after a server restart the pool holds connections the server ended,
+	// and the first statement on one fails (57P01) although a new connection would work.
+	// A ping costs one round trip per transaction or statement.
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return true }))
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)

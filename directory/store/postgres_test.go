@@ -487,3 +487,45 @@ func TestPostgresRunLockLost(t *testing.T) {
 		r()
 	}
 }
+
+// TestPostgresSessionsEnded: when the server ends the pool's sessions (a restart, a
+// failover, pg_terminate_backend), the store's next operations (a read, a write, the run
+// lock) succeed at the first attempt, on new connections, even right after the old ones
+// were last used.
+func TestPostgresSessionsEnded(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.StartPostgres(t)
+	s := openURL(t, pg.URL)
+	admin, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	u := mustCreate(t, s, user("before@x", nil))
+	for round := range 3 {
+		// several connections in the pool, used just now
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if _, err := s.Get(ctx, KindUser, u.ID); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		var ended int
+		if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended == 0 {
+			t.Fatalf("end the store's sessions: %d, %v", ended, err)
+		}
+		if _, err := s.Get(ctx, KindUser, u.ID); err != nil {
+			t.Fatalf("round %d: read after the sessions ended: %v", round, err)
+		}
+		mustCreate(t, s, user(fmt.Sprintf("after%d@x", round), nil))
+		_, release, ok, err := s.RunLock(ctx)
+		if err != nil || !ok {
+			t.Fatalf("round %d: run lock after the sessions ended: %v, %v", round, ok, err)
+		}
+		release()
+	}
+}
