@@ -14,4 +14,11 @@
 // format), a scope group holding everyone, 100 team groups (agent groups), 50 skill groups
 // (tags), enough small "misc" groups that there are about 2% as many groups as people and
 // about 3 memberships per person, and a nested cycle (cycle-a ∋ cycle-b ∋ cycle-a).
+//
+// `bench/faults.sh [N] [RATES]` (bench/faults_test.go, same build tag) measures convergence
+// under faults from the CLI: N generated people (default 3,000) in an LDIF file, the
+// simulator with babelforcetest.Mix faults at each rate (default 5% and 20%, seeded), and
+// `bridge sync` again and again until a fault-free plan is empty; it prints runs to
+// converge, duplicate agents and login users and wrongly disabled ones, counted from the
+// simulator's state (not through its faulty API).
 package bench
