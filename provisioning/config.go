@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -86,7 +87,17 @@ type GuardConfig struct {
 	// MinSourceUsers: a read with fewer users than this (and any empty read) applies nothing
 	// destructive.
 	MinSourceUsers int `yaml:"min_source_users" json:"min_source_users" env:"MIN_SOURCE_USERS, overwrite"`
+	// Window: the people whose destructive changes scoped runs (pushes, live changes, runs of
+	// a few people) applied are remembered in the state for this long (default: the sync
+	// interval), and a scoped run counts them together with its own against
+	// MaxDestructive/MaxDestructivePercent. Fifteen leavers pushed one at a time are judged
+	// as one run of fifteen would be, not as fifteen runs of one. Whole runs count their own
+	// read as before.
+	Window time.Duration `yaml:"window" json:"window" env:"WINDOW, overwrite"`
 }
+
+// GuardWindow is Guard.Window, or Interval when unset.
+func (c Config) GuardWindow() time.Duration { return cmp.Or(c.Guard.Window, c.Interval) }
 
 // LoginUsersConfig controls login users.
 type LoginUsersConfig struct {
@@ -136,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.Guard.MaxDestructivePercent < 0 || c.Guard.MaxDestructivePercent > 100 {
 		bad("guard.max_destructive_percent", "must be between 0 and 100, got %g", c.Guard.MaxDestructivePercent)
+	}
+	if c.Guard.Window < 0 {
+		bad("guard.window", "must not be negative, got %s", c.Guard.Window)
 	}
 	if c.Guard.MinSourceUsers < 0 {
 		bad("guard.min_source_users", "must not be negative, got %d", c.Guard.MinSourceUsers)

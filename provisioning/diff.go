@@ -84,6 +84,9 @@ type op struct {
 // group is created earlier in the same run and its id is looked up by name.
 type join struct{ name, id string }
 
+// person identifies the person an op concerns, for the guard's count of people.
+func (o *op) person() string { return o.key + "\x00" + o.agentID }
+
 func (o *op) destructive() bool {
 	for _, c := range o.changes {
 		if c.Destructive() {

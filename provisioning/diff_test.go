@@ -161,7 +161,7 @@ func TestGuardArithmetic(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := &Plan{}
-		r.guard(p, mk(c.people), c.sourceUsers, c.owned, nil, false)
+		r.guard(p, mk(c.people), c.sourceUsers, c.owned, nil, nil, false)
 		if got := len(p.Refused) > 0; got != c.refused {
 			t.Errorf("%+v: refused %v (%v)", c, got, p.Refused)
 		}
@@ -169,7 +169,7 @@ func TestGuardArithmetic(t *testing.T) {
 			t.Errorf("%+v: held %d, kept %d", c, len(p.Held), len(p.Changes))
 		}
 		p = &Plan{}
-		r.guard(p, mk(c.people), c.sourceUsers, c.owned, nil, true)
+		r.guard(p, mk(c.people), c.sourceUsers, c.owned, nil, nil, true)
 		if len(p.Refused) != 0 || len(p.Changes) != 2*c.people+1 {
 			t.Errorf("%+v forced: %v", c, p.Refused)
 		}

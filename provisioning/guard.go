@@ -19,7 +19,9 @@ import (
 //   - when a group that a rule names exactly (missing) was in the last good read and is
 //     missing from this one: a cut or filtered export looks like that;
 //   - when the destructive changes concern more people than guard.max_destructive AND more
-//     than guard.max_destructive_percent of the agents bridge owns. Both must be exceeded:
+//     than guard.max_destructive_percent of the agents bridge owns; a run of some people
+//     (a push, a live change) counts with its own the people that other such runs took
+//     something from within guard.window (recent), so trickled leavers add up. Both must be exceeded:
 //     the larger of the two is the allowance, so a small directory is judged by the count and
 //     a large one by the share, and routine leavers of a large directory pass. What a damaged
 //     read looks like is caught by the checks above and by counting lost skills, groups and
@@ -29,11 +31,11 @@ import (
 // A held-back change is split from what else its call carries: an update that adds a tag and
 // takes another away still adds the tag (and keeps the other); a login user update still
 // changes the name (and keeps the roles). It fills p.Changes, p.Held and p.Refused.
-func (r *Reconciler) guard(p *Plan, ops []*op, sourceUsers, owned int, missing []mapping.RuleGroup, force bool) {
+func (r *Reconciler) guard(p *Plan, ops []*op, sourceUsers, owned int, missing []mapping.RuleGroup, recent map[string]bool, force bool) {
 	people := map[string]bool{}
 	for _, o := range ops {
 		if o.destructive() {
-			people[o.key+"\x00"+o.agentID] = true
+			people[o.person()] = true
 		}
 	}
 	var reasons []string
@@ -49,8 +51,19 @@ func (r *Reconciler) guard(p *Plan, ops []*op, sourceUsers, owned int, missing [
 			reasons = append(reasons, fmt.Sprintf("group %q, named by mapping rule %s, was in the last good directory read and is missing from this one (a cut or filtered export?), so %d people would lose access, skills, agent groups or roles; nothing is taken away until the group is back, the rule is changed, or a run with --force accepts it",
 				mg.Group, mg.Rule, n))
 		}
-		pct := 100 * float64(n) / float64(max(owned, 1))
-		if n > g.MaxDestructive && pct > g.MaxDestructivePercent {
+		total := n
+		for k := range recent {
+			if !people[k] {
+				total++
+			}
+		}
+		pct := 100 * float64(total) / float64(max(owned, 1))
+		switch {
+		case total <= g.MaxDestructive || pct <= g.MaxDestructivePercent:
+		case total > n:
+			reasons = append(reasons, fmt.Sprintf("%d people would be disabled, deleted or deactivated, or lose skills, agent groups or roles in this run, %d in all with the scoped runs (pushes, live changes, runs of some people) of the last %s (guard.window), more than guard.max_destructive (%d) and guard.max_destructive_percent (%g%%) of the %d agents bridge owns; many people leaving one at a time looks like a damaged source too: review and run again with --force, or wait for the window to pass",
+				n, total, r.cfg.GuardWindow(), g.MaxDestructive, g.MaxDestructivePercent, owned))
+		default:
 			reasons = append(reasons, fmt.Sprintf("%d people would be disabled, deleted or deactivated, or lose skills, agent groups or roles (%.1f%% of the %d agents bridge owns), more than guard.max_destructive (%d) and guard.max_destructive_percent (%g%%); review the plan and run again with --force to apply it",
 				n, pct, owned, g.MaxDestructive, g.MaxDestructivePercent))
 		}

@@ -142,6 +142,9 @@ type Plan struct {
 	// scoped: planned from a scoped read (ScopedSource): the state's rule groups are not
 	// updated from it.
 	scoped bool
+	// windowed: a run of some people (Scope.Users): the people it takes something from are
+	// remembered in state.Destructive for the guard's window.
+	windowed bool
 }
 
 // Skipped is something the plan deliberately does not touch.

@@ -48,7 +48,7 @@ type queueEnv struct {
 	now time.Time
 }
 
-func newQueueEnv(t *testing.T) *queueEnv {
+func newQueueEnv(t *testing.T, mods ...func(*Config)) *queueEnv {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, ":memory:", nil)
@@ -66,6 +66,9 @@ func newQueueEnv(t *testing.T) *queueEnv {
 	q.sim = babelforcetest.New(t, babelforcetest.Options{})
 	cfg := DefaultConfig()
 	cfg.StateFile = t.TempDir() + "/state.json"
+	for _, m := range mods {
+		m(&cfg)
+	}
 	q.rec = NewReconciler(q.st, simClient(t, q.sim), testRules(t), cfg, WithClock(clock))
 	q.worker = NewQueueWorker(q.rec, s, QueueWorkerOptions{Now: clock, Batch: 2})
 	g, err := s.Create(ctx, store.Resource{Kind: store.KindGroup, Attributes: map[string]any{"displayName": "agents"}})
@@ -201,5 +204,77 @@ func TestQueueScopedRunKeepsAnotherPersonsAgent(t *testing.T) {
 	agents := q.sim.Agents()
 	if len(agents) != 1 || agents[0].SourceID != ann || !agents[0].IsEnabled() {
 		t.Fatalf("agents %+v, want only ann's, unchanged", agents)
+	}
+}
+
+// TestQueueTrickledLeaversAddUp: people leaving one push at a time are counted together
+// over guard.window: the scoped run that takes the total past guard.max_destructive is
+// refused as a whole run of them would be; once the window has passed, runs start counting
+// again, and a whole run applies what was held back.
+func TestQueueTrickledLeaversAddUp(t *testing.T) {
+	q := newQueueEnv(t, func(c *Config) { c.Guard.MaxDestructive = 2; c.Guard.Window = time.Hour })
+	var ids []string
+	for _, n := range []string{"ann", "bob", "cy", "dee", "eve", "fay"} {
+		ids = append(ids, q.push(n, n+"@example.com"))
+	}
+	q.drain()
+	if n := len(q.sim.Agents()); n != 6 {
+		t.Fatalf("%d agents, want 6", n)
+	}
+	leave := func(id string) {
+		t.Helper()
+		if _, _, err := q.st.Update(context.Background(), store.KindGroup, q.agents, func(r *store.Resource) error {
+			var keep []any
+			for _, m := range r.Attributes["members"].([]any) {
+				if m.(map[string]any)["value"] != id {
+					keep = append(keep, m)
+				}
+			}
+			r.Attributes["members"] = keep
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		q.drain()
+	}
+	enabled := func(id string) bool {
+		for _, a := range q.sim.Agents() {
+			if a.SourceID == id {
+				return a.IsEnabled()
+			}
+		}
+		t.Fatalf("no agent for %s", id)
+		return false
+	}
+	leave(ids[0])
+	q.advance(10 * time.Minute)
+	leave(ids[1])
+	if enabled(ids[0]) || enabled(ids[1]) {
+		t.Fatal("the first two leavers (within guard.max_destructive) are not disabled")
+	}
+	q.advance(10 * time.Minute)
+	leave(ids[2])
+	if !enabled(ids[2]) {
+		t.Fatal("the third leaver within the window was disabled: 3 people in an hour, over guard.max_destructive 2")
+	}
+	reps := q.rec.Status()
+	if len(reps) == 0 || len(reps[0].Refused) == 0 || !strings.Contains(reps[0].Refused[0], "guard.window") {
+		t.Fatalf("the refused run does not say why: %+v", reps)
+	}
+	// 61 minutes after the first leaver and 41 after the second: only the second counts
+	q.advance(41 * time.Minute)
+	leave(ids[3])
+	if enabled(ids[3]) {
+		t.Error("a leaver after the window passed was not disabled")
+	}
+	// the whole run counts its own read: one person left to disable (cy), under the limit
+	if _, err := q.rec.Run(context.Background(), RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if enabled(ids[2]) {
+		t.Error("the whole run did not disable the leaver the window held back")
+	}
+	if !enabled(ids[4]) || !enabled(ids[5]) {
+		t.Error("people still in the directory were disabled")
 	}
 }

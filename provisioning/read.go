@@ -62,7 +62,12 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 		// counts the whole directory's users, and the missing-group check is the whole runs'
 		sourceUsers, missing, p.scoped = scope.sourceUsers, nil, true
 	}
-	r.guard(p, ops, sourceUsers, actual.ownedTotal, missing, force)
+	var recent map[string]bool
+	if inScope != nil {
+		p.windowed = true
+		recent = st.recentDestructive(r.now().Add(-r.cfg.GuardWindow()))
+	}
+	r.guard(p, ops, sourceUsers, actual.ownedTotal, missing, recent, force)
 	for _, c := range p.Conflicts {
 		r.log.Warn("leaver switched off despite a conflict", "subject", c.Subject, "source_id", c.SourceID, "conflict", c.Reason)
 	}

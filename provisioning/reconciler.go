@@ -525,7 +525,7 @@ func (r *Reconciler) runTasks(ctx context.Context, rep *Report, opts RunOptions)
 	p := &Plan{}
 	ops := r.planTasks(ctx, p, tasks, st)
 	sortOps(ops)
-	r.guard(p, ops, 0, 0, nil, opts.Force) // side tasks take nothing from a person: all pass
+	r.guard(p, ops, 0, 0, nil, nil, opts.Force) // side tasks take nothing from a person: all pass
 	return r.applyPlan(ctx, rep, p, nil, st, opts)
 }
 
@@ -693,6 +693,7 @@ func (r *Reconciler) applyPlan(ctx context.Context, rep *Report, p *Plan, desire
 	}
 	if !opts.DryRun {
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
+		st.noteDestructive(p, r.now(), r.cfg.GuardWindow())
 		if desired != nil { // nil: a run of side tasks only
 			st.Tags = union(st.Tags, desired.Tags)
 			st.Groups = union(st.Groups, desired.AgentGroups)

@@ -33,9 +33,46 @@ type state struct {
 	// read had (mapping.RuleGroup.Group): one missing from a later read holds back what that
 	// run would take away (see guard).
 	RuleGroups []string `json:"ruleGroups,omitempty"`
+	// Destructive maps a person (op.person) to when a scoped run last applied a destructive
+	// change to them; entries older than the guard's window are dropped (see
+	// GuardConfig.Window).
+	Destructive map[string]time.Time `json:"destructive,omitempty"`
 	// SSOSecret is the keyed fingerprint of the SSO client secret last written to babelforce
 	// (see SSOTask).
 	SSOSecret *secretFingerprint `json:"ssoSecret,omitempty"`
+}
+
+// recentDestructive returns the people of Destructive seen after since.
+func (s *state) recentDestructive(since time.Time) map[string]bool {
+	out := map[string]bool{}
+	for k, at := range s.Destructive {
+		if at.After(since) {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// noteDestructive drops the entries of Destructive older than window and, for a windowed
+// plan (a run of some people), adds the people its calls (applied or tried) took something
+// from.
+func (s *state) noteDestructive(p *Plan, now time.Time, window time.Duration) {
+	for k, at := range s.Destructive {
+		if !at.After(now.Add(-window)) {
+			delete(s.Destructive, k)
+		}
+	}
+	if !p.windowed {
+		return
+	}
+	for _, o := range p.ops {
+		if o.destructive() {
+			if s.Destructive == nil {
+				s.Destructive = map[string]time.Time{}
+			}
+			s.Destructive[o.person()] = now
+		}
+	}
 }
 
 // StateBackend keeps the reconciler's state (a JSON document) where every replica of bridge
@@ -223,6 +260,7 @@ func (st *state) clone() *state {
 		Groups:      slices.Clone(st.Groups),
 		ExternalIDs: make(map[string][]string, len(st.ExternalIDs)),
 		RuleGroups:  slices.Clone(st.RuleGroups),
+		Destructive: maps.Clone(st.Destructive),
 	}
 	if st.SSOSecret != nil {
 		fp := *st.SSOSecret
