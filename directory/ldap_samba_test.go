@@ -22,7 +22,6 @@ type sambaOrg struct {
 var (
 	sambaOrgOnce sync.Once
 	sambaOrgVal  *sambaOrg
-	sambaOrgErr  string
 )
 
 const sambaPrefix = "ldt-"

@@ -132,7 +132,6 @@ type condition struct {
 	vals    []string // lower-cased for equals/not_equals/one_of
 	re      *regexp.Regexp
 	text    string // "employeeType equals contractor"
-	isDef   bool
 }
 
 type ruleKind int

@@ -401,10 +401,9 @@ type userResult struct {
 
 // trace collects how a user was mapped, for Explain.
 type trace struct {
-	scope    []Check
-	fields   []FieldSource
-	extIDs   []FieldSource
-	problems []string
+	scope  []Check
+	fields []FieldSource
+	extIDs []FieldSource
 }
 
 func (p *prepared) memberships(u *directory.User) []string {

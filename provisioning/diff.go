@@ -70,7 +70,6 @@ type op struct {
 
 	agent      *babelforce.Agent      // callCreateAgent (create)
 	joins      []join                 // callCreateAgent (create): the agent groups it is created in
-	adoptID    string                 // callCreateAgent (adopt): the existing agent
 	update     babelforce.AgentUpdate // callCreateAgent (adopt), callUpdateAgent
 	group      string                 // callCreateGroup, callJoin, callLeave: group name
 	groupID    string                 // callLeave

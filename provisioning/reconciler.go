@@ -687,10 +687,7 @@ func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory
 func (r *Reconciler) applyPlan(ctx context.Context, rep *Report, p *Plan, desired *mapping.Desired, st *state, opts RunOptions) (*Report, error) {
 	rep.Plan = p
 	rep.Refused = p.Refused
-	var errs []error
-	for _, e := range p.sideErrs {
-		errs = append(errs, e)
-	}
+	errs := append([]error(nil), p.sideErrs...)
 	if !opts.DryRun {
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
 		st.noteDestructive(p, r.now(), r.cfg.GuardWindow())

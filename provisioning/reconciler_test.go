@@ -336,7 +336,7 @@ func TestNotOwnedAgentsAreNeverTouched(t *testing.T) {
 	e.cfg.Adopt = true
 	e.rec = e.newReconciler(e.client)
 	e.sim.ResetCalls()
-	rep = e.run(RunOptions{})
+	e.run(RunOptions{})
 	equalCounts(t, e.writes(), map[string]int{
 		"PUT /api/v2/agents/{id}":                     1,
 		"POST /api/v2/agents/groups/{groupId}/agents": 1,

@@ -206,7 +206,7 @@ func TestAgentsCRUD(t *testing.T) {
 	a.post("/api/v2/agents/bulk/enable", map[string]any{}, invalidRequest()).want(http.StatusBadRequest)
 
 	// delete
-	res = a.del("/api/v2/agents/" + ag.ID).want(http.StatusOK)
+	a.del("/api/v2/agents/" + ag.ID).want(http.StatusOK)
 	a.get("/api/v2/agents/" + ag.ID).want(http.StatusNotFound)
 	a.del("/api/v2/agents/" + ag.ID).want(http.StatusNotFound)
 	if n := len(sim.Agents()); n != 1 {

@@ -155,7 +155,7 @@ func TestSimulatorEndpoints(t *testing.T) {
 	}
 	// faults need a token
 	a.post("/_simulator/faults", map[string]any{"rate429": 1}, unspecified(), withToken("")).want(http.StatusUnauthorized)
-	res = a.post("/_simulator/faults", map[string]any{"rate429": 1, "retryAfter": "3s", "paths": []string{"/api/v2/users"}}, unspecified()).want(http.StatusOK)
+	a.post("/_simulator/faults", map[string]any{"rate429": 1, "retryAfter": "3s", "paths": []string{"/api/v2/users"}}, unspecified()).want(http.StatusOK)
 	if f := sim.CurrentFaults(); f.Rate429 != 1 || f.RetryAfter != 3*time.Second || len(f.Paths) != 1 {
 		t.Errorf("faults after POST: %+v", f)
 	}

@@ -19,7 +19,7 @@ const Source = "scim-store"
 var _ directory.Reader = (*Store)(nil)
 
 // Read returns everything IdPs pushed as a directory snapshot, read in one transaction:
-// users (ID = SCIM id, attributes flattened, see FlattenUser), every group (ID = SCIM id,
+// users (ID = SCIM id, attributes flattened, see directory.FlattenSCIMUser), every group (ID = SCIM id,
 // Name = displayName) with its direct members, resolved with Snapshot.Resolve.
 func (s *Store) Read(ctx context.Context) (*directory.Snapshot, error) {
 	tx, err := s.beginRead(ctx)
@@ -86,13 +86,6 @@ func (s *Store) Read(ctx context.Context) (*directory.Snapshot, error) {
 func ToDirectoryUser(r Resource) directory.User {
 	u, _ := directory.SCIMUser(document(r))
 	return u
-}
-
-// FlattenUser turns a SCIM user into the attribute map of directory.User: lower-cased SCIM
-// paths such as "title", "name.givenname", "emails.work", "enterprise.department" (see
-// directory.FlattenSCIMUser, which the upstream SCIM source uses too).
-func FlattenUser(r Resource) map[string][]string {
-	return directory.FlattenSCIMUser(document(r))
 }
 
 // document is r as a SCIM resource: its attributes with id and externalId.

@@ -255,15 +255,6 @@ func tokenResponse(req *http.Request) (*tokenResp, error) {
 // provider never produces. Its URL is the issuer to configure.
 type DiscoveryServer struct {
 	URL string
-	mu  sync.Mutex
-	hit int
-}
-
-// Hits returns how many requests the server answered.
-func (d *DiscoveryServer) Hits() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.hit
 }
 
 // StartDiscoveryServer serves doc(issuer) at /.well-known/openid-configuration, where issuer
@@ -279,9 +270,6 @@ func StartDiscoveryServer(t testing.TB, doc func(issuer string) map[string]any) 
 	d := &DiscoveryServer{URL: "http://" + ln.Addr().String()}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			d.mu.Lock()
-			d.hit++
-			d.mu.Unlock()
 			if r.URL.Path != "/.well-known/openid-configuration" {
 				http.NotFound(w, r)
 				return

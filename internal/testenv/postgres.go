@@ -59,7 +59,7 @@ var (
 // every test of this test binary; the first call runs initdb and starts the server on a free
 // port of 127.0.0.1 (about 1-2 s), later calls only CREATE DATABASE. The database is dropped
 // when t ends; the cluster runs until the binary exits (the server gets SIGQUIT when this
-// process dies, however it dies) or until StopPostgres (for TestMain).
+// process dies, however it dies).
 //
 // Authentication is scram-sha-256 with a random password, which is in URL (so that code
 // which must not log it is tested with one). As root the server runs as the postgres user
@@ -167,19 +167,6 @@ func (p *PostgresCluster) Start(t testing.TB) {
 	if err := p.c.start(p.c.bin, p.c.data, p.c.sock, p.c.cred); err != nil {
 		t.Fatalf("postgres: start again: %v", err)
 	}
-}
-
-// StopPostgres stops the shared cluster, if one was started, and removes its files. Call it
-// from TestMain after m.Run; without it the server stops when the test binary exits.
-func StopPostgres() {
-	pgMu.Lock()
-	defer pgMu.Unlock()
-	if pgInst == nil {
-		return
-	}
-	pgInst.stop()
-	_ = os.RemoveAll(pgInst.dir)
-	pgInst, pgErr = nil, fmt.Errorf("stopped by StopPostgres")
 }
 
 func (c *pgCluster) url(db string) string {

@@ -56,8 +56,7 @@ var (
 // 127.0.0.1:389/636 per machine, so test binaries serialise on a flock of
 // /tmp/bridge-samba.lock held until the binary exits: a second package that starts Samba
 // waits for the first to finish. Samba runs in interactive mode reading our end of a pipe, so
-// it terminates when the test binary exits, however it exits; StopSamba (for TestMain) stops
-// it early.
+// it terminates when the test binary exits, however it exits.
 //
 // Tests share the directory: put each test's entries under its own OU (NewOU).
 // Needs root (Samba's DC does) and the samba, samba-ad-dc, samba-dsdb-modules, winbind,
@@ -86,23 +85,6 @@ func StartSamba(t testing.TB, _ SambaOptions) *Samba {
 	default:
 	}
 	return sambaInst
-}
-
-// StopSamba stops the shared domain controller, if one was started, and removes its files.
-// Call it from TestMain after m.Run; without it Samba stops when the test binary exits.
-func StopSamba() {
-	sambaMu.Lock()
-	defer sambaMu.Unlock()
-	if sambaInst == nil {
-		return
-	}
-	sambaInst.stop()
-	_ = os.RemoveAll(sambaInst.Dir)
-	sambaInst, sambaErr = nil, fmt.Errorf("stopped by StopSamba")
-	if sambaLock != nil {
-		_ = sambaLock.Close()
-		sambaLock = nil
-	}
 }
 
 func startSamba() (*Samba, error) {

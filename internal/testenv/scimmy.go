@@ -119,9 +119,6 @@ func StartScimmy(t testing.TB, opts ScimmyOptions) *Scimmy {
 // Stop ends the server (its stdin closed, SIGTERM, then SIGKILL after 5 s) and waits for it.
 func (s *Scimmy) Stop() { s.proc.stop(syscall.SIGTERM, 5*time.Second) }
 
-// Log returns what the server wrote to stderr so far.
-func (s *Scimmy) Log() string { return string(s.log.Bytes()) }
-
 func ensureScimmyModules(dir string) error {
 	scimmyInstall.Lock()
 	defer scimmyInstall.Unlock()
