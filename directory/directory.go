@@ -244,9 +244,7 @@ func (s *Snapshot) Group(id string) *Group {
 // substrings of one shared string, so nothing else changes.
 func (u *User) compact() {
 	ptrs := make([]*string, 0, 16+len(u.Attributes))
-	for _, p := range []*string{&u.ID, &u.UserName, &u.ExternalID, &u.DN, &u.DisplayName, &u.GivenName, &u.FamilyName} {
-		ptrs = append(ptrs, p)
-	}
+	ptrs = append(ptrs, &u.ID, &u.UserName, &u.ExternalID, &u.DN, &u.DisplayName, &u.GivenName, &u.FamilyName)
 	for i := range u.Emails {
 		ptrs = append(ptrs, &u.Emails[i].Value)
 	}
