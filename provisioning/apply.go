@@ -131,7 +131,7 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 	}
 	errs := a.errs
 	if len(errs) > maxJoined {
-		errs = append(errs[:maxJoined:maxJoined], fmt.Errorf("and %d more failed changes (see the report)", len(a.errs)-maxJoined))
+		errs = append(errs[:maxJoined:maxJoined], moreFailures(len(a.errs)-maxJoined))
 	}
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("apply: %w", err))
@@ -359,7 +359,7 @@ func (a *applier) finish(o *op, err error) {
 	}
 	a.results[o] = res
 	if err != nil && status == StatusFailed {
-		a.errs = append(a.errs, fmt.Errorf("%s %s: %w", strings.ReplaceAll(string(o.changes[0].Kind), "_", " "), o.changes[0].Subject, err))
+		a.errs = append(a.errs, &changeError{kind: o.changes[0].Kind, subject: o.changes[0].Subject, err: err})
 	}
 	a.done += len(o.changes)
 	if a.r.progress != nil {

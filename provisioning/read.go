@@ -26,7 +26,7 @@ func (r *Reconciler) plan(ctx context.Context, snap *directory.Snapshot, scope S
 func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, scope Scope, force bool, st *state) (*Plan, *mapping.Desired, *actualState, error) {
 	desired := mapping.Desire(snap, r.rules)
 	if desired == nil {
-		return nil, nil, nil, fmt.Errorf("map directory: no desired state")
+		return nil, nil, nil, asRead(fmt.Errorf("map directory: no desired state"))
 	}
 	// Past the mapping only the number of users is needed: the snapshot (the largest thing
 	// bridge holds) may be collected while babelforce is read.
@@ -47,7 +47,7 @@ func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, s
 	}
 	actual, err := r.readActual(ctx, desired, agents, scope.Users, inScope, st)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read babelforce: %w (nothing was changed)", err)
+		return nil, nil, nil, asRead(fmt.Errorf("read babelforce: %w (nothing was changed)", err))
 	}
 	p, ops := diff(diffInput{desired: desired, agents: agents, scope: inScope, actual: actual, state: st,
 		cfg: r.cfg, source: r.rules.AgentSource(), login: r.rules.LoginUsers(), integs: integrations(r.rules),
@@ -80,7 +80,7 @@ func (r *Reconciler) planTasks(ctx context.Context, p *Plan, tasks []SideTask, s
 	for _, t := range tasks {
 		changes, err := planTask(ctx, t, st)
 		if err != nil {
-			err = fmt.Errorf("plan %s: %w", t.Name(), err)
+			err = asRead(fmt.Errorf("plan %s: %w", t.Name(), err))
 			p.sideErrs = append(p.sideErrs, err)
 			p.Errors = append(p.Errors, err.Error())
 			continue

@@ -306,9 +306,16 @@ type Report struct {
 	Results []Result `json:"results,omitempty"`
 	// Counts maps "kind/status" (e.g. "create_agent/applied") and each status alone to a
 	// number of changes.
-	Counts  map[string]int `json:"counts"`
-	Errors  []string       `json:"errors,omitempty"`
-	Refused []string       `json:"refused,omitempty"`
+	Counts map[string]int `json:"counts"`
+	// Errors are every error of the run as text (ReadErrors and ApplyFailures type them).
+	Errors []string `json:"errors,omitempty"`
+	// ReadErrors are what the run could not read (PhaseRead): the directory or babelforce (the
+	// run then wrote nothing), the state, a side task's IdP or babelforce setting.
+	ReadErrors []RunError `json:"readErrors,omitempty"`
+	// ApplyFailures are the failed writes (PhaseApply): each failed change with its kind and
+	// subject, then a state that could not be saved, a cancelled run, a lost run lock.
+	ApplyFailures []RunError `json:"applyFailures,omitempty"`
+	Refused       []string   `json:"refused,omitempty"`
 	// Summary is the plan's summary line in numbers (nil when the run stopped before
 	// planning).
 	Summary *Summary `json:"summary,omitempty"`
@@ -471,7 +478,7 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (*Plan, error) {
 	}
 	st, err := r.state.loadContext(ctx)
 	if err != nil {
-		return nil, err
+		return nil, asRead(err)
 	}
 	p, _, err := r.plan(ctx, snap, scope, false, st)
 	return p, err
@@ -520,7 +527,7 @@ func (r *Reconciler) runTasks(ctx context.Context, rep *Report, opts RunOptions)
 	}
 	st, err := r.state.loadContext(ctx)
 	if err != nil {
-		return r.finish(rep, err)
+		return r.finish(rep, asRead(err))
 	}
 	p := &Plan{}
 	ops := r.planTasks(ctx, p, tasks, st)
@@ -539,6 +546,7 @@ func lockCause(held context.Context) func(*Report, error) (*Report, error) {
 		}
 		if rep != nil {
 			rep.Errors = append(rep.Errors, cause.Error())
+			rep.ApplyFailures = append(rep.ApplyFailures, RunError{Phase: PhaseApply, Message: cause.Error()})
 		}
 		return rep, fmt.Errorf("%w: %w", cause, err)
 	}
@@ -602,12 +610,12 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 		for _, q := range missing {
 			agents, err := r.listOwned(ctx, q)
 			if err != nil {
-				return nil, err
+				return nil, asRead(err)
 			}
 			if len(agents) == 0 && strings.Contains(q, "@") {
 				all, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{Source: r.rules.AgentSource(), Q: q})
 				if err != nil {
-					return nil, fmt.Errorf("look for agents with e-mail %s: %w", q, err)
+					return nil, asRead(fmt.Errorf("look for agents with e-mail %s: %w", q, err))
 				}
 				for _, a := range all {
 					if r.owns(&a) {
@@ -652,10 +660,10 @@ func (r *Reconciler) read(ctx context.Context) (*directory.Snapshot, error) {
 	}
 	snap, err := r.src.Read(ctx)
 	if err != nil { // a partial read (directory.ErrIncomplete) too
-		return nil, fmt.Errorf("read directory: %w (nothing was changed)", err)
+		return nil, asRead(fmt.Errorf("read directory: %w (nothing was changed)", err))
 	}
 	if snap == nil {
-		return nil, errors.New("read directory: the source returned no snapshot (nothing was changed)")
+		return nil, asRead(errors.New("read directory: the source returned no snapshot (nothing was changed)"))
 	}
 	return snap, nil
 }
@@ -674,7 +682,7 @@ func (r *Reconciler) checkRules() error {
 func (r *Reconciler) runLocked(ctx context.Context, rep *Report, snap *directory.Snapshot, opts RunOptions) (*Report, error) {
 	st, err := r.state.loadContext(ctx)
 	if err != nil {
-		return r.finish(rep, err)
+		return r.finish(rep, asRead(err))
 	}
 	p, desired, err := r.plan(ctx, snap, Scope{Users: opts.Users}, opts.Force, st)
 	if err != nil {
@@ -725,6 +733,7 @@ func (r *Reconciler) finish(rep *Report, err error) (*Report, error) {
 			rep.Errors = append(rep.Errors, e.Error())
 		}
 	}
+	classify(rep, err)
 	r.logRun(r.remember(rep))
 	if r.onReport != nil {
 		r.onReport(rep)
@@ -735,7 +744,8 @@ func (r *Reconciler) finish(rep *Report, err error) (*Report, error) {
 	}
 	r.log.Log(context.Background(), lvl, "reconcile finished", "trigger", rep.Trigger, "dry_run", rep.DryRun,
 		"applied", rep.Counts[StatusApplied], "failed", rep.Counts[StatusFailed], "skipped", rep.Counts[StatusSkipped],
-		"refused", len(rep.Refused), "duration", rep.Duration, "errors", len(rep.Errors))
+		"refused", len(rep.Refused), "duration", rep.Duration, "errors", len(rep.Errors),
+		"read_errors", len(rep.ReadErrors), "apply_failures", len(rep.ApplyFailures))
 	return rep, err
 }
 

@@ -410,10 +410,24 @@ func (r *Report) WriteTextWith(w io.Writer, o TextOptions) error {
 	for _, res := range failed {
 		known[fmt.Sprintf("%s %s: %s", strings.ReplaceAll(string(res.Change.Kind), "_", " "), res.Change.Subject, res.Error)] = true
 	}
-	var other []string
+	read := map[string]bool{}
+	for _, e := range r.ReadErrors {
+		read[e.Message] = true
+	}
+	var notRead, other []string
 	for _, e := range r.Errors {
-		if !known[e] {
+		switch {
+		case known[e]:
+		case read[e]:
+			notRead = append(notRead, e)
+		default:
 			other = append(other, e)
+		}
+	}
+	if len(notRead) > 0 {
+		b.WriteString("Could not read (nothing was written on its account):\n")
+		for _, e := range notRead {
+			fmt.Fprintf(&b, "  %s\n", e)
 		}
 	}
 	if len(other) > 0 {

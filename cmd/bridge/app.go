@@ -329,7 +329,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// exitFor maps a run's error to an exit code.
+// exitFor maps a run's error to an exit code: 2 a guard refused, 3 a read failed, else 1.
 func exitFor(env *cliEnv, err error) int {
 	if err == nil {
 		return exitOK
@@ -337,6 +337,10 @@ func exitFor(env *cliEnv, err error) int {
 	if errors.Is(err, provisioning.ErrGuardRefused) {
 		fmt.Fprintf(env.stderr, "bridge: %v\n", err)
 		return exitRefused
+	}
+	if errors.Is(err, provisioning.ErrRead) {
+		fmt.Fprintf(env.stderr, "bridge: %v\n", err)
+		return exitRead
 	}
 	return fail(env, err)
 }

@@ -111,7 +111,7 @@ func runPlan(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	switch {
 	case len(plan.Errors) > 0:
-		return exitError // the plan names them (a failed SSO check): a run would fail the same way
+		return exitRead // the plan names them (a failed SSO check): a run would fail the same way
 	case len(plan.Refused) > 0:
 		return exitRefused
 	}
@@ -163,6 +163,12 @@ func (inv *invocation) writeReport(env *cliEnv, rep *provisioning.Report, runErr
 	switch {
 	case runErr != nil && errors.Is(runErr, provisioning.ErrGuardRefused):
 		return exitFor(env, runErr) // the refusal's reason: why the exit code is 2
+	case rep != nil && len(rep.ApplyFailures) > 0:
+		fmt.Fprintf(env.stderr, "bridge: %d failed writes (listed in the report)\n", len(rep.ApplyFailures))
+		return exitError
+	case rep != nil && len(rep.ReadErrors) > 0:
+		fmt.Fprintf(env.stderr, "bridge: %d could not be read (listed in the report); nothing was written on their account\n", len(rep.ReadErrors))
+		return exitRead
 	case runErr != nil || (rep != nil && len(rep.Errors) > 0):
 		fmt.Fprintf(env.stderr, "bridge: the run had errors: %d (listed in the report)\n", len(rep.Errors))
 		return exitError

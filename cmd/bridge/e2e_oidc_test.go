@@ -237,8 +237,9 @@ func TestOIDCRefusalsWriteNothing(t *testing.T) {
 			cfg := s.config(tc.issuer(t), "babelforce-web")
 			for _, sub := range []string{"check", "apply"} {
 				code, out, errOut := s.run("oidc", sub, "--config", cfg)
-				if code != exitError {
-					t.Errorf("oidc %s: exit %d, want 1\nstdout: %s\nstderr: %s", sub, code, out, errOut)
+				// check: the check failed (1); apply: its run could not read what it needs (3)
+				if want := map[string]int{"check": exitError, "apply": exitRead}[sub]; code != want {
+					t.Errorf("oidc %s: exit %d, want %d\nstdout: %s\nstderr: %s", sub, code, want, out, errOut)
 				}
 				both := out + errOut
 				if !strings.Contains(both, "FAIL") && !strings.Contains(both, "failed") {
@@ -253,14 +254,14 @@ func TestOIDCRefusalsWriteNothing(t *testing.T) {
 			if s.sim.WriteCalls() != 0 || s.ssoPuts() != 0 || s.sim.SSOConfig().ClientSecret != "" {
 				t.Errorf("babelforce was written: %v", s.sim.Calls())
 			}
-			// plan says so too, in text and JSON, and exits 1: a sync would fail the same way
+			// plan says so too, in text and JSON, and exits 3: a sync would fail the same way
 			code, out, errOut := s.run("plan", "--config", cfg)
-			if code != exitError || !strings.Contains(out, "! error: plan sso:") || strings.Contains(out, "No changes: babelforce matches") {
-				t.Errorf("plan with a failing IdP: exit %d, want 1 and the failure\nstdout: %s\nstderr: %s", code, out, errOut)
+			if code != exitRead || !strings.Contains(out, "! error: plan sso:") || strings.Contains(out, "No changes: babelforce matches") {
+				t.Errorf("plan with a failing IdP: exit %d, want 3 and the failure\nstdout: %s\nstderr: %s", code, out, errOut)
 			}
 			code, out, _ = s.run("plan", "--config", cfg, "--output", "json")
 			var plan provisioning.Plan
-			if err := json.Unmarshal([]byte(out), &plan); code != exitError || err != nil || len(plan.Errors) != 1 ||
+			if err := json.Unmarshal([]byte(out), &plan); code != exitRead || err != nil || len(plan.Errors) != 1 ||
 				!strings.Contains(plan.Errors[0], "sso") {
 				t.Errorf("plan --output json with a failing IdP: exit %d, %v, errors %q", code, err, plan.Errors)
 			}
@@ -372,7 +373,7 @@ func oidcCountKind(cs []provisioning.Change, k provisioning.Kind) int {
 // TestOIDCApplyIsARunInStatus: bridge oidc apply, run beside a service that shares its store,
 // is a run like the service's own: its audit record goes to log.audit, and the service's
 // /api/v1/status lists it (trigger cli, the sso task, where it ran). With babelforce's SSO
-// endpoint failing, the report says so and the exit code is 1.
+// endpoint failing, the report says so and the exit code is 3 (its setting could not be read).
 func TestOIDCApplyIsARunInStatus(t *testing.T) {
 	op := testenv.StartOIDCProvider(t)
 	s := serveStart(t, serveOptions{})
@@ -424,12 +425,12 @@ log:
 		t.Errorf("the service's status does not list the oidc apply run:\n%s", body)
 	}
 
-	// babelforce's SSO endpoint failing: the report names it, exit 1
+	// babelforce's SSO endpoint failing: the report names it, exit 3 (could not read)
 	if err := s.sim.SetFaults(babelforcetest.Faults{Rate5xx: 1, Paths: []string{"/auth/sso"}}); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code = runCLI(t, env, "oidc", "apply", "--config", cfg)
-	if code != exitError || !strings.Contains(out, "read babelforce SSO configuration") {
+	if code != exitRead || !strings.Contains(out, "read babelforce SSO configuration") {
 		t.Errorf("oidc apply, babelforce failing: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }

@@ -1071,6 +1071,13 @@ func TestServePushWhileBabelforceFails(t *testing.T) {
 	if v, ok := serveMetric(string(raw), `bridge_runs_total{result="error",trigger="scim_push"}`); !ok || v < 1 {
 		t.Errorf("metrics: the failed push run is not counted (%v %v)", v, ok)
 	}
+	// babelforce could not be read: a read error, no failed write
+	if v, ok := serveMetric(string(raw), `bridge_run_errors_total{phase="read",trigger="scim_push"}`); !ok || v < 1 {
+		t.Errorf("metrics: the push run's read error is not counted by phase (%v %v)", v, ok)
+	}
+	if _, ok := serveMetric(string(raw), `bridge_run_errors_total{phase="apply",trigger="scim_push"}`); ok {
+		t.Errorf("metrics: a run that could not read counted an apply error")
+	}
 	if !regexp.MustCompile(`(?m)^bridge_babelforce_requests_total\{endpoint="GET /[^"]+",status="50[0-4]"\} [1-9]`).Match(raw) {
 		t.Errorf("metrics: no babelforce 5xx answers counted")
 	}

@@ -623,7 +623,7 @@ func TestE2EGuardShrink(t *testing.T) {
 
 // TestE2EGuardReadCutHalfway: the LDAP connection breaks in the middle of the read (a proxy
 // in front of slapd forwards half of what a whole read takes, then drops every connection):
-// exit 1, the message names the incomplete read, and nothing is written, although the half
+// exit 3, the message names the incomplete read, and nothing is written, although the half
 // that was read, applied, would disable people.
 func TestE2EGuardReadCutHalfway(t *testing.T) {
 	testenv.Need(t, "slapd", "slapadd")
@@ -645,27 +645,27 @@ func TestE2EGuardReadCutHalfway(t *testing.T) {
 	f.sim.ResetCalls()
 	out, errOut, code := f.cli(t, "sync")
 	require.True(t, cut.Cut(), "the proxy should have cut the read (served %d of %d bytes)", cut.Served(), total)
-	assert.Equal(t, exitError, code, "sync after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, exitRead, code, "sync after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Zero(t, f.sim.WriteCalls(), "a broken read must write nothing: %v", writesOf(f.sim.Calls()))
 	assert.Contains(t, errOut, "incomplete directory read")
 	assert.Contains(t, errOut, "nothing was changed")
 	assertAllEnabled(t, f.sim)
 	assert.Equal(t, "Ben Mueller", agentsByEmail(f.sim)["ben.mueller@example.com"].Name)
 
-	// plan, cut the same way, says the same and exits 1 too.
+	// plan, cut the same way, says the same and exits 3 too.
 	cut = startCutProxy(t, hostPort(t, s.URL), total/2)
 	f.config = f.configFor(t, e2eOptions{ldapURL: "ldap://" + cut.Addr, guardMax: 100, guardPercent: 100})
 	out, errOut, code = f.cli(t, "plan")
 	require.True(t, cut.Cut(), "the proxy should have cut the plan's read")
-	assert.Equal(t, exitError, code, "plan after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, exitRead, code, "plan after a broken read\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, errOut, "incomplete directory read")
 
-	// slapd gone altogether: exit 1 as well, and nothing written.
+	// slapd gone altogether: exit 3 as well, and nothing written.
 	s.Kill()
 	f.config = f.configFor(t, e2eOptions{guardMax: 100, guardPercent: 100})
 	f.sim.ResetCalls()
 	out, errOut, code = f.cli(t, "sync")
-	assert.Equal(t, exitError, code, "sync with slapd down\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Equal(t, exitRead, code, "sync with slapd down\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, errOut, "could not connect")
 	assert.Zero(t, f.sim.WriteCalls(), "sync with slapd down wrote: %v", writesOf(f.sim.Calls()))
 }

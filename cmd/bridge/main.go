@@ -22,6 +22,7 @@ const (
 	exitOK      = 0
 	exitError   = 1
 	exitRefused = 2 // a guard refused the plan, or the command line was wrong
+	exitRead    = 3 // the run could not read what it needed (nothing was written on its account)
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

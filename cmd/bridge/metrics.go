@@ -19,6 +19,7 @@ type metrics struct {
 	runDuration    *prometheus.HistogramVec
 	changes        *prometheus.CounterVec
 	guardRefusals  *prometheus.CounterVec
+	runErrors      *prometheus.CounterVec
 	babelforceCall *prometheus.CounterVec
 	babelforceDur  *prometheus.HistogramVec
 	retries        *prometheus.CounterVec
@@ -48,6 +49,9 @@ func newMetrics() *metrics {
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bridge_changes_total", Help: "Changes to babelforce by kind and status (applied, failed, skipped).",
 		}, []string{"kind", "status"}),
+		runErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_run_errors_total", Help: "Errors of reconcile runs by trigger and phase: read (the directory, babelforce, the state or a side task's setting could not be read) or apply (a change failed, the state could not be saved, the run stopped writing).",
+		}, []string{"trigger", "phase"}),
 		guardRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bridge_guard_refusals_total", Help: "Runs whose destructive changes a guard refused.",
 		}, []string{"trigger"}),
@@ -95,7 +99,7 @@ func newMetrics() *metrics {
 			Name: "bridge_live_reconnects", Help: "Times the change stream was lost since bridge started.",
 		}),
 	}
-	m.reg.MustRegister(m.runs, m.runDuration, m.changes, m.guardRefusals, m.babelforceCall,
+	m.reg.MustRegister(m.runs, m.runDuration, m.changes, m.guardRefusals, m.runErrors, m.babelforceCall,
 		m.babelforceDur, m.retries, m.scimRequests, m.lastSuccess, m.queueDepth, m.queueOldest, m.upstreamUp,
 		m.liveConnected, m.liveFollowing, m.liveLastEvent, m.liveLag, m.livePeople, m.liveReconnects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -156,6 +160,12 @@ func (m *metrics) observeRun(r *provisioning.Report) {
 		result = "dry_run"
 	}
 	m.runs.WithLabelValues(r.Trigger, result).Inc()
+	if n := len(r.ReadErrors); n > 0 {
+		m.runErrors.WithLabelValues(r.Trigger, provisioning.PhaseRead).Add(float64(n))
+	}
+	if n := len(r.ApplyFailures); n > 0 {
+		m.runErrors.WithLabelValues(r.Trigger, provisioning.PhaseApply).Add(float64(n))
+	}
 	m.runDuration.WithLabelValues(r.Trigger).Observe(r.Duration.Seconds())
 	for _, res := range r.Results {
 		m.changes.WithLabelValues(string(res.Change.Kind), res.Status).Inc()
