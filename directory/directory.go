@@ -57,6 +57,10 @@ type User struct {
 	Emails          []Email `json:"emails,omitempty"`
 	Phones          []Phone `json:"phoneNumbers,omitempty"`
 	Active          bool    `json:"active"`
+	// Invalid says why the source could not read a value that decides what bridge does with
+	// this person (e.g. "active is \"yes\", not a boolean"): the mapping then skips them
+	// (Reason invalid) and leaves their agent as it is. Empty for a user read whole.
+	Invalid string `json:"invalid,omitempty"`
 	// Attributes holds the raw attributes as read (lower-cased names), for mapping templates
 	// and conditions. SCIM sources flatten to paths such as "title" or
 	// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".

@@ -171,7 +171,7 @@ func FuzzSCIMSourceRead(f *testing.F) {
 
 // FuzzSCIMUser converts arbitrary JSON objects with SCIMUser (the conversion the upstream
 // SCIM source and the store of pushed users share): never a panic; an error exactly when the
-// id is missing or active is not a boolean; the attributes flattened with lower-case names and
+// id is missing; an active that is not a boolean never active and named in Invalid; the attributes flattened with lower-case names and
 // no repeated values, never a password; the same result twice.
 func FuzzSCIMUser(f *testing.F) {
 	for _, s := range []string{
@@ -218,6 +218,9 @@ func FuzzSCIMUser(f *testing.F) {
 			}
 		} else if u.ID == "" {
 			t.Fatalf("no error but no id: %+v", u)
+		}
+		if u.Invalid != "" && u.Active {
+			t.Fatalf("active although it cannot be read (%s): %+v", u.Invalid, u)
 		}
 		for k, vals := range u.Attributes {
 			if k != strings.ToLower(k) {

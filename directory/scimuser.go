@@ -21,12 +21,14 @@ const EnterpriseUserSchema = "urn:ietf:params:scim:schemas:extension:enterprise:
 //     name → DisplayName; name.givenName/familyName
 //   - emails and phoneNumbers (value, type, primary) → Emails, Phones
 //   - active: missing means true; JSON booleans and the strings "true"/"false" in any case
-//     (Entra ID sends "True"/"False") are accepted
+//     (Entra ID sends "True"/"False") are accepted; anything else sets Invalid (see below)
 //   - groups with type "direct" or no type → Groups
 //   - every attribute also goes into Attributes, flattened by FlattenSCIMUser.
 //
-// It fails when the id is missing or active is not a boolean; the User returned with such an
-// error is filled from everything else (active then counts as true).
+// It fails when the id is missing; the User returned with that error is filled from everything
+// else. An active that is not a boolean is no error of the read: the User is then not active
+// and Invalid says why, so the mapping skips that one person and leaves their agent alone
+// (neither provisioned nor switched off on a flag nobody can read).
 func SCIMUser(doc map[string]any) (User, error) {
 	str := func(m map[string]any, name string) string { return scimScalar(scimField(m, name)) }
 	u := User{
@@ -65,17 +67,37 @@ func SCIMUser(doc map[string]any) (User, error) {
 			u.Groups = append(u.Groups, v)
 		}
 	}
+	active, ok := SCIMActive(scimField(doc, "active"))
+	u.Active = active
+	if !ok {
+		u.Invalid = fmt.Sprintf("active is %s, not a boolean", scimShow(scimField(doc, "active")))
+	}
 	if u.ID == "" {
 		return u, fmt.Errorf("user %q has no id", u.UserName)
 	}
-	if v := scimField(doc, "active"); v != nil {
-		b, ok := scimBool(v)
-		if !ok {
-			return u, fmt.Errorf("user %q: active is %v, not a boolean", u.ID, v)
-		}
-		u.Active = b
-	}
 	return u, nil
+}
+
+// SCIMActive reads a SCIM "active" value: missing (nil) means true; JSON booleans and the
+// strings "true"/"false" in any case are accepted. Anything else is not ok, and not active:
+// bridge fails closed on an active flag it cannot read.
+func SCIMActive(v any) (active, ok bool) {
+	if v == nil {
+		return true, true
+	}
+	return scimBool(v)
+}
+
+// scimShow shows a value that should have been something else, briefly.
+func scimShow(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	if len(b) > 40 {
+		b = append(b[:37], "..."...)
+	}
+	return string(b)
 }
 
 // FlattenSCIMUser turns a SCIM User resource into the attribute map of User: keys lower-cased

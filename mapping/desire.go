@@ -561,6 +561,15 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 	if strings.TrimSpace(u.ID) == "" {
 		return skip(ReasonInvalid, "the user has no directory id, so bridge cannot own an agent for it")
 	}
+	if u.Invalid != "" {
+		// neither provisioned nor switched off on a value nobody can read: left as it is
+		// (Inactive false), whatever Active says
+		if tr != nil {
+			tr.scope = append(tr.scope, Check{Rule: "the directory user can be read", Passed: false, Detail: u.Invalid})
+		}
+		return userResult{skip: &Skip{UserID: u.ID, UserName: cmp.Or(u.UserName, u.DN), Reason: ReasonInvalid,
+			Detail: u.Invalid + "; bridge neither provisions nor switches off this person until the directory says"}}
+	}
 	gidx := x.gidx[:0]
 	for _, gid := range p.memberships(u) {
 		if i, ok := p.idx[gid]; ok {

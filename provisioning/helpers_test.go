@@ -22,6 +22,7 @@ const testSource = "bridge:test"
 type person struct {
 	id, userName, name, email, phone string
 	active                           bool
+	invalid                          string   // directory.User.Invalid: a value the source could not read
 	groups                           []string // group names
 	attrs                            map[string][]string
 }
@@ -81,7 +82,7 @@ func buildSnapshot(people []*person) *directory.Snapshot {
 	s := &directory.Snapshot{ReadAt: time.Unix(0, 0), Source: "test"}
 	groups := map[string]*directory.Group{}
 	for _, p := range people {
-		u := directory.User{ID: p.id, UserName: p.userName, DisplayName: p.name, Active: p.active,
+		u := directory.User{ID: p.id, UserName: p.userName, DisplayName: p.name, Active: p.active, Invalid: p.invalid,
 			Attributes: map[string][]string{}}
 		for k, v := range p.attrs {
 			u.Attributes[k] = v

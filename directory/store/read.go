@@ -82,7 +82,9 @@ func (s *Store) Read(ctx context.Context) (*directory.Snapshot, error) {
 
 // ToDirectoryUser converts a stored SCIM user to a directory.User with directory.SCIMUser, the
 // conversion the upstream SCIM source uses too. A stored user always has an id; an "active"
-// that is not a boolean (the inbound endpoint's schema check rejects it) counts as true.
+// that is not a boolean (the inbound endpoint's schema check rejects it; an older version or
+// a hand-edited database may have stored one) is not active and sets User.Invalid: the
+// mapping skips that person and leaves their agent alone.
 func ToDirectoryUser(r Resource) directory.User {
 	u, _ := directory.SCIMUser(document(r))
 	return u

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/babelforce/bridge/directory"
 )
 
 // Resource is one stored SCIM resource.
@@ -669,9 +671,9 @@ func (s *Store) write(ctx context.Context, tx *txn, old, r *Resource) error {
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("%s: check userName: %w", what, err)
 		}
-		active := 1 // an INTEGER column on both backends
-		if b, ok := attrs["active"].(bool); ok && !b {
-			active = 0
+		active := 0 // an INTEGER column on both backends
+		if b, ok := directory.SCIMActive(attrs["active"]); ok && b {
+			active = 1 // an active that is not a boolean is not active (it fails closed)
 		}
 		data, err := encodeAttributes(attrs)
 		if err != nil {
