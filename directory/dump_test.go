@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,10 @@ import (
 	"github.com/babelforce/bridge/directory"
 	"github.com/babelforce/bridge/directory/directorytest"
 )
+
+// update rewrites the golden files of this package (go test ./directory -update), as in every
+// package with golden files.
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/directory")
 
 func conformanceSnapshot(t *testing.T) *directory.Snapshot {
 	t.Helper()
@@ -118,17 +123,17 @@ func TestWriteDumpJSON(t *testing.T) {
 	}
 	// The JSON shape is documented; keep a golden copy so changes are deliberate.
 	golden := filepath.Join("..", "testdata", "directory", "dump.golden.json")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
+	if *update {
 		if err := os.WriteFile(golden, a.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+		t.Fatalf("%v (go test ./directory -run TestWriteDumpJSON -update creates it)", err)
 	}
 	if !bytes.Equal(want, a.Bytes()) {
-		t.Errorf("dump differs from %s (UPDATE_GOLDEN=1 to accept)", golden)
+		t.Errorf("dump differs from %s (go test ./directory -run TestWriteDumpJSON -update accepts it)", golden)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,9 +47,20 @@ var aptPackages = map[string]string{
 	"chromium":   "chromium",
 }
 
-// InCI reports whether the tests run in CI (the CI environment variable is set), where a missing
-// test dependency is a failure instead of a skip.
-func InCI() bool { return os.Getenv("CI") != "" }
+// InCI reports whether the tests run in CI, where a missing test dependency is a failure
+// instead of a skip: CI=true or CI=1 (any value strconv.ParseBool reads as true) means CI;
+// CI=false, CI=0 or no CI means not. Any other non-empty value counts as CI (a missing server
+// then fails rather than passes by skipping).
+func InCI() bool { return inCI(os.Getenv("CI")) }
+
+func inCI(v string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	return err != nil || b
+}
 
 // Need makes sure every named binary is on PATH (or, for sbin tools, in /usr/sbin or /sbin).
 // When one is missing the test fails in CI, naming the Debian package to install, and is
