@@ -55,10 +55,6 @@ type Client struct {
 // Option customises a Client.
 type Option func(*Client)
 
-// WithHTTPClient makes the client use hc (its Timeout and Transport). CAFile,
-// InsecureSkipVerify and Timeout of the Config are then ignored.
-func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
-
 // WithClock injects the clock used for token expiry and the retry time budget.
 func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 

@@ -11,7 +11,6 @@ import (
 // Manager API agent group endpoints.
 const (
 	groupsPath       = "/api/v2/agents/groups"
-	groupTmpl        = "/api/v2/agents/groups/{id}"
 	groupMembersTmpl = "/api/v2/agents/groups/{groupId}/agents"
 	groupMemberTmpl  = "/api/v2/agents/groups/{groupId}/agents/{agentId}"
 )
@@ -26,15 +25,6 @@ func (c *Client) ListAgentGroups(ctx context.Context) ([]AgentGroup, error) {
 		normalizeGroup(&groups[i])
 	}
 	return groups, nil
-}
-
-// GetAgentGroup returns one agent group; errors.Is(err, ErrNotFound) when there is none.
-func (c *Client) GetAgentGroup(ctx context.Context, id string) (*AgentGroup, error) {
-	p, err := pathID("agent group", id)
-	if err != nil {
-		return nil, err
-	}
-	return c.groupCall(ctx, http.MethodGet, groupTmpl, groupsPath+"/"+p, nil)
 }
 
 // CreateAgentGroup creates g (name is required) and returns it with its id.
@@ -69,58 +59,6 @@ func (c *Client) CreateAgentGroup(ctx context.Context, g *AgentGroup) (*AgentGro
 	return &env.Item, nil
 }
 
-// UpdateAgentGroup replaces name and tags of agent group id (nil tags clear them).
-func (c *Client) UpdateAgentGroup(ctx context.Context, id string, g *AgentGroup) (*AgentGroup, error) {
-	p, err := pathID("agent group", id)
-	if err != nil {
-		return nil, err
-	}
-	if g == nil || g.Name == "" {
-		return nil, errors.New("babelforce: update agent group: name is required")
-	}
-	// Tags always goes out (an empty list clears them): the update replaces name and tags.
-	body := struct {
-		Name string   `json:"name"`
-		Tags []string `json:"tags"`
-	}{g.Name, g.Tags}
-	if body.Tags == nil {
-		body.Tags = []string{}
-	}
-	out, err := c.groupCall(ctx, http.MethodPut, groupTmpl, groupsPath+"/"+p, &body)
-	if err != nil {
-		return nil, fmt.Errorf("update agent group %s: %w", NormalizeID(id), err)
-	}
-	return out, nil
-}
-
-// DeleteAgentGroup deletes agent group id.
-func (c *Client) DeleteAgentGroup(ctx context.Context, id string) error {
-	p, err := pathID("agent group", id)
-	if err != nil {
-		return err
-	}
-	if err := c.call(ctx, http.MethodDelete, groupTmpl, groupsPath+"/"+p, nil, nil, nil); err != nil {
-		return fmt.Errorf("delete agent group %s: %w", NormalizeID(id), err)
-	}
-	return nil
-}
-
-// ListAgentGroupMembers returns the agents of group groupID, walking all pages.
-func (c *Client) ListAgentGroupMembers(ctx context.Context, groupID string) ([]Agent, error) {
-	p, err := pathID("agent group", groupID)
-	if err != nil {
-		return nil, err
-	}
-	agents, err := listAll(ctx, c, groupMembersTmpl, groupsPath+"/"+p+"/agents", nil, 0, agentID)
-	if err != nil {
-		return nil, fmt.Errorf("list members of agent group %s: %w", NormalizeID(groupID), err)
-	}
-	for i := range agents {
-		normalizeAgent(&agents[i])
-	}
-	return agents, nil
-}
-
 // AddAgentToGroup adds agent agentID to group groupID.
 func (c *Client) AddAgentToGroup(ctx context.Context, groupID, agentID string) error {
 	gp, err := pathID("agent group", groupID)
@@ -152,13 +90,4 @@ func (c *Client) RemoveAgentFromGroup(ctx context.Context, groupID, agentID stri
 		return fmt.Errorf("remove agent %s from group %s: %w", NormalizeID(agentID), NormalizeID(groupID), err)
 	}
 	return nil
-}
-
-func (c *Client) groupCall(ctx context.Context, method, tmpl, path string, body any) (*AgentGroup, error) {
-	var env itemEnvelope[AgentGroup]
-	if err := c.call(ctx, method, tmpl, path, nil, body, &env); err != nil {
-		return nil, err
-	}
-	normalizeGroup(&env.Item)
-	return &env.Item, nil
 }

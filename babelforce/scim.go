@@ -40,15 +40,6 @@ func (c *Client) SCIMListUsers(ctx context.Context, filter string) ([]SCIMUser, 
 	return users, nil
 }
 
-// SCIMGetUser returns SCIM user id; errors.Is(err, ErrNotFound) when there is none.
-func (c *Client) SCIMGetUser(ctx context.Context, id string) (*SCIMUser, error) {
-	p, err := scimPathID(id)
-	if err != nil {
-		return nil, err
-	}
-	return c.scimUserCall(ctx, http.MethodGet, scimUserTmpl, scimUsersPath+"/"+p, nil)
-}
-
 // SCIMCreateUser creates u and returns the created user with its id.
 func (c *Client) SCIMCreateUser(ctx context.Context, u *SCIMUser) (*SCIMUser, error) {
 	if u == nil || u.UserName == "" {
@@ -120,22 +111,6 @@ func (c *Client) SCIMPatchUser(ctx context.Context, id string, ops []SCIMPatchOp
 		return nil, fmt.Errorf("patch SCIM user %s: %w", id, err)
 	}
 	return out, nil
-}
-
-// SCIMDeleteUser deletes SCIM user id (babelforce removes the user from the account).
-func (c *Client) SCIMDeleteUser(ctx context.Context, id string) error {
-	p, err := scimPathID(id)
-	if err != nil {
-		return err
-	}
-	r, err := newRequest(http.MethodDelete, scimUserTmpl, scimUsersPath+"/"+p, nil)
-	if err != nil {
-		return err
-	}
-	if err := c.callRequest(ctx, r, nil); err != nil {
-		return fmt.Errorf("delete SCIM user %s: %w", id, err)
-	}
-	return nil
 }
 
 // GetSCIMConfiguration returns babelforce's SCIM configuration.

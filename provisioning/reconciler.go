@@ -104,9 +104,6 @@ type Option func(*Reconciler)
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.log = l } }
 
-// WithClock sets the clock (default time.Now).
-func WithClock(now func() time.Time) Option { return func(r *Reconciler) { r.now = now } }
-
 // WithSideTasks adds tasks planned and applied with every unscoped run.
 func WithSideTasks(tasks ...SideTask) Option {
 	return func(r *Reconciler) { r.tasks = append(r.tasks, tasks...) }
@@ -118,17 +115,6 @@ func WithProgress(f func(done, total int)) Option { return func(r *Reconciler) {
 // WithAudit sets the hook that receives one AuditRecord per change written (applied or
 // failed); it is called by one goroutine at a time, while the run goes on.
 func WithAudit(f func(AuditRecord)) Option { return func(r *Reconciler) { r.audit = f } }
-
-// WithAfter replaces time.After for the scheduler (tests fire the channel themselves).
-func WithAfter(after func(time.Duration) <-chan time.Time) Option {
-	return func(r *Reconciler) { r.after = after }
-}
-
-// WithRandom replaces the source of jitter: a function returning a number in [0, 1).
-func WithRandom(f func() float64) Option { return func(r *Reconciler) { r.random = f } }
-
-// WithHistory sets how many reports Status keeps (default 20).
-func WithHistory(n int) Option { return func(r *Reconciler) { r.keep = n } }
 
 // WithReportHook is called with the full report of every finished run (metrics, notifications).
 func WithReportHook(f func(*Report)) Option { return func(r *Reconciler) { r.onReport = f } }

@@ -29,15 +29,9 @@ const (
 // taken after the in-process lock and held until the run ends. A scheduled run that does
 // not get it at once is skipped (Schedule logs "another replica is reconciling"; Run returns
 // ErrOtherReplica). Other triggers (manual, scim_push, cli) ask again every 200 ms for up to
-// the run lock wait (WithRunLockWait, default 30 s) or until ctx ends, then fail with
+// the run lock wait (30 s) or until ctx ends, then fail with
 // ErrOtherReplica. An error taking the lock fails the run before anything is read.
 func WithRunLock(lock RunLockFunc) Option { return func(r *Reconciler) { r.runLock = lock } }
-
-// WithRunLockWait sets how long a run that is not scheduled waits for the run lock (default
-// 30 s; 0 or less: not at all).
-func WithRunLockWait(d time.Duration) Option {
-	return func(r *Reconciler) { r.runLockWait = d; r.runLockWaitSet = true }
-}
 
 // acquireRunLock takes the cross-replica run lock, if one is configured; when err is nil,
 // release is never nil and held is the context the run must use (ctx without a run lock).

@@ -119,12 +119,6 @@ func newState() *state {
 	return &state{Disabled: map[string]time.Time{}, ExternalIDs: map[string][]string{}}
 }
 
-// load is loadContext without a deadline.
-func (s *stateStore) load() (*state, error) { return s.loadContext(context.Background()) }
-
-// save is saveContext without a deadline.
-func (s *stateStore) save(st *state) error { return s.saveContext(context.Background(), st) }
-
 // loadContext returns a copy of the current state: read from the backend every time, or
 // from the file the first time.
 func (s *stateStore) loadContext(ctx context.Context) (*state, error) {

@@ -3,7 +3,6 @@ package babelforcetest
 import (
 	"context"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/babelforce/bridge/babelforce"
@@ -51,7 +50,7 @@ func (w *WarpClock) Sleep(ctx context.Context, d time.Duration) error {
 // Client returns a *babelforce.Client for the simulator (ClientConfig, a WarpClock for its
 // clock and sleep; opts come after and may override). With a nil t a configuration error
 // panics.
-func (s *Server) Client(t testing.TB, opts ...babelforce.Option) *babelforce.Client {
+func (s *Server) Client(t TB, opts ...babelforce.Option) *babelforce.Client {
 	if t != nil {
 		t.Helper()
 	}

@@ -14,6 +14,10 @@
 //	sim.PutAgent(babelforce.Agent{Name: "Ann", Email: "ann@example.com"})
 //	c := sim.Client(t) // a *babelforce.Client for sim.URL with fast retries
 //
+// New and Client take a TB (what *testing.T has), not testing.TB: `bridge simulate` and
+// `bridge demo` start a simulator (NewServer, Start), and the bridge binary must not link the
+// testing package (.ci/run checks it).
+//
 // # Behaviour and the simulator's assumptions
 //
 // Authentication: POST /oauth/token with grant_type=password, client_id=manager and the

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/babelforce/bridge/babelforce"
@@ -94,18 +93,30 @@ type Server struct {
 	seq              int64
 }
 
-// New starts a simulator on a loopback httptest server. With a non-nil t it registers
-// t.Cleanup(sim.Close); otherwise call Close.
-func New(t testing.TB, opts Options) *Server {
-	if t != nil {
-		t.Helper()
-	}
+// TB is what New and Client need of a test; *testing.T, *testing.B and testing.TB have it. It
+// is an interface of this package rather than testing.TB so that the binaries that start a
+// simulator (bridge simulate, bridge demo) do not link the testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+}
+
+// New starts a simulator on a loopback httptest server for the test t, which closes it when
+// it ends (t.Cleanup).
+func New(t TB, opts Options) *Server {
+	t.Helper()
+	s := Start(opts)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a simulator on a loopback httptest server; call Close when done. Tests use
+// New.
+func Start(opts Options) *Server {
 	s := NewServer(opts)
 	s.srv = httptest.NewServer(s.handler)
 	s.URL = s.srv.URL
-	if t != nil {
-		t.Cleanup(s.Close)
-	}
 	return s
 }
 

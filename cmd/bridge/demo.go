@@ -42,7 +42,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 
 func demo(ctx context.Context, env *cliEnv, once bool, listen string) error {
 	out := env.stdout
-	sim := babelforcetest.New(nil, babelforcetest.Options{})
+	sim := babelforcetest.Start(babelforcetest.Options{})
 	defer sim.Close()
 
 	dir, err := os.MkdirTemp("", "bridge-demo-")

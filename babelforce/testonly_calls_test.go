@@ -9,6 +9,110 @@ import (
 	"strings"
 )
 
+// Client calls that bridge itself never makes, kept for the tests: the Manager API's login
+// users (bridge manages login users through SCIM), reading, updating and deleting one agent
+// group, listing a group's members, and reading or deleting one SCIM user. The tests use them
+// to check the simulator's API against the client and the published spec; production code
+// cannot reach them.
+
+// groupTmpl is the path of one agent group.
+const groupTmpl = "/api/v2/agents/groups/{id}"
+
+// GetAgentGroup returns one agent group; errors.Is(err, ErrNotFound) when there is none.
+func (c *Client) GetAgentGroup(ctx context.Context, id string) (*AgentGroup, error) {
+	p, err := pathID("agent group", id)
+	if err != nil {
+		return nil, err
+	}
+	return c.groupCall(ctx, http.MethodGet, groupTmpl, groupsPath+"/"+p, nil)
+}
+
+// UpdateAgentGroup replaces name and tags of agent group id (nil tags clear them).
+func (c *Client) UpdateAgentGroup(ctx context.Context, id string, g *AgentGroup) (*AgentGroup, error) {
+	p, err := pathID("agent group", id)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil || g.Name == "" {
+		return nil, errors.New("babelforce: update agent group: name is required")
+	}
+	// Tags always goes out (an empty list clears them): the update replaces name and tags.
+	body := struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{g.Name, g.Tags}
+	if body.Tags == nil {
+		body.Tags = []string{}
+	}
+	out, err := c.groupCall(ctx, http.MethodPut, groupTmpl, groupsPath+"/"+p, &body)
+	if err != nil {
+		return nil, fmt.Errorf("update agent group %s: %w", NormalizeID(id), err)
+	}
+	return out, nil
+}
+
+// DeleteAgentGroup deletes agent group id.
+func (c *Client) DeleteAgentGroup(ctx context.Context, id string) error {
+	p, err := pathID("agent group", id)
+	if err != nil {
+		return err
+	}
+	if err := c.call(ctx, http.MethodDelete, groupTmpl, groupsPath+"/"+p, nil, nil, nil); err != nil {
+		return fmt.Errorf("delete agent group %s: %w", NormalizeID(id), err)
+	}
+	return nil
+}
+
+// ListAgentGroupMembers returns the agents of group groupID, walking all pages.
+func (c *Client) ListAgentGroupMembers(ctx context.Context, groupID string) ([]Agent, error) {
+	p, err := pathID("agent group", groupID)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := listAll(ctx, c, groupMembersTmpl, groupsPath+"/"+p+"/agents", nil, 0, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of agent group %s: %w", NormalizeID(groupID), err)
+	}
+	for i := range agents {
+		normalizeAgent(&agents[i])
+	}
+	return agents, nil
+}
+
+func (c *Client) groupCall(ctx context.Context, method, tmpl, path string, body any) (*AgentGroup, error) {
+	var env itemEnvelope[AgentGroup]
+	if err := c.call(ctx, method, tmpl, path, nil, body, &env); err != nil {
+		return nil, err
+	}
+	normalizeGroup(&env.Item)
+	return &env.Item, nil
+}
+
+// SCIMGetUser returns SCIM user id; errors.Is(err, ErrNotFound) when there is none.
+func (c *Client) SCIMGetUser(ctx context.Context, id string) (*SCIMUser, error) {
+	p, err := scimPathID(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.scimUserCall(ctx, http.MethodGet, scimUserTmpl, scimUsersPath+"/"+p, nil)
+}
+
+// SCIMDeleteUser deletes SCIM user id (babelforce removes the user from the account).
+func (c *Client) SCIMDeleteUser(ctx context.Context, id string) error {
+	p, err := scimPathID(id)
+	if err != nil {
+		return err
+	}
+	r, err := newRequest(http.MethodDelete, scimUserTmpl, scimUsersPath+"/"+p, nil)
+	if err != nil {
+		return err
+	}
+	if err := c.callRequest(ctx, r, nil); err != nil {
+		return fmt.Errorf("delete SCIM user %s: %w", id, err)
+	}
+	return nil
+}
+
 // Manager API user endpoints.
 const (
 	usersPath       = "/api/v2/users"
