@@ -17,6 +17,7 @@ import (
 	"github.com/babelforce/bridge/babelforce/babelforcetest"
 	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/internal/testenv"
+	"github.com/babelforce/bridge/internal/ui"
 )
 
 // liveServe is one `bridge serve` with sync.live; with schedule false everything it
@@ -128,6 +129,17 @@ func TestServeLiveFollowsSyncreplAndResumesFromTheCookie(t *testing.T) {
 	}
 	if st := l.svc.status(t.Context()); st.Live == nil || !st.Live.Connected || !st.Live.Following {
 		t.Errorf("/api/v1/status live = %+v, want connected and following", st.Live)
+	}
+	// the status page's overview says so too, and shows the change queue
+	facts := map[string]ui.Fact{}
+	for _, f := range (uiBackend{l.svc}).Status(t.Context()).Facts {
+		facts[f.Name] = f
+	}
+	if f := facts["Live changes"]; f.Warn || !strings.HasPrefix(f.Value, "connected since ") {
+		t.Errorf("overview's live changes = %+v, want connected", f)
+	}
+	if f, ok := facts["Change queue"]; !ok || f.Warn {
+		t.Errorf("overview's change queue = %+v, want shown, no warning", f)
 	}
 	admin := ldapAdmin(t, s)
 	within := 15 * time.Second

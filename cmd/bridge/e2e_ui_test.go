@@ -172,6 +172,20 @@ func TestUIInBrowser(t *testing.T) {
 	if last := uiText(t, ctx, ".overview .card"); !strings.Contains(last, "30 to create") || !strings.Contains(last, applied) {
 		t.Fatalf("overview's last run: %q", last)
 	}
+	// The service card names the change queue; upstreams include the sign-in IdP (checked in
+	// the background: reload until its first check is in).
+	idpUp := `<strong>idp_ui</strong> <span class="muted">up</span>`
+	waitUntil(t, 30*time.Second, "the sign-in IdP checked", func() bool {
+		_, _, raw := serveDo(t, http.MethodGet, base+"/ui/", s.adminToken, nil)
+		return strings.Contains(string(raw), idpUp)
+	})
+	uiDo(t, ctx, "overview again", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(`//h1[normalize-space()="Overview"]`))
+	if facts := uiText(t, ctx, "dl.facts"); !strings.Contains(facts, "Change queue") || !strings.Contains(facts, "empty") {
+		t.Errorf("overview's service facts lack the change queue: %q", facts)
+	}
+	if health := uiText(t, ctx, "ul.health"); !strings.Contains(health, "idp_ui up") || !strings.Contains(health, "babelforce up") {
+		t.Errorf("overview's upstreams: %q, want babelforce and idp_ui up", health)
+	}
 	uiShot(t, ctx, shots, "ui-overview")
 
 	// The session cookie: HttpOnly, SameSite=Strict; not Secure on loopback.

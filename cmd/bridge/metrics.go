@@ -78,7 +78,7 @@ func newMetrics() *metrics {
 			Name: "bridge_queue_oldest_age_seconds", Help: "Age of the oldest change waiting in the change queue (0 when empty).",
 		}),
 		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "bridge_upstream_up", Help: "Whether the last background check of an upstream (babelforce, directory, idp_jwks) succeeded (1) or not (0).",
+			Name: "bridge_upstream_up", Help: "Whether the last background check of an upstream (babelforce, directory, idp_jwks, idp_ui, idp_sso) succeeded (1) or not (0).",
 		}, []string{"upstream"}),
 		liveConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bridge_live_connected", Help: "Whether the directory's change stream (sync.live) is connected and live (1) or not (0).",

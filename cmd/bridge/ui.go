@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/babelforce/bridge/internal/ui"
@@ -33,7 +36,69 @@ func (b uiBackend) Status(ctx context.Context) ui.Status {
 		}
 		out.Health = append(out.Health, h)
 	}
+	now := time.Now()
+	if st.Queue != nil {
+		out.Facts = append(out.Facts, queueFact(*st.Queue, now))
+	}
+	if st.Live != nil {
+		out.Facts = append(out.Facts, liveFact(*st.Live, now))
+	}
 	return out
+}
+
+// queueFact is the change queue on the overview; it warns while entries fail.
+func queueFact(q queueStatus, now time.Time) ui.Fact {
+	f := ui.Fact{Name: "Change queue"}
+	switch {
+	case q.Depth == 0:
+		f.Value = "empty"
+	case q.Oldest.IsZero():
+		f.Value = fmt.Sprintf("%d waiting", q.Depth)
+	default:
+		f.Value = fmt.Sprintf("%d waiting, oldest queued %s", q.Depth, ui.Ago(now, q.Oldest))
+	}
+	if q.Failing > 0 {
+		f.Warn = true
+		f.Value += fmt.Sprintf("; %d failing", q.Failing)
+		if q.LastError != "" {
+			f.Value += ", last error: " + q.LastError
+		}
+	}
+	return f
+}
+
+// liveFact is the directory's change stream on the overview; it warns while this replica
+// follows the stream but is not connected to it.
+func liveFact(l provisioning.LiveStatus, now time.Time) ui.Fact {
+	f := ui.Fact{Name: "Live changes"}
+	var parts []string
+	switch {
+	case !l.Following && l.LastError != "":
+		parts = append(parts, "not followed")
+	case !l.Following:
+		parts = append(parts, "another replica follows the stream, this one stands by")
+	case l.Connected:
+		parts = append(parts, "connected since "+ui.Ago(now, l.ConnectedSince))
+	default:
+		f.Warn = true
+		parts = append(parts, "not connected")
+		if l.Reconnects > 0 {
+			parts = append(parts, fmt.Sprintf("lost %d times", l.Reconnects))
+		}
+	}
+	if !l.LastEvent.IsZero() {
+		parts = append(parts, fmt.Sprintf("last change %s (lag %ss)", ui.Ago(now, l.LastEvent), strconv.FormatFloat(l.LagSeconds, 'f', -1, 64)))
+	} else if l.Following {
+		parts = append(parts, "no change seen yet")
+	}
+	if l.People > 0 {
+		parts = append(parts, fmt.Sprintf("%d people queued", l.People))
+	}
+	if l.LastError != "" {
+		parts = append(parts, "last error: "+l.LastError)
+	}
+	f.Value = strings.Join(parts, "; ")
+	return f
 }
 
 func (b uiBackend) Report(id uint64) (*provisioning.Report, bool, bool) {

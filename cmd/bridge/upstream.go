@@ -18,6 +18,11 @@ const (
 	upstreamBabelforce = "babelforce"
 	upstreamDirectory  = "directory"
 	upstreamIdPJWKS    = "idp_jwks"
+	// upstreamIdPUI and upstreamIdPSSO: the IdP the status pages sign people in with
+	// (ui.oidc) and the one babelforce's SSO is configured with (sso), each when it is not an
+	// issuer already checked.
+	upstreamIdPUI  = "idp_ui"
+	upstreamIdPSSO = "idp_sso"
 )
 
 // Background upstream checks: how often, and how long one check may take.
@@ -71,11 +76,25 @@ func newUpstreams(s *service) *upstreams {
 	if c, ok := s.app.source.(interface{ Check(context.Context) error }); ok {
 		u.checks = append(u.checks, upstreamCheck{upstreamDirectory, c.Check})
 	}
-	if oc := s.app.cfg.InboundSCIM.OIDC; s.app.cfg.InboundSCIM.Enabled && oc.Enabled() {
-		issuer := oc.Issuer
-		u.checks = append(u.checks, upstreamCheck{upstreamIdPJWKS, func(ctx context.Context) error {
+	cfg := s.app.cfg
+	checked := map[string]bool{}
+	idp := func(name, issuer string) {
+		if issuer == "" || checked[issuer] {
+			return
+		}
+		checked[issuer] = true
+		u.checks = append(u.checks, upstreamCheck{name, func(ctx context.Context) error {
 			return checkJWKS(ctx, issuer)
 		}})
+	}
+	if oc := cfg.InboundSCIM.OIDC; cfg.InboundSCIM.Enabled && oc.Enabled() {
+		idp(upstreamIdPJWKS, oc.Issuer)
+	}
+	if !cfg.UI.Disabled {
+		idp(upstreamIdPUI, cfg.UI.OIDC.Issuer)
+	}
+	if cfg.SSO.Enabled {
+		idp(upstreamIdPSSO, cfg.SSO.Issuer)
 	}
 	return u
 }

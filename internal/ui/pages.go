@@ -95,7 +95,7 @@ var funcs = template.FuncMap{
 		}
 	},
 	"change": provisioning.ChangeLine,
-	"ago":    ago,
+	"ago":    Ago,
 	"index0": func(rs []runRow) *runRow {
 		if len(rs) == 0 {
 			return nil
@@ -105,8 +105,8 @@ var funcs = template.FuncMap{
 	"kind": func(k provisioning.Kind) string { return strings.ReplaceAll(string(k), "_", " ") },
 }
 
-// ago says how long ago (or in how long) t is from now, roughly.
-func ago(now, t time.Time) string {
+// Ago says how long ago (or in how long) t is from now, roughly: "42s ago", "in 3m".
+func Ago(now, t time.Time) string {
 	d := now.Sub(t)
 	suffix := " ago"
 	if d < 0 {
@@ -207,7 +207,7 @@ func kindCounts(counts map[string]int) []kindCount {
 }
 
 func (u *UI) runRow(rep *provisioning.Report) runRow {
-	row := runRow{ID: rep.ID, Trigger: rep.Trigger, Started: rep.Started, Ago: ago(u.now(), rep.Started), Duration: rep.Duration,
+	row := runRow{ID: rep.ID, Trigger: rep.Trigger, Started: rep.Started, Ago: Ago(u.now(), rep.Started), Duration: rep.Duration,
 		Summary: rep.Summary, Applied: rep.Counts[provisioning.StatusApplied], Failed: rep.Counts[provisioning.StatusFailed],
 		Planned: rep.Counts["planned"], Kinds: kindCounts(rep.Counts), Refused: rep.Refused, Scope: "everyone"}
 	// the guard's refusal is shown as such, not again among the errors
