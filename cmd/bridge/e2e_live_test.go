@@ -243,6 +243,21 @@ func TestServeLiveOneReplicaFollows(t *testing.T) {
 	if st := b.svc.live.Status(); st.Following || st.Batches != 0 {
 		t.Errorf("B followed the stream beside A: %+v", st)
 	}
+	// B's overview says it stands by and who holds the stream lock (both serves run in this
+	// process, so both are named by its host and pid)
+	facts := map[string]ui.Fact{}
+	for _, f := range (uiBackend{b.svc}).Status(t.Context()).Facts {
+		facts[f.Name] = f
+	}
+	if f := facts["Live changes"]; !strings.HasPrefix(f.Value, "another replica follows the stream, this one stands by") || f.Warn {
+		t.Errorf("B's overview: live changes = %+v", f)
+	}
+	if f := facts["Stream lock"]; f.Value != "held by "+a.svc.app.store.Replica()+" (this replica)" || f.Warn {
+		t.Errorf("B's overview: stream lock = %+v", f)
+	}
+	if _, ok := facts["Run lock"]; !ok {
+		t.Errorf("B's overview names no run lock: %+v", facts)
+	}
 
 	// A's stream lock session dies: B takes over, A stands by
 	db, err := sql.Open("pgx", pg.URL)

@@ -180,8 +180,9 @@ func TestUIInBrowser(t *testing.T) {
 		return strings.Contains(string(raw), idpUp)
 	})
 	uiDo(t, ctx, "overview again", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(`//h1[normalize-space()="Overview"]`))
-	if facts := uiText(t, ctx, "dl.facts"); !strings.Contains(facts, "Change queue") || !strings.Contains(facts, "empty") {
-		t.Errorf("overview's service facts lack the change queue: %q", facts)
+	if facts := uiText(t, ctx, "dl.facts"); !strings.Contains(facts, "Change queue") || !strings.Contains(facts, "empty") ||
+		!strings.Contains(facts, "Run lock") || !strings.Contains(facts, "this replica (sqlite: a single replica)") {
+		t.Errorf("overview's service facts lack the change queue or the run lock: %q", facts)
 	}
 	if health := uiText(t, ctx, "ul.health"); !strings.Contains(health, "idp_ui up") || !strings.Contains(health, "babelforce up") {
 		t.Errorf("overview's upstreams: %q, want babelforce and idp_ui up", health)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/babelforce/bridge/directory/store"
 	"github.com/babelforce/bridge/internal/ui"
 	"github.com/babelforce/bridge/provisioning"
 )
@@ -42,6 +43,53 @@ func (b uiBackend) Status(ctx context.Context) ui.Status {
 	}
 	if st.Live != nil {
 		out.Facts = append(out.Facts, liveFact(*st.Live, now))
+	}
+	if a := b.s.app; a.store != nil {
+		holders, err := a.store.LockHolders(ctx)
+		if err != nil {
+			out.Facts = append(out.Facts, ui.Fact{Name: "Run lock", Value: "unknown: " + err.Error(), Warn: true})
+		} else {
+			out.Facts = append(out.Facts, lockFacts(a.store.Backend(), holders, a.store.Replica(), st.Live != nil, now)...)
+		}
+	}
+	return out
+}
+
+// lockFacts says which replica holds the run lock (and the stream lock, when the change
+// stream is followed), as the lock rows in the store say; self is this replica's name.
+func lockFacts(backend string, holders []store.LockHolder, self string, live bool, now time.Time) []ui.Fact {
+	if backend != store.BackendPostgres {
+		return []ui.Fact{{Name: "Run lock", Value: "this replica (" + backend + ": a single replica)"}}
+	}
+	byName := map[string]store.LockHolder{}
+	for _, h := range holders {
+		byName[h.Name] = h
+	}
+	who := func(h store.LockHolder) string {
+		if h.Replica == self {
+			return h.Replica + " (this replica)"
+		}
+		return h.Replica
+	}
+	fact := func(name, lock, idle string) ui.Fact {
+		h, ok := byName[lock]
+		switch {
+		case !ok:
+			return ui.Fact{Name: name, Value: "never taken"}
+		case h.Held:
+			return ui.Fact{Name: name, Value: "held by " + who(h)}
+		default:
+			return ui.Fact{Name: name, Value: fmt.Sprintf("%s; last held by %s, %s", idle, who(h), ui.Ago(now, h.Beat))}
+		}
+	}
+	out := []ui.Fact{fact("Run lock", store.LockRun, "free (no run in progress)")}
+	if live {
+		f := fact("Stream lock", store.LockStream, "free")
+		f.Warn = !strings.HasPrefix(f.Value, "held by ")
+		if f.Warn {
+			f.Value += ": no replica follows the change stream"
+		}
+		out = append(out, f)
 	}
 	return out
 }

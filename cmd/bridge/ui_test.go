@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +40,36 @@ func TestOverviewFacts(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("%s:\n got  %+v\n want %+v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestOverviewLockFacts: which replica holds the run lock and the stream lock, from the lock
+// rows; a warning when no replica follows the change stream.
+func TestOverviewLockFacts(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	self := "bridge-0 pid 1"
+	for _, c := range []struct {
+		name    string
+		backend string
+		holders []store.LockHolder
+		live    bool
+		want    []ui.Fact
+	}{
+		{"sqlite", store.BackendSQLite, nil, true, []ui.Fact{{Name: "Run lock", Value: "this replica (sqlite: a single replica)"}}},
+		{"never taken", store.BackendPostgres, nil, false, []ui.Fact{{Name: "Run lock", Value: "never taken"}}},
+		{"held here, stream elsewhere", store.BackendPostgres, []store.LockHolder{
+			{Name: store.LockRun, Replica: self, Held: true, Beat: now},
+			{Name: store.LockStream, Replica: "bridge-1 pid 1", Held: true, Beat: now}}, true,
+			[]ui.Fact{{Name: "Run lock", Value: "held by bridge-0 pid 1 (this replica)"}, {Name: "Stream lock", Value: "held by bridge-1 pid 1"}}},
+		{"released, stream lost", store.BackendPostgres, []store.LockHolder{
+			{Name: store.LockRun, Replica: "bridge-1 pid 1", Beat: now.Add(-3 * time.Minute)},
+			{Name: store.LockStream, Replica: self, Beat: now.Add(-10 * time.Second)}}, true,
+			[]ui.Fact{{Name: "Run lock", Value: "free (no run in progress); last held by bridge-1 pid 1, 3m ago"},
+				{Name: "Stream lock", Value: "free; last held by bridge-0 pid 1 (this replica), 10s ago: no replica follows the change stream", Warn: true}}},
+	} {
+		if got := lockFacts(c.backend, c.holders, self, c.live, now); !slices.Equal(got, c.want) {
+			t.Errorf("%s:\n got  %+v\n want %+v", c.name, got, c.want)
 		}
 	}
 }
