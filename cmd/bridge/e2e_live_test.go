@@ -287,4 +287,13 @@ func TestServeLiveOneReplicaFollows(t *testing.T) {
 			t.Errorf("stream lock row: %+v, want held", h)
 		}
 	}
+	// /api/v1/status names this replica and the lock holders
+	st := b.svc.status(t.Context())
+	held := map[string]bool{}
+	for _, h := range st.Locks {
+		held[h.Name] = h.Held && h.Replica == st.Replica
+	}
+	if st.Replica == "" || !held[store.LockStream] {
+		t.Errorf("status of B: replica %q, locks %+v; want the stream lock held by B", st.Replica, st.Locks)
+	}
 }

@@ -534,6 +534,10 @@ type statusBody struct {
 	Upstreams map[string]upstreamStatus `json:"upstreams"`
 	// Live is the directory's change stream (absent unless sync.live follows one).
 	Live *provisioning.LiveStatus `json:"live,omitempty"`
+	// Replica names this process among the replicas sharing the store (host and pid), and
+	// Locks says who holds (or last held) the run and stream locks (PostgreSQL only).
+	Replica string             `json:"replica,omitempty"`
+	Locks   []store.LockHolder `json:"locks,omitempty"`
 }
 
 // queueStatus is the change queue in /api/v1/status.
@@ -549,6 +553,12 @@ func (s *service) status(ctx context.Context) statusBody {
 	}
 	if s.app.store != nil {
 		st.Store = s.app.store.Backend()
+		st.Replica = s.app.store.Replica()
+		locks, err := s.app.store.LockHolders(ctx)
+		if err != nil {
+			s.logger.Warn("status: cannot read the lock holders", "error", err)
+		}
+		st.Locks = locks
 	}
 	if s.queue != nil {
 		qs, err := s.app.store.QueueStats(ctx)
