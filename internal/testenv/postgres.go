@@ -68,14 +68,7 @@ var (
 // elsewhere.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	bin, err := pgBinDir()
-	if err != nil {
-		msg := err.Error() + " (apt-get install -y --no-install-recommends postgresql)"
-		if InCI() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin := needPostgres(t)
 	pgMu.Lock()
 	if pgInst == nil && pgErr == nil {
 		pgInst, pgErr = startPostgres(bin)
@@ -137,14 +130,7 @@ type PostgresCluster struct {
 // requirements and authentication as StartPostgres.
 func StartPostgresCluster(t testing.TB) *PostgresCluster {
 	t.Helper()
-	bin, err := pgBinDir()
-	if err != nil {
-		msg := err.Error() + " (apt-get install -y --no-install-recommends postgresql)"
-		if InCI() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin := needPostgres(t)
 	c, err := startPostgres(bin)
 	if err != nil {
 		t.Fatalf("postgres: %v", err)
@@ -317,3 +303,18 @@ func (c *pgCluster) start(bin, data, sock string, cred *syscall.Credential) erro
 
 // stop asks for a fast shutdown (SIGINT) and waits for it (SIGKILL after 10 s).
 func (c *pgCluster) stop() { c.proc.stop(syscall.SIGINT, 10*time.Second) }
+
+// needPostgres returns the directory of the Debian postgresql package's initdb and postgres;
+// without it the test fails in CI and is skipped elsewhere, saying what to install.
+func needPostgres(t testing.TB) string {
+	t.Helper()
+	bin, err := pgBinDir()
+	if err != nil {
+		msg := err.Error() + " (apt-get install -y --no-install-recommends postgresql)"
+		if InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
