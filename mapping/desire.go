@@ -3,23 +3,13 @@ package mapping
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode"
-
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/babelforce/bridge/directory"
-)
-
-// Skip reasons.
-const (
-	ReasonOutOfScope = "out_of_scope"
-	ReasonInvalid    = "invalid"
 )
 
 // Desire applies the rules to a snapshot. It is deterministic: agents are sorted by SourceID,
@@ -859,87 +849,4 @@ func checkEmail(email string) string {
 		}
 	}
 	return ""
-}
-
-// phoneKey and phoneResult memoise normalizePhone in Rules: a periodic reconcile sees the
-// same numbers every time, and libphonenumber takes microseconds per number.
-type phoneKey struct{ raw, region string }
-
-type phoneResult struct{ number, problem string }
-
-// maxPhoneCache bounds the memo (a few tens of MB at most).
-const maxPhoneCache = 500_000
-
-func (r *Rules) normalizePhone(raw, region string) (string, string) {
-	k := phoneKey{raw, region}
-	r.phoneMu.RLock()
-	res, ok := r.phoneCache[k]
-	r.phoneMu.RUnlock()
-	if ok {
-		return res.number, res.problem
-	}
-	res.number, res.problem = normalizePhone(raw, region)
-	r.phoneMu.Lock()
-	if len(r.phoneCache) >= maxPhoneCache {
-		clear(r.phoneCache) // numbers of long-gone users must not crowd out today's
-	}
-	r.phoneCache[k] = res
-	r.phoneMu.Unlock()
-	return res.number, res.problem
-}
-
-// normalizePhone returns raw in E.164 or a problem. An extension ("ext. 12", "x12",
-// "Durchwahl 12", ";ext=12") is split off and not dialled; any other letter makes the number
-// invalid (libphonenumber would read letters as keypad digits: "030 123 call me" became
-// +4930123225563). A result that is not a valid number for its region or not E.164 is invalid.
-func normalizePhone(raw, region string) (string, string) {
-	base := phoneExtension.ReplaceAllString(strings.TrimSpace(raw), "")
-	base = strings.TrimSpace(telScheme.ReplaceAllString(base, ""))
-	if strings.IndexFunc(base, unicode.IsLetter) >= 0 {
-		return "", fmt.Sprintf("number %q has letters in it (only an extension such as \"ext. 12\" may follow the number)", raw)
-	}
-	reg, in := region, base
-	if reg == "" {
-		// Without a region only international numbers can be read; "00" is the international
-		// prefix almost everywhere.
-		reg = "ZZ"
-		if strings.HasPrefix(base, "00") {
-			in = "+" + base[2:]
-		}
-	}
-	num, err := phonenumbers.Parse(in, reg)
-	var out string
-	if err == nil && phonenumbers.IsValidNumber(num) {
-		out = phonenumbers.Format(num, phonenumbers.E164)
-	}
-	if out == "" || !isE164(out) {
-		if region == "" && !strings.HasPrefix(base, "+") && !strings.HasPrefix(base, "00") {
-			return "", fmt.Sprintf("number %q has no country code and phone.default_region is not set", raw)
-		}
-		if region == "" || strings.HasPrefix(base, "+") {
-			return "", fmt.Sprintf("number %q is not a valid phone number", raw)
-		}
-		return "", fmt.Sprintf("number %q is not a valid phone number for region %s", raw, region)
-	}
-	return out, ""
-}
-
-// phoneExtension matches an extension at the end of a number: a marker (ext, extension, x,
-// Durchwahl, DW, App., ;ext=, #) and its digits.
-var phoneExtension = regexp.MustCompile(`(?i)[\s,;]*(?:;?ext=|(?:ext|extn|extension|durchwahl|dw|app|apparat|nebenstelle)\.?:?|x|#)\s*\d{1,10}\s*$`)
-
-// telScheme matches an RFC 3966 "tel:" prefix.
-var telScheme = regexp.MustCompile(`(?i)^tel:`)
-
-// isE164 reports whether n is "+", a country code and at most 15 digits in all.
-func isE164(n string) bool {
-	if len(n) < 3 || len(n) > 16 || n[0] != '+' || n[1] == '0' {
-		return false
-	}
-	for _, c := range n[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -127,7 +127,7 @@ func TestCompileDefaults(t *testing.T) {
 // TestConfigExampleCompiles decodes the YAML examples of the doc comments (Config's and the
 // package's), so that they cannot drift from the code.
 func TestConfigExampleCompiles(t *testing.T) {
-	for _, file := range []string{"config.go", "desired.go"} {
+	for _, file := range []string{"config.go", "doc.go"} {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

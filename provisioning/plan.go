@@ -6,8 +6,13 @@
 package provisioning
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/mapping"
 )
 
 // Kind is the kind of one change.
@@ -165,4 +170,114 @@ type Scope struct {
 	// sourceUsers is the number of users in the whole directory when the snapshot planned is
 	// a scoped read (ScopedSource); 0: the snapshot is the whole directory.
 	sourceUsers int
+}
+
+// plan computes the plan for snap: desired from mapping, actual from babelforce, the diff,
+// the side tasks (unscoped runs only) and the guards. st gets newly seen disabled agents.
+func (r *Reconciler) plan(ctx context.Context, snap *directory.Snapshot, scope Scope, force bool, st *state) (*Plan, *mapping.Desired, error) {
+	p, desired, _, err := r.planActual(ctx, snap, scope, force, st)
+	return p, desired, err
+}
+
+// planActual is plan that also returns the actual state it read.
+func (r *Reconciler) planActual(ctx context.Context, snap *directory.Snapshot, scope Scope, force bool, st *state) (*Plan, *mapping.Desired, *actualState, error) {
+	desired := mapping.Desire(snap, r.rules)
+	if desired == nil {
+		return nil, nil, nil, asRead(fmt.Errorf("map directory: no desired state"))
+	}
+	// Past the mapping only the number of users is needed: the snapshot (the largest thing
+	// bridge holds) may be collected while babelforce is read.
+	sourceUsers := len(snap.Users)
+	var inScope map[string]bool
+	agents := desired.Agents
+	if len(scope.Users) > 0 {
+		inScope = make(map[string]bool, len(scope.Users))
+		for _, id := range scope.Users {
+			inScope[key(id)] = true
+		}
+		agents = nil
+		for _, a := range desired.Agents {
+			if inScope[key(a.SourceID)] {
+				agents = append(agents, a)
+			}
+		}
+	}
+	actual, err := r.readActual(ctx, desired, agents, scope.Users, inScope, st)
+	if err != nil {
+		return nil, nil, nil, asRead(fmt.Errorf("read babelforce: %w (nothing was changed)", err))
+	}
+	p, ops := diff(diffInput{desired: desired, agents: agents, scope: inScope, actual: actual, state: st,
+		cfg: r.cfg, source: r.rules.AgentSource(), login: r.rules.LoginUsers(), integs: integrations(r.rules),
+		now: r.now()})
+	if inScope == nil {
+		ops = append(ops, r.planTasks(ctx, p, r.tasks, st)...)
+		sortOps(ops)
+	}
+	missing := missingRuleGroups(desired, st)
+	if scope.sourceUsers > 0 {
+		// a scoped read (ScopedSource) holds only the groups of the people in it: the guard
+		// counts the whole directory's users, and the missing-group check is the whole runs'
+		sourceUsers, missing, p.scoped = scope.sourceUsers, nil, true
+	}
+	var recent map[string]bool
+	if inScope != nil {
+		p.windowed = true
+		recent = st.recentDestructive(r.now().Add(-r.cfg.GuardWindow()))
+	}
+	r.guard(p, ops, sourceUsers, actual.ownedTotal, missing, recent, force)
+	for _, c := range p.Conflicts {
+		r.log.Warn("leaver switched off despite a conflict", "subject", c.Subject, "source_id", c.SourceID, "conflict", c.Reason)
+	}
+	return p, desired, actual, nil
+}
+
+// planTasks plans the side tasks; one that cannot plan is in p.Errors (and p.sideErrs).
+func (r *Reconciler) planTasks(ctx context.Context, p *Plan, tasks []SideTask, st *state) []*op {
+	var ops []*op
+	for _, t := range tasks {
+		changes, err := planTask(ctx, t, st)
+		if err != nil {
+			err = asRead(fmt.Errorf("plan %s: %w", t.Name(), err))
+			p.sideErrs = append(p.sideErrs, err)
+			p.Errors = append(p.Errors, err.Error())
+			continue
+		}
+		for _, c := range changes {
+			ops = append(ops, &op{call: callSide, subject: c.Subject, task: t, changes: []Change{c}})
+		}
+	}
+	return ops
+}
+
+// missingRuleGroups lists the groups the rules name exactly that the last good read (st) had
+// and this one (desired) has not.
+func missingRuleGroups(desired *mapping.Desired, st *state) []mapping.RuleGroup {
+	var out []mapping.RuleGroup
+	for _, g := range desired.RuleGroups {
+		if !g.Found && slices.Contains(st.RuleGroups, g.Group) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// foundRuleGroups lists the groups the rules name exactly that this read has: the state
+// remembers them after a run that was not held back for a missing one.
+func foundRuleGroups(desired *mapping.Desired) []string {
+	var out []string
+	for _, g := range desired.RuleGroups {
+		if g.Found && !slices.Contains(out, g.Group) {
+			out = append(out, g.Group)
+		}
+	}
+	return out
+}
+
+// integrations lists the Agent Sync integrations the mapping manages.
+func integrations(rules *mapping.Rules) []string {
+	var out []string
+	for _, e := range rules.Config().ExternalIDs {
+		out = append(out, e.Integration)
+	}
+	return out
 }
