@@ -208,11 +208,15 @@ type commonFlags struct {
 
 // newFlagSet makes the flag set of the command called name ("plan", "directory dump"). The
 // flag package prints nothing itself: parseFlags prints the usage on --help (to stdout, exit 0)
-// and a wrong flag is reported once, by fail.
+// and a wrong flag is reported once, by fail. A command that reads no configuration (demo,
+// simulate) passes a nil cf: it takes no --config it would silently ignore.
 func newFlagSet(name string, env *cliEnv, cf *commonFlags, withOutput bool) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	if cf == nil {
+		return fs
+	}
 	fs.StringVar(&cf.config, "config", env.getenv("BRIDGE_CONFIG"), "configuration file (or $BRIDGE_CONFIG)")
 	if withOutput {
 		fs.StringVar(&cf.output, "output", "text", "output format: text or json")

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -196,5 +197,41 @@ sso: {enabled: true, issuer: "`+op.Issuer+`", client_id: "`+op.ClientID+`", allo
 	out, errOut, code := runCLI(t, map[string]string{"BRIDGE_SSO_CLIENT_SECRET": op.ClientSecret}, "oidc", "check", "--config", cfg)
 	if code != exitOK || strings.Contains(errOut, "password") {
 		t.Errorf("oidc check without the babelforce password: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// TestCLIUsageNamesEveryFlag: the usage line of each command (shown by bridge help and
+// --help, and copied into the README's command table) names every flag the command or one of
+// its subcommands takes, and no flag that none of them takes.
+func TestCLIUsageNamesEveryFlag(t *testing.T) {
+	subs := map[string][]string{"directory": {"dump"}, "oidc": {"check", "apply"}, "config": {"validate"}}
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)
+	usageFlag := regexp.MustCompile(`--([a-z][a-z0-9-]*)`)
+	for _, c := range commands() {
+		invocations := [][]string{{c.name}}
+		if s, ok := subs[c.name]; ok {
+			invocations = nil
+			for _, sub := range s {
+				invocations = append(invocations, []string{c.name, sub})
+			}
+		}
+		taken := map[string]bool{}
+		for _, inv := range invocations {
+			out, _, code := runCLI(t, nil, append(inv, "--help")...)
+			if code != exitOK {
+				t.Fatalf("bridge %s --help: exit %d", strings.Join(inv, " "), code)
+			}
+			for _, m := range flagLine.FindAllStringSubmatch(out, -1) {
+				taken[m[1]] = true
+				if !strings.Contains(c.synopsis, "--"+m[1]) {
+					t.Errorf("bridge %s takes -%s, but its usage line %q does not name it", strings.Join(inv, " "), m[1], c.synopsis)
+				}
+			}
+		}
+		for _, m := range usageFlag.FindAllStringSubmatch(c.synopsis, -1) {
+			if !taken[m[1]] {
+				t.Errorf("usage line of bridge %s names --%s, which it does not take", c.name, m[1])
+			}
+		}
 	}
 }

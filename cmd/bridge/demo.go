@@ -27,8 +27,7 @@ import (
 // directory (an LDIF export), a plan, its application, the idempotent second run, and then the
 // service with its inbound SCIM endpoint so that a pushed user can be watched becoming an agent.
 func runDemo(ctx context.Context, env *cliEnv, args []string) int {
-	var cf commonFlags
-	fs := newFlagSet("demo", env, &cf, false)
+	fs := newFlagSet("demo", env, nil, false)
 	once := fs.Bool("once", false, "exit after the second run instead of serving")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo service (inbound SCIM, admin API)")
 	if _, err := parseFlags(env, fs, args); err != nil {

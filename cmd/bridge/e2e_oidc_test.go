@@ -204,6 +204,20 @@ func TestOIDCCheckAndApply(t *testing.T) {
 	if code != exitOK || s.ssoPuts() != 3 || !strings.Contains(out, "clientId") || strings.Contains(out, "applied") {
 		t.Errorf("dry run: exit %d, %d SSO PUTs (want 3)\nstdout: %s", code, s.ssoPuts(), out)
 	}
+
+	// --output json: the run's report and nothing else on stdout
+	code, out, errOut = s.run("oidc", "apply", "--output", "json", "--config", cfg)
+	if code != exitOK || s.ssoPuts() != 4 || s.sim.SSOConfig().ClientID != "dry-client" {
+		t.Fatalf("apply --output json: exit %d, %d SSO PUTs (want 4)\nstdout: %s\nstderr: %s", code, s.ssoPuts(), out, errOut)
+	}
+	var rep provisioning.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("apply --output json: stdout is not one JSON report: %v\n%s", err, out)
+	}
+	if !slices.Equal(rep.Tasks, []string{"sso"}) || len(rep.Results) != 1 || rep.Results[0].Status != provisioning.StatusApplied ||
+		rep.Results[0].Change.Kind != provisioning.UpdateSSO || rep.Counts[provisioning.StatusApplied] != 1 {
+		t.Errorf("apply --output json: tasks %q, results %+v, counts %v; want one applied SSO change in a run limited to sso", rep.Tasks, rep.Results, rep.Counts)
+	}
 }
 
 func TestOIDCRefusalsWriteNothing(t *testing.T) {

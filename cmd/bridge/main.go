@@ -52,7 +52,7 @@ func commands() []command {
 		{"explain", "--config FILE [--output text|json] USER", "explain why a user is or is not synced, and what the next run changes", runExplain},
 		{"serve", "--config FILE", "run the service: inbound SCIM, scheduled sync, admin API, health, metrics", runServe},
 		{"directory", "dump --config FILE [--output text|json]", "what bridge reads from the directory (needs no babelforce credentials)", runDirectory},
-		{"oidc", "check|apply --config FILE [--dry-run]", "validate (check) and push (apply) the single sign-on configuration", runOIDC},
+		{"oidc", "check --config FILE | apply --config FILE [--dry-run] [--output text|json]", "validate (check) and push (apply) the single sign-on configuration", runOIDC},
 		{"config", "validate --config FILE [--print]", "check a configuration file and list every problem; --print shows the effective one", runConfig},
 		{"simulate", "[--listen ADDR] [--username U --password P] [--fault-rate R]", "run the in-memory babelforce simulator", runSimulate},
 		{"version", "", "print the version", runVersion},

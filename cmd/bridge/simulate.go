@@ -13,8 +13,7 @@ import (
 
 // runSimulate serves the in-memory babelforce simulator until interrupted.
 func runSimulate(ctx context.Context, env *cliEnv, args []string) int {
-	var cf commonFlags
-	fs := newFlagSet("simulate", env, &cf, false)
+	fs := newFlagSet("simulate", env, nil, false)
 	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on")
 	user := fs.String("username", babelforcetest.DefaultUsername, "user name the token endpoint accepts")
 	pass := fs.String("password", babelforcetest.DefaultPassword, "password the token endpoint accepts")
