@@ -64,13 +64,15 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 			}
 			act.owned = append(act.owned, as...)
 		}
-		act.ownedTotal = len(act.owned)
+		// the guard's share is of every agent bridge owns, not of these few
+		act.ownedTotal = max(len(act.owned), st.Owned)
 	} else {
 		all, err := r.listOwned(ctx, "")
 		if err != nil {
 			return nil, err
 		}
 		act.ownedTotal = len(all)
+		st.Owned = len(all) // and what this run creates or deletes (applyPlan)
 		if inScope == nil {
 			act.owned = all
 		} else {

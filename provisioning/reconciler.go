@@ -684,6 +684,7 @@ func (r *Reconciler) applyPlan(ctx context.Context, rep *Report, p *Plan, desire
 	errs := append([]error(nil), p.sideErrs...)
 	if !opts.DryRun {
 		errs = append(errs, r.apply(ctx, rep, p, st, opts.Trigger))
+		st.Owned = max(st.Owned+rep.Counts[string(CreateAgent)+"/"+StatusApplied]-rep.Counts[string(DeleteAgent)+"/"+StatusApplied], 0)
 		st.noteDestructive(p, r.now(), r.cfg.GuardWindow())
 		if desired != nil { // nil: a run of side tasks only
 			st.Tags = union(st.Tags, desired.Tags)

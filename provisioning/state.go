@@ -37,6 +37,11 @@ type state struct {
 	// change to them; entries older than the guard's window are dropped (see
 	// GuardConfig.Window).
 	Destructive map[string]time.Time `json:"destructive,omitempty"`
+	// Owned is how many agents bridge owns: counted by the last read of all of them (a whole
+	// run, a run of many people), plus the agents runs created since, less those they
+	// deleted. A run of a few people reads only theirs and judges
+	// guard.max_destructive_percent against this.
+	Owned int `json:"owned,omitempty"`
 	// SSOSecret is the keyed fingerprint of the SSO client secret last written to babelforce
 	// (see SSOTask).
 	SSOSecret *secretFingerprint `json:"ssoSecret,omitempty"`
@@ -255,6 +260,7 @@ func (st *state) clone() *state {
 		ExternalIDs: make(map[string][]string, len(st.ExternalIDs)),
 		RuleGroups:  slices.Clone(st.RuleGroups),
 		Destructive: maps.Clone(st.Destructive),
+		Owned:       st.Owned,
 	}
 	if st.SSOSecret != nil {
 		fp := *st.SSOSecret
