@@ -359,18 +359,30 @@ func (p *cutProxy) cutAll() {
 	}
 }
 
+// restore lets new connections through again after a cut (the server is reachable again);
+// the connections cut stay closed.
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	p.conns = nil
+	p.mu.Unlock()
+	p.cut.Store(false)
+}
+
 func (p *cutProxy) close() {
 	_ = p.ln.Close()
 	p.cutAll()
 	p.wg.Wait()
 }
 
-// hostPort returns the host:port of an ldap:// URL.
+// hostPort returns the host:port of an ldap:// or ldaps:// URL.
 func hostPort(t testing.TB, rawURL string) string {
 	t.Helper()
 	hp, ok := strings.CutPrefix(rawURL, "ldap://")
 	if !ok {
-		t.Fatalf("not an ldap:// URL: %q", rawURL)
+		hp, ok = strings.CutPrefix(rawURL, "ldaps://")
+	}
+	if !ok {
+		t.Fatalf("not an ldap:// or ldaps:// URL: %q", rawURL)
 	}
 	return strings.TrimSuffix(hp, "/")
 }

@@ -214,37 +214,7 @@ func BenchmarkLiveLatencyAD(b *testing.B) {
 	sim := babelforcetest.New(b, babelforcetest.Options{})
 	dir := b.TempDir()
 	poll := 2 * time.Second
-	yaml := fmt.Sprintf(`babelforce:
-  base_url: http://127.0.0.1:1
-  username: nobody@example.com
-  rate_limit: 0
-  timeout: 60s
-directory:
-  type: ldap
-  ldap:
-    urls: [%q]
-    ca_file: %q
-    preset: active_directory
-    bind_dn: %q
-    user_base_dn: OU=people,%[4]s
-    group_base_dn: OU=groups,%[4]s
-mapping:
-  agent_source: "bridge:bench-ad"
-  phone: {invalid: omit}            # the seed's +1 555 01… numbers are fictional
-  skills:
-    - {match: "^skill-(.+)$", tag: "$1", lowercase: true}
-  default_roles: [agent]
-sync:
-  state_file: %[5]q
-  concurrency: 8
-  live: true
-  live_poll: %[6]s
-store:
-  path: %[7]q
-log:
-  level: warn
-  format: text
-`, dc.LDAPSURL, dc.CAFile, dc.BindDN, base, filepath.Join(dir, "state.json"), poll, filepath.Join(dir, "bridge.db"))
+	yaml := adLiveYAML(dc.LDAPSURL, dc, base, dir, poll)
 	env := mergeEnv(babelforceSimEnv(sim), map[string]string{"BRIDGE_LDAP_BIND_PASSWORD": dc.BindPassword})
 	l := startLiveServe(b, yaml, env, false)
 	defer l.stop()
@@ -320,4 +290,42 @@ log:
 	fmt.Printf("  p50 %s  p95 %s  max %s\n", s[len(s)/2-1].Round(time.Millisecond), p95.Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 	fmt.Printf("  full reconciles during the changes: %d; people queued by the stream: %d\n", after.FullRuns-before.FullRuns, after.People-before.People)
 	b.ReportMetric(float64(p95.Milliseconds()), "p95-ms")
+}
+
+// adLiveYAML is the configuration of a `bridge serve` with sync.live that reads the people
+// and groups OUs of an ADSeed under base from the Samba DC dc at url (its LDAPS URL or a
+// proxy's in front of it), polling DirSync every poll; state and store go to
+// dir; logs are warnings, as text. The bind password comes from BRIDGE_LDAP_BIND_PASSWORD.
+func adLiveYAML(url string, dc *testenv.Samba, base, dir string, poll time.Duration) string {
+	return fmt.Sprintf(`babelforce:
+  base_url: http://127.0.0.1:1
+  username: nobody@example.com
+  rate_limit: 0
+  timeout: 60s
+directory:
+  type: ldap
+  ldap:
+    urls: [%q]
+    ca_file: %q
+    preset: active_directory
+    bind_dn: %q
+    user_base_dn: OU=people,%[4]s
+    group_base_dn: OU=groups,%[4]s
+mapping:
+  agent_source: "bridge:bench-ad"
+  phone: {invalid: omit}            # the seed's +1 555 01… numbers are fictional
+  skills:
+    - {match: "^skill-(.+)$", tag: "$1", lowercase: true}
+  default_roles: [agent]
+sync:
+  state_file: %[5]q
+  concurrency: 8
+  live: true
+  live_poll: %[6]s
+store:
+  path: %[7]q
+log:
+  level: warn
+  format: text
+`, url, dc.CAFile, dc.BindDN, base, filepath.Join(dir, "state.json"), poll, filepath.Join(dir, "bridge.db"))
 }
