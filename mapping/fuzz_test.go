@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 	"go.yaml.in/yaml/v3"
@@ -425,6 +426,12 @@ func FuzzNormalizePhone(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string, r uint8) {
 		region := fuzzRegions[int(r)%len(fuzzRegions)]
+		// normalizePhone skips its two regular expressions for a number without a letter or
+		// '#': they must not match such a number
+		if trimmed := strings.TrimSpace(raw); !strings.ContainsRune(trimmed, '#') && strings.IndexFunc(trimmed, unicode.IsLetter) < 0 &&
+			(phoneExtension.MatchString(trimmed) || telScheme.MatchString(trimmed)) {
+			t.Fatalf("%q has no letter and no '#', but an extension or tel: pattern matches it", raw)
+		}
 		n, problem := normalizePhone(raw, region)
 		if (n == "") == (problem == "") {
 			t.Fatalf("normalizePhone(%q, %q) = %q, %q: want a number or a problem", raw, region, n, problem)
