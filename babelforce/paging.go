@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
+	"sync/atomic"
 )
 
 // messageEnvelope is babelforce's {"success": true, "message": "..."}.
@@ -110,16 +113,16 @@ func (e *listEnvelope[T]) failed() (bool, string) {
 // fails after c.maxPages pages or when the server answers the same page twice (it ignores
 // "page"), so a misbehaving server cannot make it loop for ever. id extracts an item's id
 // for that check.
+//
+// Once the first page says how many there are ("pages", or "total" with a full first page),
+// the other pages are asked for concurrently (up to max_concurrency in flight, as any call)
+// and then taken in order exactly as one by one: a list of 1,000 pages costs about 1,000
+// round trips / max_concurrency, not 1,000 round trips.
 func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url.Values, pageSize int, id func(*T) string) ([]T, error) {
 	if pageSize <= 0 {
 		pageSize = c.cfg.PageSize
 	}
-	var all []T
-	prevFirst := ""
-	for page := 1; ; page++ {
-		if page > c.maxPages {
-			return nil, fmt.Errorf("babelforce: GET %s: still not at the last page after %d pages of %d items; the server does not stop paging", path, c.maxPages, pageSize)
-		}
+	fetch := func(ctx context.Context, page int) (listEnvelope[T], error) {
 		q := url.Values{}
 		for k, v := range query {
 			q[k] = v
@@ -127,32 +130,118 @@ func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url
 		q.Set("page", strconv.Itoa(page))
 		q.Set("max", strconv.Itoa(pageSize))
 		var env listEnvelope[T]
-		if err := c.call(ctx, http.MethodGet, tmpl, path, q, nil, &env); err != nil {
+		err := c.call(ctx, http.MethodGet, tmpl, path, q, nil, &env)
+		return env, err
+	}
+	var all []T
+	prevFirst := ""
+	// take adds one page, as the page-by-page walk would; done says the list is complete.
+	take := func(page int, env listEnvelope[T], err error) (done bool, _ error) {
+		if err != nil {
 			if page > 1 {
-				return nil, fmt.Errorf("page %d: %w", page, err)
+				return true, fmt.Errorf("page %d: %w", page, err)
 			}
-			return nil, err
+			return true, err
 		}
 		if len(env.Items) == 0 {
-			break
+			return true, nil
 		}
 		if first := id(&env.Items[0]); first != "" {
 			if first == prevFirst {
-				return nil, fmt.Errorf("babelforce: GET %s: page %d repeats page %d (first id %s); the server ignores paging", path, page, page-1, first)
+				return true, fmt.Errorf("babelforce: GET %s: page %d repeats page %d (first id %s); the server ignores paging", path, page, page-1, first)
 			}
 			prevFirst = first
 		}
 		all = append(all, env.Items...)
 		if p := env.Pagination; p != nil {
 			if p.Pages.set && p.Pages.v > 0 && page >= p.Pages.v {
-				break
+				return true, nil
 			}
 			if p.Total.set && !p.Pages.set && len(all) >= p.Total.v {
-				break
+				return true, nil
 			}
 		}
+		return false, nil
 	}
-	return all, nil
+	for page := 1; ; page++ {
+		if page > c.maxPages {
+			return nil, fmt.Errorf("babelforce: GET %s: still not at the last page after %d pages of %d items; the server does not stop paging", path, c.maxPages, pageSize)
+		}
+		env, err := fetch(ctx, page)
+		last := lastPage(env.Pagination, len(env.Items), pageSize)
+		if done, err := take(page, env, err); done || err != nil {
+			return all, err
+		}
+		if page != 1 || last <= 1 {
+			continue
+		}
+		// the first page told how many follow: ask for them together, take them in order
+		last = min(last, c.maxPages)
+		pages := fetchConcurrently(ctx, c.cfg.MaxConcurrency, last-1, func(ctx context.Context, i int) (listEnvelope[T], error) {
+			return fetch(ctx, i+2)
+		})
+		for i, r := range pages {
+			if done, err := take(i+2, r.v, r.err); done || err != nil {
+				return all, err
+			}
+		}
+		page = last
+	}
+}
+
+// lastPage is the number of the last page by a first page's pagination: "pages", else
+// "total" when the page was full (a server that gives fewer than asked pages by its own
+// size); 0 when unknown.
+func lastPage(p *pagination, items, pageSize int) int {
+	switch {
+	case p == nil:
+		return 0
+	case p.Pages.set && p.Pages.v > 0:
+		return p.Pages.v
+	case p.Total.set && items == pageSize && pageSize > 0:
+		return (p.Total.v + pageSize - 1) / pageSize
+	}
+	return 0
+}
+
+// result is the answer to one of fetchConcurrently's calls.
+type result[V any] struct {
+	v   V
+	err error
+}
+
+// errNotAsked marks the calls fetchConcurrently did not make after an earlier one failed.
+var errNotAsked = errors.New("not asked: an earlier call failed")
+
+// fetchConcurrently calls f(0..n-1) on up to limit goroutines and returns the answers in
+// order. Calls start in index order; after a failure no new call starts (those not made get
+// errNotAsked, and all come after the failed one), but calls in flight finish: an earlier
+// answer is never cut short by a later one's error.
+func fetchConcurrently[V any](ctx context.Context, limit, n int, f func(context.Context, int) (V, error)) []result[V] {
+	out := make([]result[V], n)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range max(min(limit, n), 1) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if failed.Load() {
+					out[i].err = errNotAsked
+					continue
+				}
+				out[i].v, out[i].err = f(ctx, i)
+				if out[i].err != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // scimListResponse is the SCIM ListResponse (RFC 7644 §3.4.2).
@@ -164,35 +253,68 @@ type scimListResponse[T any] struct {
 }
 
 // scimListAll walks a SCIM list with startIndex/count until totalResults, coping with pages
-// shorter than asked; it stops at an empty page and fails after c.maxPages pages.
+// shorter than asked; it stops at an empty page and fails after c.maxPages pages. When the
+// first page is full and names totalResults, the other pages are asked for concurrently (as
+// listAll does) and taken in order; should one of them come back short, the rest are
+// dropped and the walk goes on page by page from where that one ended.
 func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query url.Values) ([]T, error) {
-	var all []T
-	start := 1
-	for page := 1; ; page++ {
-		if page > c.maxPages {
-			return nil, fmt.Errorf("babelforce: GET %s: still not at the end after %d pages; the server does not stop paging", path, c.maxPages)
-		}
+	count := c.cfg.PageSize
+	fetch := func(ctx context.Context, start int) (scimListResponse[T], error) {
 		q := url.Values{}
 		for k, v := range query {
 			q[k] = v
 		}
 		q.Set("startIndex", strconv.Itoa(start))
-		q.Set("count", strconv.Itoa(c.cfg.PageSize))
+		q.Set("count", strconv.Itoa(count))
 		var lr scimListResponse[T]
-		if err := c.call(ctx, http.MethodGet, tmpl, path, q, nil, &lr); err != nil {
-			return nil, err
-		}
+		err := c.call(ctx, http.MethodGet, tmpl, path, q, nil, &lr)
+		return lr, err
+	}
+	var all []T
+	start := 1
+	// take adds one page, as the page-by-page walk would; done says the list is complete.
+	take := func(lr scimListResponse[T]) (done bool) {
 		all = append(all, lr.Resources...)
 		if len(lr.Resources) == 0 {
-			break
+			return true
 		}
 		start += len(lr.Resources)
 		if lr.TotalResults.set && start > lr.TotalResults.v {
-			break
+			return true
 		}
-		if !lr.TotalResults.set && len(lr.Resources) < c.cfg.PageSize {
-			break // no total: a short page is the last one
+		return !lr.TotalResults.set && len(lr.Resources) < count // no total: a short page is the last one
+	}
+	for page := 1; ; page++ {
+		if page > c.maxPages {
+			return nil, fmt.Errorf("babelforce: GET %s: still not at the end after %d pages; the server does not stop paging", path, c.maxPages)
+		}
+		lr, err := fetch(ctx, start)
+		if err != nil {
+			return nil, err
+		}
+		if take(lr) {
+			return all, nil
+		}
+		if page != 1 || len(lr.Resources) != count || !lr.TotalResults.set || count <= 0 {
+			continue
+		}
+		// the first page was full and said how many there are: ask for the rest together
+		rest := min((lr.TotalResults.v-start+count)/count, c.maxPages-1)
+		pages := fetchConcurrently(ctx, c.cfg.MaxConcurrency, rest, func(ctx context.Context, i int) (scimListResponse[T], error) {
+			return fetch(ctx, 1+(i+1)*count)
+		})
+		for i, r := range pages {
+			if r.err != nil {
+				return nil, r.err
+			}
+			page++
+			short := len(r.v.Resources) < count
+			if take(r.v) {
+				return all, nil
+			}
+			if short && i < len(pages)-1 {
+				break // the next page was asked from where this one should have ended
+			}
 		}
 	}
-	return all, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ func TestPagingStopConditions(t *testing.T) {
 		{"none", 250, 4, ""}, // needs an empty page to stop
 		{"none", 0, 1, ""},
 		{"total", 250, 3, ""},
-		{"ignorepage", 250, 2, "ignores paging"},
+		{"ignorepage", 250, 3, "ignores paging"}, // pages 2 and 3 are asked for together
 		{"endless", 0, 20, "does not stop paging"},
 	}
 	for _, tt := range tests {
@@ -154,5 +155,60 @@ func TestSCIMPagingCopesWithShortPages(t *testing.T) {
 	users, err = e2.c.SCIMListUsers(context.Background(), "")
 	if err != nil || len(users) != 70 || len(s2.calls) != 2 {
 		t.Fatalf("no total: %d users, %v, calls %v", len(users), err, s2.calls)
+	}
+}
+
+// TestConcurrentPagesInOrder: the pages after the first are asked for together, and the list
+// is the same as one read page by page: every item once, in the server's order; a page that
+// fails is named, and one that comes back short (SCIM) does not shift the rest.
+func TestConcurrentPagesInOrder(t *testing.T) {
+	p := &pager{n: 1000, mode: "full"}
+	e := newEnv(t, p, func(c *Config) { c.MaxConcurrency = 4 })
+	agents, err := e.c.ListAgents(context.Background(), AgentFilter{PageSize: 10})
+	if err != nil || len(agents) != 1000 || len(p.calls) != 100 {
+		t.Fatalf("%d agents, %v, %d calls", len(agents), err, len(p.calls))
+	}
+	for i, a := range agents {
+		if want := fmt.Sprintf("abcdef01000000000000%012x", i); a.ID != want {
+			t.Fatalf("agent %d is %s, want %s", i, a.ID, want)
+		}
+	}
+
+	failing := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("page") == "7" {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "no"})
+			return
+		}
+		p.ServeHTTP(w, r)
+	})
+	e = newEnv(t, failing, func(c *Config) { c.MaxConcurrency = 4 })
+	if _, err := e.c.ListAgents(context.Background(), AgentFilter{PageSize: 10}); err == nil || !strings.Contains(err.Error(), "page 7:") {
+		t.Fatalf("err %v, want page 7's", err)
+	}
+
+	// SCIM: the page from 41 gives 5 users (of 20 asked): the walk goes on from 46
+	s := &scimPager{n: 200, limit: 1000}
+	var mu sync.Mutex
+	short := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Query().Get("startIndex") == "41" {
+			s.limit = 5
+			defer func() { s.limit = 1000 }()
+		}
+		s.ServeHTTP(w, r)
+	})
+	e = newEnv(t, short, func(c *Config) { c.PageSize = 20; c.MaxConcurrency = 4 })
+	users, err := e.c.SCIMListUsers(context.Background(), "")
+	if err != nil || len(users) != 200 {
+		t.Fatalf("%d users, %v", len(users), err)
+	}
+	for i, u := range users {
+		if want := fmt.Sprintf("u%d", i); u.ID != want {
+			t.Fatalf("user %d is %s, want %s (calls %v)", i, u.ID, want, s.calls)
+		}
+	}
+	if !slices.Contains(s.calls, "count=20&startIndex=46") {
+		t.Errorf("no call from 46 after the short page: %v", s.calls)
 	}
 }
