@@ -55,6 +55,25 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 	act := newActual()
 	small := inScope != nil && len(scopeIDs) <= smallScope
 
+	// Every login user is read while the agents are when the desired state alone says they
+	// will be needed (someone gets a role): the two lists are the longest reads of a run.
+	var scim chan scimList
+	taken := false
+	if !small && r.rules.LoginUsers() && slices.ContainsFunc(agents, func(d mapping.Agent) bool { return len(d.Roles) > 0 }) {
+		ctx, cancel := context.WithCancel(ctx)
+		scim = make(chan scimList, 1)
+		go func() {
+			us, err := r.tgt.SCIMListUsers(ctx, "")
+			scim <- scimList{us, err}
+		}()
+		defer func() { // a failed read returns early: stop the login users' read and wait for it
+			cancel()
+			if !taken {
+				<-scim
+			}
+		}()
+	}
+
 	// bridge's agents
 	if small {
 		for _, id := range scopeIDs {
@@ -187,7 +206,15 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 				}
 				act.scimRead = true
 			} else {
-				us, err := r.tgt.SCIMListUsers(ctx, "")
+				var us []babelforce.SCIMUser
+				var err error
+				if scim != nil {
+					l := <-scim
+					taken = true
+					us, err = l.users, l.err
+				} else {
+					us, err = r.tgt.SCIMListUsers(ctx, "")
+				}
 				if err != nil {
 					return nil, fmt.Errorf("list login users: %w", err)
 				}
@@ -213,6 +240,12 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		return nil, err
 	}
 	return act, nil
+}
+
+// scimList is the answer of a read of every login user.
+type scimList struct {
+	users []babelforce.SCIMUser
+	err   error
 }
 
 func (r *Reconciler) readExternalIDs(ctx context.Context, act *actualState, ids []string) error {
