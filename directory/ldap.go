@@ -42,6 +42,8 @@ type LDAPSource struct {
 	// afterPage, when set (tests), runs after each page of a search; kind is "users",
 	// "groups" or "range".
 	afterPage func(kind string, page int)
+	// pollOnly (tests) makes a DirSync stream ignore the server's change notifications.
+	pollOnly bool
 }
 
 var _ Reader = (*LDAPSource)(nil)

@@ -13,8 +13,9 @@ import (
 // inChain is Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: memberOf through nested groups.
 const inChain = "1.2.840.113556.1.4.1941"
 
-// dirSync polls Active Directory's DirSync control every poll interval. It asks for
-// incremental values, so a group's change names the members added (member;range=1-1) and
+// dirSync polls Active Directory's DirSync control every poll interval, and at once when
+// the server notifies a change (AD's change notification control, where offered: see
+// notifications). It asks for incremental values, so a group's change names the members added (member;range=1-1) and
 // removed (member;range=0-0); a nested group's users come from a memberOf in-chain search. A
 // user entry that changed, was disabled or deleted affects that user. A group created,
 // renamed or deleted affects its users through nesting; a server that sends whole member
@@ -64,6 +65,11 @@ func (s *ldapStream) dirSync(ctx context.Context, sc streamCookie, resumed bool,
 			}
 		}
 	}
+	// notifications first: a change after they are registered wakes a poll that sees it;
+	// they end with this stream
+	nctx, stopNotifications := context.WithCancel(ctx)
+	defer stopNotifications()
+	wake := s.notifications(nctx, nc)
 	if !resumed {
 		// The first poll returns every entry: they are all reconciled by the full run asked
 		// for here; only the cookie is kept.
@@ -83,6 +89,7 @@ func (s *ldapStream) dirSync(ctx context.Context, sc streamCookie, resumed bool,
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
+			case <-wake:
 			}
 		}
 		batch := idSet{}
@@ -111,6 +118,50 @@ func (s *ldapStream) dirSync(ctx context.Context, sc streamCookie, resumed bool,
 		}
 		ready = true
 	}
+}
+
+// notifications follows Active Directory's change notification control
+// (LDAP_SERVER_NOTIFICATION_OID, 1.2.840.113556.1.4.528) on the naming context nc where the
+// server offers it, on a second connection (a notification search never ends, so that
+// connection has no request timeout). Each change notified wakes the DirSync poll at once
+// instead of at the next poll interval: DirSync stays what says who is affected (incremental
+// member values, tombstones) and where to resume (its cookie; notifications have none), and
+// the poll interval stays the fallback. nil (never ready) when the server offers no
+// notifications or they fail; a failure is logged and polling goes on.
+func (s *ldapStream) notifications(ctx context.Context, nc string) <-chan struct{} {
+	l := s.l
+	if l.pollOnly || !s.dse.controls[ldap.ControlTypeMicrosoftNotification] {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout+l.cfg.SearchTimeout)
+	conn, _, err := l.connect(dctx)
+	cancel()
+	if err != nil {
+		l.logger.Warn("ldap change notification: cannot connect; DirSync is polled every sync.live_poll", "url", s.url, "error", err)
+		return nil
+	}
+	conn.SetTimeout(0)
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	// AD and Samba accept only (objectClass=*) or the like; "1.1": the DN is enough
+	req := ldap.NewSearchRequest(nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"1.1"}, []ldap.Control{ldap.NewControlMicrosoftNotification()})
+	res := conn.SearchAsync(ctx, req, 64)
+	wake := make(chan struct{}, 1)
+	go func() {
+		defer stop()
+		defer conn.Close()
+		for res.Next() {
+			select {
+			case wake <- struct{}{}:
+			default: // a poll is due already
+			}
+		}
+		if err := res.Err(); err != nil && ctx.Err() == nil {
+			l.logger.Warn("ldap change notification ended; DirSync is polled every sync.live_poll", "url", s.url, "error", err)
+		}
+	}()
+	l.logger.Info("ldap change notification: DirSync polls as soon as the server notifies a change", "url", s.url)
+	return wake
 }
 
 // dirSyncEntry returns the users one DirSync entry affects, or full when they cannot be

@@ -64,7 +64,8 @@ func (l *LDAPSource) StreamName() string {
 
 // Follow follows the directory's changes: with RFC 4533 content synchronisation
 // (refreshAndPersist) on a server that offers it (OpenLDAP with the syncprov overlay), else
-// with DirSync polled every poll interval (Active Directory, Samba AD). It returns
+// with DirSync (Active Directory, Samba AD), polled when the server notifies a change (AD's
+// change notification control) and every poll interval. It returns
 // ErrNoChangeStream when the server offers neither.
 func (l *LDAPSource) Follow(ctx context.Context, cookie []byte, changed func(ChangeSet)) error {
 	s, err := l.openStream(ctx)

@@ -3,14 +3,19 @@ package directory
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/babelforce/bridge/internal/testenv"
 )
 
 // TestLDAPDirSyncReportsWhoEachChangeAffects follows a fresh OU of the shared Samba DC with
-// DirSync, and checks the scoped read against the full read there too.
+// DirSync polled (change notifications ignored), and checks the scoped read against the full
+// read there too.
 func TestLDAPDirSyncReportsWhoEachChangeAffects(t *testing.T) {
 	dc := testenv.StartSamba(t, testenv.SambaOptions{})
 	base := dc.NewOU(t, "dirsync")
@@ -19,7 +24,8 @@ func TestLDAPDirSyncReportsWhoEachChangeAffects(t *testing.T) {
 	cfg := LDAPConfig{URLs: []string{dc.LDAPSURL}, CAFile: dc.CAFile, Preset: PresetActiveDirectory,
 		BindDN: dc.BindDN, BindPassword: dc.BindPassword, UserBaseDN: base, GroupBaseDN: base}
 	l := newTestLDAP(t, cfg)
-	l.SetPollInterval(50 * 1e6) // 50 ms: the test waits for batches, not for the clock
+	l.SetPollInterval(50 * time.Millisecond) // the test waits for batches, not for the clock
+	l.pollOnly = true                        // DirSync polled alone (notifications: below)
 	full, err := l.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -88,4 +94,74 @@ func TestLDAPDirSyncReportsWhoEachChangeAffects(t *testing.T) {
 	if c := f.next(); !c.Ready || c.Full || !slices.Equal(c.Users, []string{id("user0011")}) {
 		t.Fatalf("resume: %+v, want Ready with user0011", c)
 	}
+}
+
+// TestLDAPDirSyncWakesOnChangeNotification: with the DirSync poll interval at an hour, changes
+// still arrive, one batch each: Samba AD offers AD's change notification control, and each
+// notification makes the stream poll DirSync at once.
+func TestLDAPDirSyncWakesOnChangeNotification(t *testing.T) {
+	dc := testenv.StartSamba(t, testenv.SambaOptions{})
+	base := dc.NewOU(t, "notify")
+	const prefix = "nt-"
+	dc.Add(t, testenv.ADSeed(base, prefix, testenv.OrgSeed{Users: 21}))
+	cfg := LDAPConfig{URLs: []string{dc.LDAPSURL}, CAFile: dc.CAFile, Preset: PresetActiveDirectory,
+		BindDN: dc.BindDN, BindPassword: dc.BindPassword, UserBaseDN: base, GroupBaseDN: base}
+	l := newTestLDAP(t, cfg)
+	l.SetPollInterval(time.Hour)
+	logs := &lockedLog{}
+	l.logger = slog.New(slog.NewTextHandler(logs, nil))
+	full, err := l.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(name string) string {
+		for _, u := range full.Users {
+			if u.UserName == prefix+name {
+				return u.ID
+			}
+		}
+		t.Fatalf("no user %s", name)
+		return ""
+	}
+	people, groups := "OU=people,"+base, "OU=groups,"+base
+	udn := func(i int) string { return fmt.Sprintf("CN=%s,%s", testenv.SeedUserName(i), people) }
+
+	f := follow(t, l, nil)
+	if c := f.next(); !c.Ready || !c.Full {
+		t.Fatalf("first batch = %+v, want Ready and Full", c)
+	}
+	if !strings.Contains(logs.String(), "ldap change notification: DirSync polls as soon as") {
+		t.Fatalf("the stream does not follow change notifications:\n%s", logs.String())
+	}
+	for _, c := range []struct{ what, ldif, user string }{
+		{"phone", fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +1 555 777\n-\n", udn(5)), "user0005"},
+		{"join", fmt.Sprintf("dn: CN=level1,%s\nchangetype: modify\nadd: member\nmember: %s\n-\n", groups, udn(7)), "user0007"},
+		{"disable", fmt.Sprintf("dn: %s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n-\n", udn(9)), "user0009"},
+	} {
+		dc.Add(t, c.ldif)
+		if got := f.next(); got.Full || !slices.Equal(got.Users, []string{id(c.user)}) {
+			t.Fatalf("%s: %+v, want %s alone", c.what, got, c.user)
+		}
+	}
+	if strings.Contains(logs.String(), "change notification ended") {
+		t.Errorf("the notification search ended:\n%s", logs.String())
+	}
+}
+
+// lockedLog is a log sink that a test reads while the stream writes to it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
