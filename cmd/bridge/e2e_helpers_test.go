@@ -267,6 +267,7 @@ type cutProxy struct {
 	limit  int64
 
 	served atomic.Int64
+	open   atomic.Int64 // connections through the proxy not closed yet
 	cut    atomic.Bool
 	ln     net.Listener
 	mu     sync.Mutex
@@ -292,6 +293,9 @@ func startCutProxy(t testing.TB, target string, limit int64) *cutProxy {
 // Served is the number of bytes forwarded from the server to clients so far.
 func (p *cutProxy) Served() int64 { return p.served.Load() }
 
+// Open is the number of connections through the proxy that neither side has closed yet.
+func (p *cutProxy) Open() int64 { return p.open.Load() }
+
 // Cut reports whether the proxy has cut the connections.
 func (p *cutProxy) Cut() bool { return p.cut.Load() }
 
@@ -312,9 +316,10 @@ func (p *cutProxy) accept() {
 			continue
 		}
 		p.track(c, up)
+		p.open.Add(1)
 		p.wg.Add(2)
 		go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); _ = up.Close() }()
-		go func() { defer p.wg.Done(); p.down(c, up) }()
+		go func() { defer p.wg.Done(); defer p.open.Add(-1); p.down(c, up) }()
 	}
 }
 

@@ -26,14 +26,17 @@ type liveCut struct {
 	change  func(t *testing.T)
 	applied func() bool
 	subject string
+	// conns is how many connections the stream keeps open while live.
+	conns int64
 }
 
 // TestServeLiveReconnectsAfterTheConnectionIsCut: syncrepl (slapd with syncprov) and DirSync
 // (Samba AD), each behind a proxy. When the proxy cuts the connection the stream reports
 // disconnected (status and /api/v1/status); reconnect attempts fail while the proxy refuses,
 // backing off exponentially (1 s, then 2 s); once connections go through again the stream is
-// live after exactly one full reconcile (not one per attempt), and a change made at the server
-// while bridge could not reach it reaches babelforce exactly once, with no other write.
+// live after exactly one full reconcile (not one per attempt), a change made at the server
+// while bridge could not reach it reaches babelforce exactly once, with no other write, and
+// the stream holds as many connections to the server as before.
 func TestServeLiveReconnectsAfterTheConnectionIsCut(t *testing.T) {
 	t.Run("syncrepl", func(t *testing.T) {
 		testenv.Need(t, "slapd", "slapadd")
@@ -53,6 +56,7 @@ func TestServeLiveReconnectsAfterTheConnectionIsCut(t *testing.T) {
 			},
 			applied: func() bool { a, _ := agentByEmail(sim, "anna.schmidt@example.com"); return a.Number == "+49305550001" },
 			subject: "anna.schmidt@example.com",
+			conns:   1, // the persistent search
 		})
 	})
 	t.Run("dirsync", func(t *testing.T) {
@@ -73,6 +77,7 @@ func TestServeLiveReconnectsAfterTheConnectionIsCut(t *testing.T) {
 			},
 			applied: func() bool { a, _ := agentByEmail(sim, user+"@example.com"); return a.Number == "+49305550005" },
 			subject: user + "@example.com",
+			conns:   2, // DirSync polls and the change notification search
 		})
 	})
 }
@@ -93,6 +98,8 @@ func checkLiveCut(t *testing.T, c liveCut) {
 	if c.applied() {
 		t.Fatal("the change is in babelforce before it was made")
 	}
+	// once the runs are over, only the stream's connections stay open
+	waitUntil(t, 30*time.Second, fmt.Sprintf("%d connections open", c.conns), func() bool { return c.proxy.Open() == c.conns })
 	before := l.svc.live.Status()
 	if before.FullRuns != 1 || before.Reconnects != 0 {
 		t.Fatalf("before the cut: %+v, want one full reconcile and no reconnect", before)
@@ -126,6 +133,8 @@ func checkLiveCut(t *testing.T, c liveCut) {
 		return n == 2 && !l.svc.app.rec.Busy()
 	})
 	serveWaitDrained(t, l.svc.app.store, 30*time.Second)
+	// the stream live again holds as many connections as before the cut, no more
+	waitUntil(t, 30*time.Second, fmt.Sprintf("%d connections open after the reconnect", c.conns), func() bool { return c.proxy.Open() == c.conns })
 
 	after := l.svc.live.Status()
 	if after.Reconnects != 2 || after.FullRuns != before.FullRuns+1 || !after.Connected {
