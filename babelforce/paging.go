@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -175,19 +176,32 @@ func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url
 		if page != 1 || last <= 1 {
 			continue
 		}
-		// the first page told how many follow: ask for them together, take them in order
+		// the first page told how many follow: ask for them together, a window at a time
+		// (only a window of pages is held beside the items taken), and take them in order
 		last = min(last, c.maxPages)
-		pages := fetchConcurrently(ctx, c.cfg.MaxConcurrency, last-1, func(ctx context.Context, i int) (listEnvelope[T], error) {
-			return fetch(ctx, i+2)
-		})
-		for i, r := range pages {
-			if done, err := take(i+2, r.v, r.err); done || err != nil {
-				return all, err
+		all = slices.Grow(all, min((last-1)*pageSize, maxPresize))
+		for from := 2; from <= last; from += window(c) {
+			pages := fetchConcurrently(ctx, c.cfg.MaxConcurrency, min(window(c), last-from+1), func(ctx context.Context, i int) (listEnvelope[T], error) {
+				return fetch(ctx, from+i)
+			})
+			for i := range pages {
+				if done, err := take(from+i, pages[i].v, pages[i].err); done || err != nil {
+					return all, err
+				}
+				pages[i] = result[listEnvelope[T]]{}
 			}
 		}
 		page = last
 	}
 }
+
+// maxPresize bounds the room a concurrent walk makes for the items a first page announces
+// (a server may announce more than it has).
+const maxPresize = 250_000
+
+// window is how many pages a concurrent walk asks for before it takes them: a few per call
+// in flight, so that the calls stay busy and only those pages wait beside the list.
+func window(c *Client) int { return 4 * max(c.cfg.MaxConcurrency, 1) }
 
 // lastPage is the number of the last page by a first page's pagination: "pages", else
 // "total" when the page was full (a server that gives fewer than asked pages by its own
@@ -300,20 +314,25 @@ func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query
 		}
 		// the first page was full and said how many there are: ask for the rest together
 		rest := min((lr.TotalResults.v-start+count)/count, c.maxPages-1)
-		pages := fetchConcurrently(ctx, c.cfg.MaxConcurrency, rest, func(ctx context.Context, i int) (scimListResponse[T], error) {
-			return fetch(ctx, 1+(i+1)*count)
-		})
-		for i, r := range pages {
-			if r.err != nil {
-				return nil, r.err
-			}
-			page++
-			short := len(r.v.Resources) < count
-			if take(r.v) {
-				return all, nil
-			}
-			if short && i < len(pages)-1 {
-				break // the next page was asked from where this one should have ended
+		all = slices.Grow(all, min(rest*count, maxPresize))
+	windows:
+		for from := 0; from < rest; from += window(c) {
+			pages := fetchConcurrently(ctx, c.cfg.MaxConcurrency, min(window(c), rest-from), func(ctx context.Context, i int) (scimListResponse[T], error) {
+				return fetch(ctx, 1+(from+i+1)*count)
+			})
+			for i := range pages {
+				if pages[i].err != nil {
+					return nil, pages[i].err
+				}
+				page++
+				short := len(pages[i].v.Resources) < count
+				if take(pages[i].v) {
+					return all, nil
+				}
+				pages[i] = result[scimListResponse[T]]{}
+				if short && from+i < rest-1 {
+					break windows // the next page was asked from where this one should have ended
+				}
 			}
 		}
 	}

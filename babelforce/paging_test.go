@@ -186,29 +186,35 @@ func TestConcurrentPagesInOrder(t *testing.T) {
 		t.Fatalf("err %v, want page 7's", err)
 	}
 
-	// SCIM: the page from 41 gives 5 users (of 20 asked): the walk goes on from 46
-	s := &scimPager{n: 200, limit: 1000}
-	var mu sync.Mutex
-	short := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.URL.Query().Get("startIndex") == "41" {
-			s.limit = 5
-			defer func() { s.limit = 1000 }()
+	// SCIM: one page gives 5 users (of 20 asked): the walk goes on from where it ended, in
+	// the first window of pages or at the end of one (max_concurrency 1: windows of 4)
+	for _, tt := range []struct {
+		shortAt, next string
+		concurrency   int
+	}{{"41", "46", 4}, {"81", "86", 1}} {
+		s := &scimPager{n: 200, limit: 1000}
+		var mu sync.Mutex
+		short := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.URL.Query().Get("startIndex") == tt.shortAt {
+				s.limit = 5
+				defer func() { s.limit = 1000 }()
+			}
+			s.ServeHTTP(w, r)
+		})
+		e = newEnv(t, short, func(c *Config) { c.PageSize = 20; c.MaxConcurrency = tt.concurrency })
+		users, err := e.c.SCIMListUsers(context.Background(), "")
+		if err != nil || len(users) != 200 {
+			t.Fatalf("short at %s: %d users, %v", tt.shortAt, len(users), err)
 		}
-		s.ServeHTTP(w, r)
-	})
-	e = newEnv(t, short, func(c *Config) { c.PageSize = 20; c.MaxConcurrency = 4 })
-	users, err := e.c.SCIMListUsers(context.Background(), "")
-	if err != nil || len(users) != 200 {
-		t.Fatalf("%d users, %v", len(users), err)
-	}
-	for i, u := range users {
-		if want := fmt.Sprintf("u%d", i); u.ID != want {
-			t.Fatalf("user %d is %s, want %s (calls %v)", i, u.ID, want, s.calls)
+		for i, u := range users {
+			if want := fmt.Sprintf("u%d", i); u.ID != want {
+				t.Fatalf("short at %s: user %d is %s, want %s (calls %v)", tt.shortAt, i, u.ID, want, s.calls)
+			}
 		}
-	}
-	if !slices.Contains(s.calls, "count=20&startIndex=46") {
-		t.Errorf("no call from 46 after the short page: %v", s.calls)
+		if !slices.Contains(s.calls, "count=20&startIndex="+tt.next) {
+			t.Errorf("short at %s: no call from %s after the short page: %v", tt.shortAt, tt.next, s.calls)
+		}
 	}
 }
