@@ -43,6 +43,47 @@ func writeContext(ctx context.Context, grace time.Duration) (context.Context, co
 	}
 }
 
+// Writer is what applying a plan writes to babelforce: agents (their fields and tags
+// included), agent groups and their members, login users and external ids.
+type Writer interface {
+	AgentWriter
+	AgentGroupWriter
+	LoginUserWriter
+	ExternalIDWriter
+}
+
+// AgentWriter creates, changes, switches on and off, and deletes agents.
+type AgentWriter interface {
+	CreateAgent(ctx context.Context, a *babelforce.Agent) (*babelforce.Agent, error)
+	UpdateAgent(ctx context.Context, id string, u babelforce.AgentUpdate) (*babelforce.Agent, error)
+	DeleteAgent(ctx context.Context, id string) error
+	EnableAgent(ctx context.Context, id string) error
+	DisableAgent(ctx context.Context, id string) error
+	BulkEnableAgents(ctx context.Context, ids []string) ([]babelforce.BulkResult, error)
+	BulkDisableAgents(ctx context.Context, ids []string) ([]babelforce.BulkResult, error)
+}
+
+// AgentGroupWriter creates agent groups and changes their members.
+type AgentGroupWriter interface {
+	CreateAgentGroup(ctx context.Context, g *babelforce.AgentGroup) (*babelforce.AgentGroup, error)
+	AddAgentToGroup(ctx context.Context, groupID, agentID string) error
+	RemoveAgentFromGroup(ctx context.Context, groupID, agentID string) error
+}
+
+// LoginUserWriter creates, replaces and deactivates login users through babelforce's SCIM
+// API.
+type LoginUserWriter interface {
+	SCIMCreateUser(ctx context.Context, u *babelforce.SCIMUser) (*babelforce.SCIMUser, error)
+	SCIMReplaceUser(ctx context.Context, id string, u *babelforce.SCIMUser) (*babelforce.SCIMUser, error)
+	SCIMPatchUser(ctx context.Context, id string, ops []babelforce.SCIMPatchOp) (*babelforce.SCIMUser, error)
+}
+
+// ExternalIDWriter sets and clears an agent's id in an Agent Sync integration.
+type ExternalIDWriter interface {
+	SetExternalID(ctx context.Context, agentID, integrationID, externalID string) error
+	DeleteExternalID(ctx context.Context, agentID, integrationID string) error
+}
+
 // applier applies one plan.
 type applier struct {
 	r       *Reconciler
@@ -157,9 +198,9 @@ func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
 		var res []babelforce.BulkResult
 		var err error
 		if k == callEnable {
-			res, err = a.r.tgt.BulkEnableAgents(ctx, ids)
+			res, err = a.r.write.BulkEnableAgents(ctx, ids)
 		} else {
-			res, err = a.r.tgt.BulkDisableAgents(ctx, ids)
+			res, err = a.r.write.BulkDisableAgents(ctx, ids)
 		}
 		byID := make(map[string]babelforce.BulkResult, len(res))
 		for _, br := range res {
@@ -191,7 +232,7 @@ func (e errNotReached) Error() string { return e.why }
 
 // do makes the call of one op.
 func (a *applier) do(ctx context.Context, o *op) error {
-	t := a.r.tgt
+	t := a.r.write
 	switch o.call {
 	case callSide:
 		return applyTask(ctx, o.task, o.changes[0], a.st)

@@ -75,7 +75,7 @@ func (r *Reconciler) Explain(ctx context.Context, query string) (*Explanation, e
 	if e.Agent == nil && email != "" {
 		if m := act.unowned[email]; len(m) > 0 {
 			e.Agent = &m[0]
-		} else if as, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{Q: email}); err == nil {
+		} else if as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Q: email}); err == nil {
 			for i := range as {
 				if strings.EqualFold(as[i].Email, email) {
 					e.Agent = &as[i]
@@ -95,7 +95,7 @@ func (r *Reconciler) Explain(ctx context.Context, query string) (*Explanation, e
 		slices.Sort(e.Groups)
 		ext, ok := act.extIDs[e.Agent.ID]
 		if !ok {
-			if list, err := r.tgt.ListExternalIDs(ctx, e.Agent.ID); err == nil {
+			if list, err := r.actual.ListExternalIDs(ctx, e.Agent.ID); err == nil {
 				ext = map[string]string{}
 				for _, x := range list {
 					ext[x.IntegrationID] = x.ExternalID
@@ -113,7 +113,7 @@ func (r *Reconciler) Explain(ctx context.Context, query string) (*Explanation, e
 	} else if u := act.scimByName[email]; u != nil {
 		e.LoginUser = u
 	} else if email != "" && r.rules.LoginUsers() && !act.scimRead {
-		us, err := r.tgt.SCIMListUsers(ctx, scimEq("userName", email))
+		us, err := r.actual.SCIMListUsers(ctx, scimEq("userName", email))
 		if err != nil {
 			return nil, fmt.Errorf("look up login user %s: %w", email, err)
 		}

@@ -11,18 +11,27 @@ import (
 	"github.com/babelforce/bridge/mapping"
 )
 
+// ActualReader is what the reconciler reads from babelforce to learn the actual state:
+// agents, agent groups, login users (babelforce's SCIM API) and Agent Sync external ids.
+type ActualReader interface {
+	ListAgents(ctx context.Context, f babelforce.AgentFilter) ([]babelforce.Agent, error)
+	ListAgentGroups(ctx context.Context) ([]babelforce.AgentGroup, error)
+	SCIMListUsers(ctx context.Context, filter string) ([]babelforce.SCIMUser, error)
+	ListExternalIDs(ctx context.Context, agentID string) ([]babelforce.ExternalID, error)
+}
+
 // smallScope is the largest scope read with per-user filtered calls instead of whole lists.
 const smallScope = 20
 
 // listOwned lists bridge's agents, all of them or (sourceID != "") those of one user.
 func (r *Reconciler) listOwned(ctx context.Context, sourceID string) ([]babelforce.Agent, error) {
 	src := r.rules.AgentSource()
-	agents, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: sourceID})
+	agents, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: sourceID})
 	if err != nil {
 		return nil, fmt.Errorf("list agents of source %q: %w", src, err)
 	}
 	if sourceID != "" && len(agents) == 0 && babelforce.NormalizeID(sourceID) != sourceID {
-		agents, err = r.tgt.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: babelforce.NormalizeID(sourceID)})
+		agents, err = r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: babelforce.NormalizeID(sourceID)})
 		if err != nil {
 			return nil, fmt.Errorf("list agents of source %q: %w", src, err)
 		}
@@ -63,7 +72,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		ctx, cancel := context.WithCancel(ctx)
 		scim = make(chan scimList, 1)
 		go func() {
-			us, err := r.tgt.SCIMListUsers(ctx, "")
+			us, err := r.actual.SCIMListUsers(ctx, "")
 			scim <- scimList{us, err}
 		}()
 		defer func() { // a failed read returns early: stop the login users' read and wait for it
@@ -136,7 +145,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		}
 		if small {
 			for _, d := range unmatched {
-				as, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{Q: d.Email})
+				as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Q: d.Email})
 				if err != nil {
 					return nil, fmt.Errorf("look for agents with e-mail %s: %w", d.Email, err)
 				}
@@ -150,7 +159,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 				}
 			}
 		} else {
-			as, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{})
+			as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{})
 			if err != nil {
 				return nil, fmt.Errorf("list agents: %w", err)
 			}
@@ -167,7 +176,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		needGroups = needGroups || len(a.Groups) > 0 && len(desired.AgentGroups) > 0
 	}
 	if needGroups {
-		gs, err := r.tgt.ListAgentGroups(ctx)
+		gs, err := r.actual.ListAgentGroups(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list agent groups: %w", err)
 		}
@@ -188,7 +197,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		if needSCIM {
 			if small {
 				for _, id := range scopeIDs {
-					us, err := r.tgt.SCIMListUsers(ctx, scimEq("externalId", id))
+					us, err := r.actual.SCIMListUsers(ctx, scimEq("externalId", id))
 					if err != nil {
 						return nil, fmt.Errorf("list login users: %w", err)
 					}
@@ -198,7 +207,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 					if act.scimByExt[key(d.SourceID)] != nil || d.Email == "" {
 						continue
 					}
-					us, err := r.tgt.SCIMListUsers(ctx, scimEq("userName", lowerEmail(d.Email)))
+					us, err := r.actual.SCIMListUsers(ctx, scimEq("userName", lowerEmail(d.Email)))
 					if err != nil {
 						return nil, fmt.Errorf("list login users: %w", err)
 					}
@@ -213,7 +222,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 					taken = true
 					us, err = l.users, l.err
 				} else {
-					us, err = r.tgt.SCIMListUsers(ctx, "")
+					us, err = r.actual.SCIMListUsers(ctx, "")
 				}
 				if err != nil {
 					return nil, fmt.Errorf("list login users: %w", err)
@@ -252,7 +261,7 @@ func (r *Reconciler) readExternalIDs(ctx context.Context, act *actualState, ids 
 	var mu sync.Mutex
 	var firstErr error
 	forEach(ctx, r.cfg.Concurrency, len(ids), func(i int) {
-		ext, err := r.tgt.ListExternalIDs(ctx, ids[i])
+		ext, err := r.actual.ListExternalIDs(ctx, ids[i])
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {

@@ -162,10 +162,11 @@ func WithReportHook(f func(*Report)) Option { return func(r *Reconciler) { r.onR
 // deletes), each with at most sync.concurrency calls in flight; a failing change is
 // reported and the others go on.
 type Reconciler struct {
-	src   Source
-	tgt   Target
-	rules *mapping.Rules
-	cfg   Config
+	src    Source
+	actual ActualReader // babelforce, for the plan: it cannot write
+	write  Writer       // babelforce, for apply
+	rules  *mapping.Rules
+	cfg    Config
 
 	log      *slog.Logger
 	now      func() time.Time
@@ -210,7 +211,7 @@ func NewReconciler(src Source, tgt Target, rules *mapping.Rules, cfg Config, opt
 	if cfg.Interval <= 0 {
 		cfg.Interval = def.Interval
 	}
-	r := &Reconciler{src: src, tgt: tgt, rules: rules, cfg: cfg,
+	r := &Reconciler{src: src, actual: tgt, write: tgt, rules: rules, cfg: cfg,
 		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		now:     time.Now,
 		after:   time.After,
@@ -599,7 +600,7 @@ func (r *Reconciler) resolveUsers(ctx context.Context, snap *directory.Snapshot,
 				return nil, asRead(err)
 			}
 			if len(agents) == 0 && strings.Contains(q, "@") {
-				all, err := r.tgt.ListAgents(ctx, babelforce.AgentFilter{Source: r.rules.AgentSource(), Q: q})
+				all, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: r.rules.AgentSource(), Q: q})
 				if err != nil {
 					return nil, asRead(fmt.Errorf("look for agents with e-mail %s: %w", q, err))
 				}
