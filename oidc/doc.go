@@ -7,6 +7,12 @@
 // reachable and holds a usable signing key, and the scopes and identity claim babelforce asks
 // for are supported. Each check becomes a Finding in a Report; nothing is pushed anywhere.
 //
+// The package is named after the protocol, not a feature: the `sso:` section (babelforce's
+// single sign-on, applied by provisioning.SSOTask and `bridge sso`) uses Discover, the inbound
+// SCIM endpoint (`inbound_scim.oidc`) uses NewTokenVerifier, the status of upstreams uses
+// Discover for every issuer, and the sign-in to /ui/ (`ui.oidc`, internal/ui, code flow with
+// go-oidc itself) uses its issuer URL checks.
+//
 // NewTokenVerifier builds a verifier of JWTs signed by the issuer for one audience (signature,
 // issuer, audience and expiry are checked) that accepts only provisioning credentials: tokens
 // of allowed clients and/or with a required scope or role, never an ID token. When the issuer

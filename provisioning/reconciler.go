@@ -250,7 +250,7 @@ type RunOptions struct {
 	Force bool
 	// Users limits the run to these directory user ids; empty means everyone.
 	Users []string
-	// Tasks limits the run to these side tasks (by Name, e.g. "sso" for bridge oidc apply):
+	// Tasks limits the run to these side tasks (by Name, e.g. "sso" for bridge sso apply):
 	// neither the directory nor babelforce's agents are read, only what the tasks need. The
 	// run is otherwise a run like any other: run lock, state, audit, report, report hook.
 	Tasks []string
@@ -283,7 +283,7 @@ type Report struct {
 	Forced   bool          `json:"forced,omitempty"`
 	// Users is the scope of the run (empty: everyone).
 	Users []string `json:"users,omitempty"`
-	// Tasks are the only side tasks the run planned and applied (e.g. "sso": bridge oidc
+	// Tasks are the only side tasks the run planned and applied (e.g. "sso": bridge sso
 	// apply); empty: a run of the directory (and every side task when unscoped).
 	Tasks []string `json:"tasks,omitempty"`
 	// Origin names the process that ran it (host, process id): Runs shows the runs of other
@@ -399,7 +399,7 @@ func (r *Reconciler) logRun(c Report) {
 
 // Runs returns the reports of the last runs, newest first, compact: this process's (Status)
 // and, with a RunLog (the store, see WithStateBackend), those of every other replica and
-// one-shot command sharing it (bridge sync, bridge oidc apply). A run of another process has
+// one-shot command sharing it (bridge sync, bridge sso apply). A run of another process has
 // ID 0 (Report cannot return it) and its Origin says where it ran. When the run log cannot be
 // read, Runs logs it and returns this process's runs.
 func (r *Reconciler) Runs(ctx context.Context) []Report {

@@ -16,7 +16,7 @@ import (
 	"github.com/babelforce/bridge/oidc"
 )
 
-// TestSSOTaskRunIsAReconcilerRun: bridge oidc apply is a run of the reconciler limited to the
+// TestSSOTaskRunIsAReconcilerRun: bridge sso apply is a run of the reconciler limited to the
 // SSO task: it takes the run lock, writes an audit record, reports, keeps the secret's
 // fingerprint in the state the replicas share (the store) and shows in every replica's Runs;
 // the directory and babelforce's agents are not read.
@@ -31,7 +31,7 @@ func TestSSOTaskRunIsAReconcilerRun(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	cfg := oidc.Config{Enabled: true, Issuer: op.Issuer, ClientID: op.ClientID, ClientSecret: op.ClientSecret, AllowInsecureHTTP: true}
 	lock := &sharedLock{}
-	// "replica" is the service, "cli" the process of bridge oidc apply: each its own SSO task
+	// "replica" is the service, "cli" the process of bridge sso apply: each its own SSO task
 	replica := func(name string) *Reconciler {
 		task, err := NewSSOTask(cfg, e.client)
 		if err != nil {

@@ -19,8 +19,8 @@ func TestCLIHelpExitsZero(t *testing.T) {
 		{"--help"},
 		{"-h"},
 		{"directory", "dump", "--help"},
-		{"oidc", "check", "--help"},
-		{"oidc", "apply", "-h"},
+		{"sso", "check", "--help"},
+		{"sso", "apply", "-h"},
 		{"config", "validate", "--help"},
 	}
 	for _, c := range commands() {
@@ -194,7 +194,7 @@ directory: {type: ldif, ldif: {path: "`+ldif+`"}}
 mapping: {agent_source: "bridge:test"}
 sso: {enabled: true, issuer: "`+op.Issuer+`", client_id: "`+op.ClientID+`", allow_insecure_http: true}
 `)
-	out, errOut, code := runCLI(t, map[string]string{"BRIDGE_SSO_CLIENT_SECRET": op.ClientSecret}, "oidc", "check", "--config", cfg)
+	out, errOut, code := runCLI(t, map[string]string{"BRIDGE_SSO_CLIENT_SECRET": op.ClientSecret}, "sso", "check", "--config", cfg)
 	if code != exitOK || strings.Contains(errOut, "password") {
 		t.Errorf("oidc check without the babelforce password: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -204,7 +204,7 @@ sso: {enabled: true, issuer: "`+op.Issuer+`", client_id: "`+op.ClientID+`", allo
 // --help, and copied into the README's command table) names every flag the command or one of
 // its subcommands takes, and no flag that none of them takes.
 func TestCLIUsageNamesEveryFlag(t *testing.T) {
-	subs := map[string][]string{"directory": {"dump"}, "oidc": {"check", "apply"}, "config": {"validate"}}
+	subs := map[string][]string{"directory": {"dump"}, "sso": {"check", "apply"}, "config": {"validate"}}
 	flagLine := regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)
 	usageFlag := regexp.MustCompile(`--([a-z][a-z0-9-]*)`)
 	for _, c := range commands() {
@@ -233,5 +233,26 @@ func TestCLIUsageNamesEveryFlag(t *testing.T) {
 				t.Errorf("usage line of bridge %s names --%s, which it does not take", c.name, m[1])
 			}
 		}
+	}
+}
+
+// TestCLIOIDCIsTheOldNameOfSSO: bridge oidc (the command's name before it was called after the
+// sso section it acts on) still works, with the same subcommands and flags, and says on
+// stderr that it is deprecated.
+func TestCLIOIDCIsTheOldNameOfSSO(t *testing.T) {
+	for _, args := range [][]string{{"oidc", "check", "--help"}, {"oidc", "apply", "-h"}, {"oidc", "--help"}} {
+		out, errOut, code := runCLI(t, nil, args...)
+		if code != exitOK || !strings.Contains(out, "usage: bridge sso check --config FILE | apply") {
+			t.Errorf("bridge %s: exit %d, stdout:\n%s", strings.Join(args, " "), code, out)
+		}
+		if !strings.Contains(errOut, `the command "oidc" is deprecated, use "bridge sso"`) {
+			t.Errorf("bridge %s: stderr %q, want the deprecation", strings.Join(args, " "), errOut)
+		}
+	}
+	if out, _, code := runCLI(t, nil, "help", "oidc"); code != exitOK || !strings.Contains(out, "usage: bridge sso") {
+		t.Errorf("bridge help oidc: exit %d, stdout:\n%s", code, out)
+	}
+	if out, _, _ := runCLI(t, nil, "help"); strings.Contains(out, "  oidc ") {
+		t.Errorf("bridge help lists the old name:\n%s", out)
 	}
 }

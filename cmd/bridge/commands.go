@@ -279,13 +279,13 @@ func onOff(b bool) string {
 	return "off"
 }
 
-func runOIDC(ctx context.Context, env *cliEnv, args []string) int {
-	if code, ok := groupUsage(env, "oidc", args, "check", "apply"); !ok {
+func runSSO(ctx context.Context, env *cliEnv, args []string) int {
+	if code, ok := groupUsage(env, "sso", args, "check", "apply"); !ok {
 		return code
 	}
 	sub := args[0]
 	var dryRun bool
-	inv, err := open(ctx, env, spec{name: "oidc " + sub, noBabelforce: sub == "check", output: sub == "apply", flags: func(fs *flag.FlagSet) {
+	inv, err := open(ctx, env, spec{name: "sso " + sub, noBabelforce: sub == "check", output: sub == "apply", flags: func(fs *flag.FlagSet) {
 		if sub == "apply" {
 			fs.BoolVar(&dryRun, "dry-run", false, "show the change, write nothing")
 		}

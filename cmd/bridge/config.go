@@ -114,7 +114,7 @@ func (c *LogConfig) validate() error {
 
 // loadConfig reads the YAML file, applies environment overrides, reads secret files and
 // validates everything, returning every problem at once. babelforce says whether the command
-// calls babelforce: only then are its credentials required (directory dump, oidc check and
+// calls babelforce: only then are its credentials required (directory dump, sso check and
 // config validate run without them).
 func loadConfig(ctx context.Context, path string, lookup func(string) (string, bool), babelforce bool) (*Config, error) {
 	if path == "" {
@@ -155,7 +155,7 @@ func (c *Config) deprecations() []string {
 	if c.SSO.FingerprintFile != "" {
 		out = append(out, "sso.fingerprint_file is deprecated: the SSO secret's fingerprint now lives in the reconciler's state "+
 			"(the store the replicas share, else sync.state_file). bridge imports the file into the state once, on the next run "+
-			"while the state has no fingerprint; after that run (bridge oidc apply, sync or serve) remove the setting and the file")
+			"while the state has no fingerprint; after that run (bridge sso apply, sync or serve) remove the setting and the file")
 	}
 	return out
 }

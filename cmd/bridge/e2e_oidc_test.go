@@ -129,7 +129,7 @@ func TestOIDCCheckAndApply(t *testing.T) {
 	s := newOIDCSetup(t, op.ClientSecret)
 	cfg := s.config(op.Issuer, op.ClientID)
 
-	code, out, errOut := s.run("oidc", "check", "--config", cfg)
+	code, out, errOut := s.run("sso", "check", "--config", cfg)
 	if code != exitOK {
 		t.Fatalf("oidc check: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -146,7 +146,7 @@ func TestOIDCCheckAndApply(t *testing.T) {
 	}
 
 	// first apply: one write, redirect URIs printed
-	code, out, errOut = s.run("oidc", "apply", "--config", cfg)
+	code, out, errOut = s.run("sso", "apply", "--config", cfg)
 	if code != exitOK {
 		t.Fatalf("oidc apply: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -165,7 +165,7 @@ func TestOIDCCheckAndApply(t *testing.T) {
 		t.Errorf("simulator holds %+v", st)
 	}
 
-	// second apply: nothing to write
+	// second apply, by the command's old name: nothing to write, and a deprecation warning
 	code, out, errOut = s.run("oidc", "apply", "--config", cfg)
 	if code != exitOK || s.ssoPuts() != 1 || s.sim.WriteCalls() != 1 {
 		t.Errorf("second apply: exit %d, %d SSO PUTs, %d writes; want 0, 1, 1\nstdout: %s\nstderr: %s", code, s.ssoPuts(), s.sim.WriteCalls(), out, errOut)
@@ -173,10 +173,13 @@ func TestOIDCCheckAndApply(t *testing.T) {
 	if !strings.Contains(out, "No changes") || strings.Contains(out, "applied") {
 		t.Errorf("second apply: stdout:\n%s", out)
 	}
+	if !strings.Contains(errOut, `the command "oidc" is deprecated, use "bridge sso"`) {
+		t.Errorf("bridge oidc apply: no deprecation warning on stderr: %q", errOut)
+	}
 
 	// a new client id: one write
 	cfg = s.config(op.Issuer, "renamed-client")
-	code, out, errOut = s.run("oidc", "apply", "--config", cfg)
+	code, out, errOut = s.run("sso", "apply", "--config", cfg)
 	if code != exitOK || s.ssoPuts() != 2 || s.sim.SSOConfig().ClientID != "renamed-client" {
 		t.Errorf("client id change: exit %d, %d SSO PUTs (want 2), stored client id %q\nstdout: %s\nstderr: %s",
 			code, s.ssoPuts(), s.sim.SSOConfig().ClientID, out, errOut)
@@ -187,26 +190,26 @@ func TestOIDCCheckAndApply(t *testing.T) {
 
 	// a new secret: one write, the plan says the secret changed without showing it
 	s.setSecret("rotated-secret-8d7c6b5a")
-	code, out, errOut = s.run("oidc", "apply", "--config", cfg)
+	code, out, errOut = s.run("sso", "apply", "--config", cfg)
 	if code != exitOK || s.ssoPuts() != 3 || s.sim.SSOConfig().ClientSecret != "rotated-secret-8d7c6b5a" {
 		t.Errorf("secret change: exit %d, %d SSO PUTs (want 3)\nstdout: %s\nstderr: %s", code, s.ssoPuts(), out, errOut)
 	}
 	if !strings.Contains(out, "clientSecret") {
 		t.Errorf("secret change: the plan does not name clientSecret:\n%s", out)
 	}
-	if code, _, _ := s.run("oidc", "apply", "--config", cfg); code != exitOK || s.ssoPuts() != 3 {
+	if code, _, _ := s.run("sso", "apply", "--config", cfg); code != exitOK || s.ssoPuts() != 3 {
 		t.Errorf("after the secret change: exit %d, %d SSO PUTs, want 3", code, s.ssoPuts())
 	}
 
 	// --dry-run shows the change and writes nothing
 	cfg = s.config(op.Issuer, "dry-client")
-	code, out, _ = s.run("oidc", "apply", "--dry-run", "--config", cfg)
+	code, out, _ = s.run("sso", "apply", "--dry-run", "--config", cfg)
 	if code != exitOK || s.ssoPuts() != 3 || !strings.Contains(out, "clientId") || strings.Contains(out, "applied") {
 		t.Errorf("dry run: exit %d, %d SSO PUTs (want 3)\nstdout: %s", code, s.ssoPuts(), out)
 	}
 
 	// --output json: the run's report and nothing else on stdout
-	code, out, errOut = s.run("oidc", "apply", "--output", "json", "--config", cfg)
+	code, out, errOut = s.run("sso", "apply", "--output", "json", "--config", cfg)
 	if code != exitOK || s.ssoPuts() != 4 || s.sim.SSOConfig().ClientID != "dry-client" {
 		t.Fatalf("apply --output json: exit %d, %d SSO PUTs (want 4)\nstdout: %s\nstderr: %s", code, s.ssoPuts(), out, errOut)
 	}
@@ -250,7 +253,7 @@ func TestOIDCRefusalsWriteNothing(t *testing.T) {
 			s := newOIDCSetup(t, "never-sent-3e2d1c")
 			cfg := s.config(tc.issuer(t), "babelforce-web")
 			for _, sub := range []string{"check", "apply"} {
-				code, out, errOut := s.run("oidc", sub, "--config", cfg)
+				code, out, errOut := s.run("sso", sub, "--config", cfg)
 				// check: the check failed (1); apply: its run could not read what it needs (3)
 				if want := map[string]int{"check": exitError, "apply": exitRead}[sub]; code != want {
 					t.Errorf("oidc %s: exit %d, want %d\nstdout: %s\nstderr: %s", sub, code, want, out, errOut)
@@ -300,8 +303,8 @@ func TestOIDCInsecureIssuerRejected(t *testing.T) {
 	cfg := s.config("http://idp.example.com/realms/acme", "babelforce-web")
 	for _, args := range [][]string{
 		{"config", "validate", "--config", cfg},
-		{"oidc", "check", "--config", cfg},
-		{"oidc", "apply", "--config", cfg},
+		{"sso", "check", "--config", cfg},
+		{"sso", "apply", "--config", cfg},
 	} {
 		code, out, errOut := s.run(args...)
 		if code != exitError {
@@ -384,7 +387,7 @@ func oidcCountKind(cs []provisioning.Change, k provisioning.Kind) int {
 	return n
 }
 
-// TestOIDCApplyIsARunInStatus: bridge oidc apply, run beside a service that shares its store,
+// TestOIDCApplyIsARunInStatus: bridge sso apply, run beside a service that shares its store,
 // is a run like the service's own: its audit record goes to log.audit, and the service's
 // /api/v1/status lists it (trigger cli, the sso task, where it ran). With babelforce's SSO
 // endpoint failing, the report says so and the exit code is 3 (its setting could not be read).
@@ -412,7 +415,7 @@ log:
   audit: %q
 `, s.sim.URL, s.sim.Username, serveAgentSource, s.storePath, op.Issuer, op.ClientID, audit))
 	env := map[string]string{"BRIDGE_BABELFORCE_PASSWORD": s.pwd, "BRIDGE_SSO_CLIENT_SECRET": op.ClientSecret, "BRIDGE_INBOUND_SCIM_TOKENS": s.scimToken}
-	out, errOut, code := runCLI(t, env, "oidc", "apply", "--config", cfg)
+	out, errOut, code := runCLI(t, env, "sso", "apply", "--config", cfg)
 	if code != exitOK || !strings.Contains(out, "~ update sso") || !strings.Contains(out, "-> applied") {
 		t.Fatalf("oidc apply: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -443,7 +446,7 @@ log:
 	if err := s.sim.SetFaults(babelforcetest.Faults{Rate5xx: 1, Paths: []string{"/auth/sso"}}); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = runCLI(t, env, "oidc", "apply", "--config", cfg)
+	out, errOut, code = runCLI(t, env, "sso", "apply", "--config", cfg)
 	if code != exitRead || !strings.Contains(out, "read babelforce SSO configuration") {
 		t.Errorf("oidc apply, babelforce failing: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -465,7 +468,7 @@ func TestOIDCFingerprintFileDeprecated(t *testing.T) {
 		!strings.Contains(errOut, "remove the setting") {
 		t.Errorf("config validate: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	code, _, errOut = s.run("oidc", "apply", "--config", cfg)
+	code, _, errOut = s.run("sso", "apply", "--config", cfg)
 	if code != exitOK || !strings.Contains(errOut, "sso.fingerprint_file is deprecated") || s.ssoPuts() != 1 {
 		t.Errorf("oidc apply: exit %d, %d PUTs\nstderr: %s", code, s.ssoPuts(), errOut)
 	}

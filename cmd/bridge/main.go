@@ -52,7 +52,7 @@ func commands() []command {
 		{"explain", "--config FILE [--output text|json] USER", "explain why a user is or is not synced, and what the next run changes", runExplain},
 		{"serve", "--config FILE", "run the service: inbound SCIM, scheduled sync, admin API, health, metrics", runServe},
 		{"directory", "dump --config FILE [--output text|json]", "what bridge reads from the directory (needs no babelforce credentials)", runDirectory},
-		{"oidc", "check --config FILE | apply --config FILE [--dry-run] [--output text|json]", "validate (check) and push (apply) the single sign-on configuration", runOIDC},
+		{"sso", "check --config FILE | apply --config FILE [--dry-run] [--output text|json]", "check the IdP of the sso section (check) and push babelforce's single sign-on configuration (apply)", runSSO},
 		{"config", "validate --config FILE [--print]", "check a configuration file and list every problem; --print shows the effective one", runConfig},
 		{"simulate", "[--listen ADDR] [--username U --password P] [--fault-rate R]", "run the in-memory babelforce simulator", runSimulate},
 		{"version", "", "print the version", runVersion},
@@ -80,6 +80,10 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		usage(env.stdout)
 		return exitOK
 	}
+	if now, ok := renamedCommands[args[0]]; ok {
+		fmt.Fprintf(env.stderr, "bridge: the command %q is deprecated, use \"bridge %s\" (same subcommands and flags)\n", args[0], now)
+		args = append([]string{now}, args[1:]...)
+	}
 	if c, ok := lookupCommand(args[0]); ok {
 		return c.run(ctx, env, args[1:])
 	}
@@ -88,7 +92,15 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	return exitRefused
 }
 
+// renamedCommands maps an old command name that still works to its new name. "bridge oidc"
+// became "bridge sso": it acts on the sso section (babelforce's single sign-on), while the
+// oidc package and the ui.oidc and inbound_scim.oidc sections are OpenID Connect in general.
+var renamedCommands = map[string]string{"oidc": "sso"}
+
 func lookupCommand(name string) (command, bool) {
+	if now, ok := renamedCommands[name]; ok {
+		name = now
+	}
 	for _, c := range commands() {
 		if c.name == name {
 			return c, true
@@ -105,7 +117,8 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "bridge COMMAND --help (or bridge help COMMAND) shows a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 done or nothing to do, 1 errors, 2 refused by a guard or bad usage.")
+	fmt.Fprintln(w, "Exit codes: 0 done or nothing to do, 1 errors, 2 refused by a guard or bad usage,")
+	fmt.Fprintln(w, "3 could not read (nothing was written on its account).")
 }
 
 // commandUsage prints one command's usage line, what it does and, when fs is given, its flags.
@@ -126,7 +139,7 @@ func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fs.SetOutput(out)
 }
 
-// wantsHelp says whether args ask for help before any subcommand word (bridge oidc --help).
+// wantsHelp says whether args ask for help before any subcommand word (bridge sso --help).
 func wantsHelp(args []string) bool {
 	return len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help")
 }

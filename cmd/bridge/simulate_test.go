@@ -243,7 +243,7 @@ func TestCLIHelpListsEveryCommand(t *testing.T) {
 			t.Errorf("help does not list %q:\n%s", c.name, out)
 		}
 	}
-	for _, name := range []string{"demo", "plan", "sync", "provision", "explain", "serve", "directory", "oidc", "config", "simulate", "version"} {
+	for _, name := range []string{"demo", "plan", "sync", "provision", "explain", "serve", "directory", "sso", "config", "simulate", "version"} {
 		if !strings.Contains(out, "  "+name+" ") {
 			t.Errorf("help does not list %q", name)
 		}

@@ -85,7 +85,7 @@ const runsStateName = "runs"
 
 // AppendRun adds report (one run's compact report, a JSON document) in front of the last
 // runs' reports, keeping the newest keep, so that every replica and one-shot command
-// (bridge sync, bridge oidc apply) sees the runs of all of them. With LoadRuns it makes the
+// (bridge sync, bridge sso apply) sees the runs of all of them. With LoadRuns it makes the
 // Store a provisioning.RunLog.
 func (s *Store) AppendRun(ctx context.Context, report []byte, keep int) error {
 	if !json.Valid(report) {

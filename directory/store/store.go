@@ -1,6 +1,17 @@
-// Package store keeps what identity providers (Okta, Entra ID, ...) push to bridge's inbound
-// SCIM 2.0 endpoint: users and groups as SCIM resources, plus group memberships. It is also a
-// directory.Reader, so the rest of bridge treats the pushed data like any other directory.
+// Package store is bridge's database (the `store:` section). It holds four things:
+//
+//   - what identity providers (Okta, Entra ID, ...) push to bridge's inbound SCIM 2.0
+//     endpoint: users and groups as SCIM resources, plus group memberships. The Store is a
+//     directory.Reader, so the rest of bridge treats the pushed data like any other directory
+//     (this is why the package sits under directory/);
+//   - the durable change queue of people to provision again (see "The change queue");
+//   - the cross-replica locks: the run lock (RunLock) and the stream lock (StreamLock) of the
+//     live change stream, and who holds them (LockHolders);
+//   - the reconciler's state and run history (LoadState, SaveState, AppendRun, LoadRuns), where
+//     every replica and one-shot command sees them.
+//
+// The name is kept although the package holds more than a directory: renaming it would touch
+// every caller and change nothing else; this comment is where the whole of it is said.
 //
 // Two backends, one Store: an embedded SQLite database (modernc.org/sqlite, pure Go; a file
 // path or ":memory:") for a single bridge, and PostgreSQL (a postgres:// or postgresql:// URL,
