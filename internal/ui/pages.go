@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -153,7 +154,11 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 
 // runRow is one run in the overview's table.
 type runRow struct {
+	// ID is the run's number in this process; 0 for a run of another process sharing the
+	// store (a replica, a one-shot command): this process has only its summary, so the row
+	// links nowhere and Origin names where it ran.
 	ID       uint64
+	Origin   string
 	Trigger  string
 	Started  time.Time
 	Ago      string
@@ -225,8 +230,14 @@ func (u *UI) runRow(rep *provisioning.Report) runRow {
 		mode = append(mode, "forced")
 	}
 	row.Mode = strings.Join(mode, ", ")
-	if len(rep.Users) > 0 {
+	switch {
+	case len(rep.Users) > 0:
 		row.Scope = strings.Join(rep.Users, ", ")
+	case len(rep.Tasks) > 0:
+		row.Scope = "the " + strings.Join(rep.Tasks, ", ") + " settings"
+	}
+	if rep.ID == 0 {
+		row.Origin = cmp.Or(rep.Origin, "another process")
 	}
 	return row
 }

@@ -397,3 +397,48 @@ func (j *jar) raw(*url.URL) []*http.Cookie {
 	}
 	return out
 }
+
+// TestRunsOfOtherProcesses: a run of another process sharing the store (id 0 in Status: this
+// process has no full report of it) is listed without a link, named by its origin; this
+// process's runs keep theirs. A run limited to side tasks says so instead of "everyone".
+func TestRunsOfOtherProcesses(t *testing.T) {
+	b := &fakeBackend{}
+	if _, err := b.Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	other := &provisioning.Report{ID: 0, Origin: "replica-b pid 4711 #0a1b", Trigger: provisioning.TriggerCLI,
+		Tasks: []string{"sso"}, Started: time.Now(), Counts: map[string]int{"update_sso/applied": 1, "applied": 1}}
+	b.reports = append(b.reports, other) // the newest: the "Last run" card shows it
+	srv := newTestUI(t, Config{}, b)
+	c := client(t)
+	signIn(t, c, srv.URL)
+	status, _, page := get(t, c, srv.URL+"/ui/")
+	if status != http.StatusOK {
+		t.Fatalf("overview: %d\n%s", status, page)
+	}
+	if strings.Contains(page, `href="/ui/runs/0"`) {
+		t.Errorf("the other process's run links to /ui/runs/0, which finds nothing:\n%s", page)
+	}
+	if n := strings.Count(page, "replica-b pid 4711 #0a1b"); n != 2 { // the card and the table
+		t.Errorf("the other process's run is named by its origin %d times, want 2:\n%s", n, page)
+	}
+	if !strings.Contains(page, "for the sso settings") {
+		t.Errorf("the run limited to sso does not say so:\n%s", page)
+	}
+	if !strings.Contains(page, `href="/ui/runs/1"`) {
+		t.Errorf("this process's run 1 lost its link:\n%s", page)
+	}
+	if status, _, _ := get(t, c, srv.URL+"/ui/runs/1"); status != http.StatusOK {
+		t.Errorf("/ui/runs/1: %d", status)
+	}
+	const note = "Runs of other processes sharing the store"
+	if strings.Count(page, note) != 1 {
+		t.Errorf("the note on other processes' runs is not there once:\n%s", page)
+	}
+	b.mu.Lock()
+	b.reports = b.reports[:1] // only this process's run: no note
+	b.mu.Unlock()
+	if _, _, page := get(t, c, srv.URL+"/ui/"); strings.Contains(page, note) || !strings.Contains(page, `href="/ui/runs/1"`) {
+		t.Errorf("overview with this process's runs only:\n%s", page)
+	}
+}
