@@ -3,12 +3,51 @@
 // is written to directory/store first; then Options.OnChange is told which users changed so the
 // reconciler can provision exactly those users right away.
 //
-// It is built on github.com/elimity-com/scim (schemas, validation, filter and PATCH parsing)
-// with a thin wrapper for what real IdPs need and the library lacks: endpoint paths in any
-// letter case and with a trailing slash, Entra's string booleans ("active":"False"), PATCH
-// application (paths with value filters, enterprise extension paths, members add/remove),
-// bearer token and JWT authentication, a body size limit, ETags and If-Match, and SCIM error
-// bodies for every failure.
+// # What is elimity-com/scim's and what is ours
+//
+// The protocol core is github.com/elimity-com/scim (the version pinned in go.mod): routing of
+// the resource endpoints, the User, enterprise User and Group schemas, /Schemas and
+// /ResourceTypes, validation of POST and PUT bodies and of each PATCH operation (op, path,
+// value) against the schemas, list responses, SCIM error bodies for what it refuses, and the
+// ETag header and meta.version from the version our handler returns. Our resourceHandler
+// (handlers.go) plugs into its extension point, scim.ResourceHandler, and connects it to the
+// store; WithBaseURL (when Options.BaseURL is set) and WithLogger are used as well.
+//
+// The rest is ours because the library has no extension point for it. TestElimityLimits checks
+// each reason below against the pinned version and fails when an upgrade lifts one, so that our
+// code for it can go:
+//
+//   - Filters (filter.go). Before the handler is called, the library validates a list filter
+//     against the core schema and each extension separately and without the common attributes:
+//     `urn:...:enterprise:2.0:User:department eq "x" and active eq true`, `externalId eq "x"`
+//     and `meta.lastModified gt ...` are refused; and its evaluator cannot apply
+//     `emails.value co "x"` to a multi-valued attribute. So the wrapper takes the filter out of
+//     GET /Users and /Groups and the handler parses it (scim2/filter-parser, the parser the
+//     library uses too), checks it against the schemas and evaluates it, with equality
+//     conditions pushed down to the store's SQL.
+//   - PATCH application (patch.go, primary.go). The library validates the operations and hands
+//     them to ResourceHandler.Patch: applying them is the handler's job by the library's design.
+//     Ours applies value-filter paths (`emails[type eq "work"].value`), enterprise extension
+//     paths and members add/remove, and keeps one primary value per multi-valued attribute.
+//   - Request fixes before the library validates (normalize.go, request.go): Entra's string
+//     booleans ("active": "False") and bare manager ids, PATCH op names in any letter case; the
+//     media type, a body size limit, caps on PATCH operations and values, control characters and
+//     bidirectional overrides in text. The library reads the *http.Request itself, so the
+//     wrapper decodes the body, fixes it and encodes it again for the library.
+//   - Response fixes (response.go; serviceProviderConfig in this file): the library writes
+//     locations relative to a fixed base URL and itemsPerPage as the requested count; ours makes
+//     locations absolute for the base the client used (behind a proxy too) and itemsPerPage the
+//     number of resources returned. Its ServiceProviderConfig always says ETags are unsupported;
+//     the handler supports ETags and If-Match, so the document is corrected.
+//   - The attributes and excludedAttributes parameters of GET (project in handlers.go): the
+//     library ignores them.
+//   - Around it, as any http.Handler is wrapped: endpoint paths in any letter case and with a
+//     trailing slash, 405 with Allow, bearer token and JWT authentication, a panic guard,
+//     request metrics, and SCIM error bodies for every failure of ours.
+//
+// Not offered, answered with SCIM errors: /Bulk and /Me (501), POST .search (501: the
+// library's ResourceSearcher would validate its filter with the limits above), and queries on
+// the server root.
 package scimserver
 
 import (
