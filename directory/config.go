@@ -130,8 +130,9 @@ func (c *Config) LoadSecrets() error {
 }
 
 // Open returns the Reader for the configured source (ldap, scim or ldif), wrapped with the
-// min_users floor when set. scim_push is wired by the CLI from directory/store.
-func Open(cfg Config, logger *slog.Logger) (Reader, error) {
+// min_users floor when set. scim_push is wired by the CLI from directory/store. opts
+// (KeepAttributes) apply to the source.
+func Open(cfg Config, logger *slog.Logger, opts ...Option) (Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("directory config: %w", err)
 	}
@@ -148,11 +149,11 @@ func Open(cfg Config, logger *slog.Logger) (Reader, error) {
 		if err := l.LoadSecrets(); err != nil {
 			return nil, fmt.Errorf("directory config: ldap.%w", err)
 		}
-		r, err = NewLDAP(l, logger)
+		r, err = NewLDAP(l, logger, opts...)
 	case TypeSCIM:
-		r, err = NewSCIMSource(*cfg.SCIM, logger, (*http.Client)(nil))
+		r, err = NewSCIMSource(*cfg.SCIM, logger, (*http.Client)(nil), opts...)
 	case TypeLDIF:
-		r, err = NewLDIF(*cfg.LDIF, logger)
+		r, err = NewLDIF(*cfg.LDIF, logger, opts...)
 	case TypeSCIMPush:
 		return nil, errors.New("directory: type scim_push reads the inbound SCIM store (directory/store); it is opened by the server, not by directory.Open")
 	}

@@ -38,6 +38,8 @@ type LDAPSource struct {
 	total  atomic.Int64  // users found by the last full Read
 
 	userAttrs, groupAttrs []string
+	// keep: the raw attributes users keep (KeepAttributes); nil keeps every one read.
+	keep keptAttrs
 
 	// afterPage, when set (tests), runs after each page of a search; kind is "users",
 	// "groups" or "range".
@@ -50,7 +52,7 @@ var _ Reader = (*LDAPSource)(nil)
 
 // NewLDAP checks cfg (after applying its defaults to a copy) and returns a source. It does not
 // connect: use Check for that.
-func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAPSource, error) {
+func NewLDAP(cfg LDAPConfig, logger *slog.Logger, opts ...Option) (*LDAPSource, error) {
 	cfg.URLs = slices.Clone(cfg.URLs)
 	cfg.ExtraAttributes = slices.Clone(cfg.ExtraAttributes)
 	cfg.Attributes.Phone = slices.Clone(cfg.Attributes.Phone)
@@ -62,7 +64,7 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAPSource, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &LDAPSource{cfg: cfg, logger: logger, now: time.Now, poll: 2 * time.Second}
+	l := &LDAPSource{cfg: cfg, logger: logger, now: time.Now, poll: 2 * time.Second, keep: applyOptions(opts).keep}
 	if cfg.CAFile != "" {
 		roots, err := httpx.CertPool(cfg.CAFile, false)
 		if err != nil {
@@ -71,8 +73,14 @@ func NewLDAP(cfg LDAPConfig, logger *slog.Logger) (*LDAPSource, error) {
 		l.roots = roots
 	}
 	a := cfg.Attributes
+	var extra []string // extra_attributes serve only User.Attributes: none that is not kept
+	for _, e := range cfg.ExtraAttributes {
+		if l.keep.keeps(e) {
+			extra = append(extra, e)
+		}
+	}
 	l.userAttrs = attrList(append(append([]string{a.ID, a.UserName, a.DisplayName, a.GivenName, a.FamilyName,
-		a.Email, a.Disabled}, a.DisplayNameFallback...), append(slices.Clone(a.Phone), cfg.ExtraAttributes...)...)...)
+		a.Email, a.Disabled}, a.DisplayNameFallback...), append(slices.Clone(a.Phone), extra...)...)...)
 	if a.Member == "-" {
 		l.userAttrs = attrList(append(l.userAttrs, a.MemberOf)...)
 	}
@@ -917,7 +925,7 @@ var secretAttrs = map[string]bool{
 // trimmed; the display name from attributes.display_name, else display_name_fallback; e-mails
 // of attributes.email and phones of attributes.phone (in that order, typed by phoneTypes), the
 // first of each primary; every attribute read (but passwords) in Attributes, the id attribute
-// rendered as the id.
+// rendered as the id; with KeepAttributes only those it names.
 func (l *LDAPSource) user(e *entry, id string) User {
 	a := l.cfg.Attributes
 	first := func(attr string) string { return strings.TrimSpace(e.str(attr)) }
@@ -951,9 +959,20 @@ func (l *LDAPSource) user(e *entry, id string) User {
 			}
 		}
 	}
-	u.Attributes = make(map[string][]string, len(e.attrs))
+	n := len(e.attrs)
+	if l.keep != nil {
+		n = 0
+		for name := range e.attrs {
+			if l.keep[name] {
+				n++
+			}
+		}
+	}
+	if l.keep == nil || n > 0 {
+		u.Attributes = make(map[string][]string, n)
+	}
 	for name, vals := range e.attrs {
-		if secretAttrs[name] {
+		if secretAttrs[name] || !l.keep.keeps(name) {
 			continue
 		}
 		out := make([]string, 0, len(vals))
@@ -962,7 +981,7 @@ func (l *LDAPSource) user(e *entry, id string) User {
 		}
 		u.Attributes[name] = out
 	}
-	if _, ok := e.attrs[strings.ToLower(a.ID)]; ok && id != "" {
+	if _, ok := e.attrs[strings.ToLower(a.ID)]; ok && id != "" && l.keep.keeps(a.ID) {
 		u.Attributes[strings.ToLower(a.ID)] = []string{id}
 	}
 	return u

@@ -103,7 +103,7 @@ type LDIFSource struct {
 }
 
 // NewLDIF returns a source for cfg. An empty preset means "openldap".
-func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
+func NewLDIF(cfg LDIFConfig, logger *slog.Logger, opts ...Option) (*LDIFSource, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ldif source config: %w", err)
 	}
@@ -116,7 +116,7 @@ func NewLDIF(cfg LDIFConfig, logger *slog.Logger) (*LDIFSource, error) {
 	return &LDIFSource{
 		cfg:     cfg,
 		classes: ldifClasses[cfg.Preset],
-		asLDAP:  &LDAPSource{cfg: lc, logger: logger, now: time.Now},
+		asLDAP:  &LDAPSource{cfg: lc, logger: logger, now: time.Now, keep: applyOptions(opts).keep},
 		logger:  logger,
 		now:     time.Now,
 		readAll: os.ReadFile,

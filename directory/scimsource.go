@@ -144,13 +144,14 @@ type SCIMSource struct {
 	sleep   func(ctx context.Context, d time.Duration) error
 	now     func() time.Time
 	poll    time.Duration // how often Follow asks for changes
+	keep    keptAttrs     // the attributes users keep (KeepAttributes); nil: all
 }
 
 // NewSCIMSource returns a source for cfg (validated here; call cfg.LoadSecrets first when the
 // token comes from a file). httpClient may be nil: then one is built from timeout, ca_file and
 // insecure_skip_verify. A given client is used as is (its TLS settings win), with timeout
 // applied per request.
-func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.Client) (*SCIMSource, error) {
+func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.Client, opts ...Option) (*SCIMSource, error) {
 	if cfg.TokenFile != "" && cfg.Token == "" {
 		if err := cfg.LoadSecrets(); err != nil {
 			return nil, fmt.Errorf("scim source: %w", err)
@@ -184,6 +185,7 @@ func NewSCIMSource(cfg SCIMSourceConfig, logger *slog.Logger, httpClient *http.C
 		sleep:   httpx.Sleep,
 		now:     time.Now,
 		poll:    2 * time.Second,
+		keep:    applyOptions(opts).keep,
 	}, nil
 }
 
@@ -209,6 +211,7 @@ func (s *SCIMSource) Read(ctx context.Context) (*Snapshot, error) {
 			return nil, fmt.Errorf("scim source: user %d of %d: %w", i+1, len(rawUsers), err)
 		}
 		userIDs[u.ID] = true
+		u.Attributes = s.keep.filter(u.Attributes)
 		snap.Users = append(snap.Users, u)
 	}
 	snap.Groups = make([]Group, 0, len(rawGroups))

@@ -46,6 +46,10 @@ type Rules struct {
 	loginUsers   bool
 	externalIDs  []externalID
 
+	// attrNames and allAttrs: see Attributes.
+	attrNames []string
+	allAttrs  bool
+
 	phoneMu    sync.RWMutex
 	phoneCache map[phoneKey]phoneResult
 }
@@ -328,6 +332,7 @@ func Compile(cfg Config) (*Rules, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	r.collectAttributes()
 	return r, nil
 }
 

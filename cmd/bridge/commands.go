@@ -27,6 +27,8 @@ type spec struct {
 	// noBabelforce: the command never calls babelforce, so it needs no babelforce credentials
 	// (and gets no client nor reconciler).
 	noBabelforce bool
+	// everyAttribute: the command shows every raw attribute read (see appOptions).
+	everyAttribute bool
 }
 
 // invocation is a parsed command line with the app built from its configuration.
@@ -62,7 +64,7 @@ func open(ctx context.Context, env *cliEnv, s spec, args []string) (*invocation,
 			return nil, err
 		}
 	}
-	a, err := setup(ctx, env, cf, appOptions{progress: progressBar(env.stdout, time.Now), noBabelforce: s.noBabelforce, reported: true})
+	a, err := setup(ctx, env, cf, appOptions{progress: progressBar(env.stdout, time.Now), noBabelforce: s.noBabelforce, everyAttribute: s.everyAttribute, reported: true})
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +215,7 @@ func runDirectory(ctx context.Context, env *cliEnv, args []string) int {
 	if code, ok := groupUsage(env, "directory", args, "dump"); !ok {
 		return code
 	}
-	inv, err := open(ctx, env, spec{name: "directory dump", output: true, noBabelforce: true}, args[1:])
+	inv, err := open(ctx, env, spec{name: "directory dump", output: true, noBabelforce: true, everyAttribute: true}, args[1:])
 	if err != nil {
 		return fail(env, err)
 	}
