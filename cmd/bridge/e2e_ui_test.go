@@ -130,7 +130,7 @@ func TestUIInBrowser(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("first sync: %d %v", status, body)
 	}
-	applied := fmt.Sprintf("Applied %d, failed 0", serveCount(serveReport(t, body), "applied"))
+	applied := fmt.Sprintf("Changes: applied %d, failed 0", serveCount(serveReport(t, body), "applied"))
 
 	// Without a session or a token: the sign-in page, with a 401.
 	status, _, raw := serveDo(t, http.MethodGet, base+"/ui/", "", nil)
@@ -146,7 +146,7 @@ func TestUIInBrowser(t *testing.T) {
 	if status != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /ui/ with the admin token: %d %s\n%s", status, hdr.Get("Content-Type"), raw)
 	}
-	for _, want := range []string{"30 to create, 0 to update, 0 to disable, 0 to delete", applied, "create agent"} {
+	for _, want := range []string{"Agents: 30 to create, 0 to update, 0 to disable, 0 to delete", applied, "create agent"} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("overview (bearer) lacks %q:\n%s", want, raw)
 		}
