@@ -87,14 +87,7 @@ func checkLiveCut(t *testing.T, c liveCut) {
 	l := startLiveServe(t, c.yaml, c.env, false)
 	// no cookie yet: the stream asks for one full reconcile, which provisions everyone
 	waitUntil(t, 60*time.Second, "the stream live", func() bool { return l.svc.live.Status().Connected })
-	waitUntil(t, 60*time.Second, "the first full reconcile", func() bool {
-		for _, r := range l.svc.app.rec.Status() {
-			if r.Trigger == "live" && !r.Finished.IsZero() {
-				return true
-			}
-		}
-		return false
-	})
+	waitUntil(t, 60*time.Second, "the first full reconcile", l.firstLiveRunDone)
 	if c.applied() {
 		t.Fatal("the change is in babelforce before it was made")
 	}

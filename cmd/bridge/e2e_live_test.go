@@ -66,15 +66,34 @@ func (l *liveServe) stop() {
 }
 
 // waitUntil polls cond every 10 ms until it holds, failing after timeout with what.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	waitEvery(t, 10*time.Millisecond, timeout, what, cond)
+}
+
+// waitEvery polls cond every interval until it holds, failing after timeout with what. The
+// latency benchmarks poll more often than the tests, so that polling adds little to what they
+// measure.
+func waitEvery(t testing.TB, interval, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %s: %s", timeout, what)
 		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+		time.Sleep(interval) // polling interval, not a wait for an event
 	}
+}
+
+// firstLiveRunDone says whether the serve's first live run (the stream's full reconcile) has
+// finished.
+func (l *liveServe) firstLiveRunDone() bool {
+	for _, r := range l.svc.app.rec.Status() {
+		if r.Trigger == "live" && !r.Finished.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 func agentByEmail(sim *babelforcetest.Server, email string) (babelforce.Agent, bool) {

@@ -53,22 +53,10 @@ func BenchmarkLiveLatency(b *testing.B) {
 	l := startLiveServe(b, yaml, env, false)
 	defer l.stop()
 	wait := func(limit time.Duration, what string, cond func() bool) {
-		deadline := time.Now().Add(limit)
-		for !cond() {
-			if time.Now().After(deadline) {
-				b.Fatalf("not within %s: %s", limit, what)
-			}
-			time.Sleep(2 * time.Millisecond) // polling interval
-		}
+		b.Helper()
+		waitEvery(b, 2*time.Millisecond, limit, what, cond)
 	}
-	wait(30*time.Minute, "the first full reconcile", func() bool {
-		for _, r := range l.svc.app.rec.Status() {
-			if r.Trigger == "live" && !r.Finished.IsZero() {
-				return true
-			}
-		}
-		return false
-	})
+	wait(30*time.Minute, "the first full reconcile", l.firstLiveRunDone)
 	agents := sim.Agents()
 	b.Logf("first full reconcile (no cookie yet) done in %s: %d agents", time.Since(t0).Round(time.Millisecond), len(agents))
 	byEmail := make(map[string]string, len(agents))
@@ -219,22 +207,10 @@ func BenchmarkLiveLatencyAD(b *testing.B) {
 	l := startLiveServe(b, yaml, env, false)
 	defer l.stop()
 	wait := func(limit time.Duration, what string, cond func() bool) {
-		deadline := time.Now().Add(limit)
-		for !cond() {
-			if time.Now().After(deadline) {
-				b.Fatalf("not within %s: %s", limit, what)
-			}
-			time.Sleep(5 * time.Millisecond) // polling interval
-		}
+		b.Helper()
+		waitEvery(b, 5*time.Millisecond, limit, what, cond)
 	}
-	wait(10*time.Minute, "the first full reconcile", func() bool {
-		for _, r := range l.svc.app.rec.Status() {
-			if r.Trigger == "live" && !r.Finished.IsZero() {
-				return true
-			}
-		}
-		return false
-	})
+	wait(10*time.Minute, "the first full reconcile", l.firstLiveRunDone)
 	wait(time.Minute, "the stream live", func() bool { return l.svc.live.Status().Connected })
 	byEmail := map[string]string{}
 	for _, a := range sim.Agents() {
