@@ -56,8 +56,11 @@ func TestPostgresDeadlockRetried(t *testing.T) {
 			t.Fatalf("update %d: %v (calls: %d, %d)", i, err, calls[0].Load(), calls[1].Load())
 		}
 	}
-	if n := calls[0].Load() + calls[1].Load(); n != 3 {
-		t.Fatalf("the update closures ran %d times in all; want 3 (one deadlock victim run again)", n)
+	// One of the two is the deadlock victim and runs again (3 calls). Under load the victim's
+	// second attempt can take its own row lock again before the winner's share lock on it, and
+	// deadlock once more: a third attempt, still within writeAttempts (both succeeded above).
+	if n := calls[0].Load() + calls[1].Load(); n < 3 || n > 2+2*(writeAttempts-1) {
+		t.Fatalf("the update closures ran %d times in all; want 3 (one deadlock victim run again), or a few more under load", n)
 	}
 	for _, pair := range [][2]Resource{{g1, g2}, {g2, g1}} {
 		got, err := b.Get(ctx, KindGroup, pair[0].ID)
