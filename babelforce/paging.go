@@ -131,6 +131,9 @@ func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url
 		q.Set("page", strconv.Itoa(page))
 		q.Set("max", strconv.Itoa(pageSize))
 		var env listEnvelope[T]
+		if page > 1 { // page 1 was full: decode into room for a page, not a doubling slice
+			env.Items = make([]T, 0, pageSize)
+		}
 		err := c.call(ctx, http.MethodGet, tmpl, path, q, nil, &env)
 		return env, err
 	}
@@ -281,6 +284,9 @@ func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query
 		q.Set("startIndex", strconv.Itoa(start))
 		q.Set("count", strconv.Itoa(count))
 		var lr scimListResponse[T]
+		if start > 1 && count > 0 { // the first page was full: room for a page
+			lr.Resources = make([]T, 0, count)
+		}
 		err := c.call(ctx, http.MethodGet, tmpl, path, q, nil, &lr)
 		return lr, err
 	}

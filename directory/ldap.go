@@ -386,19 +386,27 @@ func parseRange(desc string) (name string, lo, hi int, last, ok bool) {
 // Attributes) would otherwise hold its own copies of the same few names.
 func internName(name string) string { return unique.Make(name).Value() }
 
+// newEntry takes e's values over (not copied: go-ldap's entry is not used after).
 func newEntry(e *ldap.Entry) (*entry, error) {
 	out := &entry{dn: e.DN, attrs: make(map[string][][]byte, len(e.Attributes))}
+	add := func(key string, vals [][]byte) {
+		if have, ok := out.attrs[key]; ok {
+			out.attrs[key] = append(have, vals...)
+		} else {
+			out.attrs[key] = vals
+		}
+	}
 	for _, a := range e.Attributes {
 		name, lo, hi, last, isRange := parseRange(a.Name)
 		key := internName(strings.ToLower(name))
 		if !isRange {
-			out.attrs[key] = append(out.attrs[key], a.ByteValues...)
+			add(key, a.ByteValues)
 			continue
 		}
 		if lo != 0 {
 			return nil, fmt.Errorf("%w: %s of %s starts at value %d, not 0", ErrIncomplete, a.Name, e.DN, lo)
 		}
-		out.attrs[key] = append(out.attrs[key], a.ByteValues...)
+		add(key, a.ByteValues)
 		if !last {
 			if out.ranged == nil {
 				out.ranged = map[string]int{}
@@ -749,10 +757,9 @@ func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
 
 func (b *ldapBuild) addUser(e *entry) {
 	b.userEntries++
-	if b.bindKey != "" {
-		if k, ok := NormalizeDN(e.dn); ok && k == b.bindKey {
-			return // bridge's own account (see isBindDN)
-		}
+	key, isDN := NormalizeDN(e.dn) // once: for the bind DN and for userByDN
+	if isDN && b.bindKey != "" && key == b.bindKey {
+		return // bridge's own account (see isBindDN)
 	}
 	id, ok := b.claim("user", e)
 	if !ok {
@@ -762,8 +769,8 @@ func (b *ldapBuild) addUser(e *entry) {
 	u := b.l.user(e, id)
 	u.compact()
 	b.userByRawDN[u.DN] = id
-	if k, ok := NormalizeDN(e.dn); ok {
-		b.userByDN[k] = id
+	if isDN {
+		b.userByDN[key] = id
 	}
 	if u.UserName != "" {
 		b.userByName[strings.ToLower(u.UserName)] = id
