@@ -54,8 +54,9 @@ type BulkResult struct {
 	Item    *Agent `json:"item,omitempty"`
 }
 
-// ListAgents returns every agent matching f, walking all pages.
-func (c *Client) ListAgents(ctx context.Context, f AgentFilter) ([]Agent, error) {
+// ListAgents returns every agent matching f, walking all pages (each compacted as it is
+// taken, see ListOption).
+func (c *Client) ListAgents(ctx context.Context, f AgentFilter, opts ...ListOption) ([]Agent, error) {
 	q := url.Values{}
 	if f.SourceID != "" {
 		q.Set("sourceId", f.SourceID)
@@ -69,12 +70,9 @@ func (c *Client) ListAgents(ctx context.Context, f AgentFilter) ([]Agent, error)
 	if f.Enabled != nil {
 		q.Set("enabled", strconv.FormatBool(*f.Enabled))
 	}
-	agents, err := listAll(ctx, c, agentsPath, agentsPath, q, f.PageSize, agentID)
+	agents, err := listAll(ctx, c, agentsPath, agentsPath, q, f.PageSize, agentID, newListOptions(opts)) // normalised (compact)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
-	}
-	for i := range agents {
-		normalizeAgent(&agents[i])
 	}
 	return agents, nil
 }

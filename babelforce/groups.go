@@ -17,7 +17,7 @@ const (
 
 // ListAgentGroups returns every agent group, walking all pages.
 func (c *Client) ListAgentGroups(ctx context.Context) ([]AgentGroup, error) {
-	groups, err := listAll(ctx, c, groupsPath, groupsPath, nil, 0, groupID)
+	groups, err := listAll(ctx, c, groupsPath, groupsPath, nil, 0, groupID, listOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list agent groups: %w", err)
 	}

@@ -119,7 +119,7 @@ func (e *listEnvelope[T]) failed() (bool, string) {
 // the other pages are asked for concurrently (up to max_concurrency in flight, as any call)
 // and then taken in order exactly as one by one: a list of 1,000 pages costs about 1,000
 // round trips / max_concurrency, not 1,000 round trips.
-func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url.Values, pageSize int, id func(*T) string) ([]T, error) {
+func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url.Values, pageSize int, id func(*T) string, o listOptions) ([]T, error) {
 	if pageSize <= 0 {
 		pageSize = c.cfg.PageSize
 	}
@@ -138,6 +138,7 @@ func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url
 		return env, err
 	}
 	var all []T
+	seen := strs{}
 	prevFirst := ""
 	// take adds one page, as the page-by-page walk would; done says the list is complete.
 	take := func(page int, env listEnvelope[T], err error) (done bool, _ error) {
@@ -156,6 +157,7 @@ func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url
 			}
 			prevFirst = first
 		}
+		compactPage(env.Items, seen, o)
 		all = append(all, env.Items...)
 		if p := env.Pagination; p != nil {
 			if p.Pages.set && p.Pages.v > 0 && page >= p.Pages.v {
@@ -274,7 +276,7 @@ type scimListResponse[T any] struct {
 // first page is full and names totalResults, the other pages are asked for concurrently (as
 // listAll does) and taken in order; should one of them come back short, the rest are
 // dropped and the walk goes on page by page from where that one ended.
-func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query url.Values) ([]T, error) {
+func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query url.Values, o listOptions) ([]T, error) {
 	count := c.cfg.PageSize
 	fetch := func(ctx context.Context, start int) (scimListResponse[T], error) {
 		q := url.Values{}
@@ -291,9 +293,11 @@ func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query
 		return lr, err
 	}
 	var all []T
+	seen := strs{}
 	start := 1
 	// take adds one page, as the page-by-page walk would; done says the list is complete.
 	take := func(lr scimListResponse[T]) (done bool) {
+		compactPage(lr.Resources, seen, o)
 		all = append(all, lr.Resources...)
 		if len(lr.Resources) == 0 {
 			return true

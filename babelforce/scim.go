@@ -27,13 +27,14 @@ func scimPathID(id string) (string, error) {
 }
 
 // SCIMListUsers returns the SCIM users matching the SCIM filter (e.g. `userName eq "a@b.c"`;
-// empty for all), walking startIndex/count pages until totalResults.
-func (c *Client) SCIMListUsers(ctx context.Context, filter string) ([]SCIMUser, error) {
+// empty for all), walking startIndex/count pages until totalResults (each compacted as it is
+// taken, see ListOption).
+func (c *Client) SCIMListUsers(ctx context.Context, filter string, opts ...ListOption) ([]SCIMUser, error) {
 	q := url.Values{}
 	if filter != "" {
 		q.Set("filter", filter)
 	}
-	users, err := scimListAll[SCIMUser](ctx, c, scimUsersPath, scimUsersPath, q)
+	users, err := scimListAll[SCIMUser](ctx, c, scimUsersPath, scimUsersPath, q, newListOptions(opts))
 	if err != nil {
 		return nil, fmt.Errorf("list SCIM users: %w", err)
 	}

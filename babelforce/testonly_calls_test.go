@@ -69,7 +69,7 @@ func (c *Client) ListAgentGroupMembers(ctx context.Context, groupID string) ([]A
 	if err != nil {
 		return nil, err
 	}
-	agents, err := listAll(ctx, c, groupMembersTmpl, groupsPath+"/"+p+"/agents", nil, 0, agentID)
+	agents, err := listAll(ctx, c, groupMembersTmpl, groupsPath+"/"+p+"/agents", nil, 0, agentID, listOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list members of agent group %s: %w", NormalizeID(groupID), err)
 	}
@@ -134,7 +134,7 @@ func (c *Client) ListUsers(ctx context.Context, email string) ([]User, error) {
 	if email != "" {
 		q.Set("email", email)
 	}
-	users, err := listAll(ctx, c, usersPath, usersPath, q, 0, userID)
+	users, err := listAll(ctx, c, usersPath, usersPath, q, 0, userID, listOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

@@ -43,7 +43,7 @@ type memTarget struct {
 	writes atomic.Int64
 }
 
-func (m *memTarget) ListAgents(ctx context.Context, f babelforce.AgentFilter) ([]babelforce.Agent, error) {
+func (m *memTarget) ListAgents(ctx context.Context, f babelforce.AgentFilter, _ ...babelforce.ListOption) ([]babelforce.Agent, error) {
 	out := make([]babelforce.Agent, 0, len(m.agents))
 	for _, a := range m.agents {
 		if (f.Source == "" || a.AgentSource == f.Source) && (f.SourceID == "" || a.SourceID == f.SourceID) &&
@@ -56,7 +56,7 @@ func (m *memTarget) ListAgents(ctx context.Context, f babelforce.AgentFilter) ([
 func (m *memTarget) ListAgentGroups(ctx context.Context) ([]babelforce.AgentGroup, error) {
 	return slices.Clone(m.groups), nil
 }
-func (m *memTarget) SCIMListUsers(ctx context.Context, filter string) ([]babelforce.SCIMUser, error) {
+func (m *memTarget) SCIMListUsers(ctx context.Context, filter string, _ ...babelforce.ListOption) ([]babelforce.SCIMUser, error) {
 	return slices.Clone(m.scim), nil
 }
 func (m *memTarget) ListExternalIDs(ctx context.Context, agentID string) ([]babelforce.ExternalID, error) {

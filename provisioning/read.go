@@ -12,11 +12,12 @@ import (
 )
 
 // ActualReader is what the reconciler reads from babelforce to learn the actual state:
-// agents, agent groups, login users (babelforce's SCIM API) and Agent Sync external ids.
+// agents, agent groups, login users (babelforce's SCIM API) and Agent Sync external ids. The
+// reconciler reads its long lists babelforce.Lean: it never reads timestamps nor SCIM meta.
 type ActualReader interface {
-	ListAgents(ctx context.Context, f babelforce.AgentFilter) ([]babelforce.Agent, error)
+	ListAgents(ctx context.Context, f babelforce.AgentFilter, opts ...babelforce.ListOption) ([]babelforce.Agent, error)
 	ListAgentGroups(ctx context.Context) ([]babelforce.AgentGroup, error)
-	SCIMListUsers(ctx context.Context, filter string) ([]babelforce.SCIMUser, error)
+	SCIMListUsers(ctx context.Context, filter string, opts ...babelforce.ListOption) ([]babelforce.SCIMUser, error)
 	ListExternalIDs(ctx context.Context, agentID string) ([]babelforce.ExternalID, error)
 }
 
@@ -26,12 +27,12 @@ const smallScope = 20
 // listOwned lists bridge's agents, all of them or (sourceID != "") those of one user.
 func (r *Reconciler) listOwned(ctx context.Context, sourceID string) ([]babelforce.Agent, error) {
 	src := r.rules.AgentSource()
-	agents, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: sourceID})
+	agents, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: sourceID}, babelforce.Lean())
 	if err != nil {
 		return nil, fmt.Errorf("list agents of source %q: %w", src, err)
 	}
 	if sourceID != "" && len(agents) == 0 && babelforce.NormalizeID(sourceID) != sourceID {
-		agents, err = r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: babelforce.NormalizeID(sourceID)})
+		agents, err = r.actual.ListAgents(ctx, babelforce.AgentFilter{Source: src, SourceID: babelforce.NormalizeID(sourceID)}, babelforce.Lean())
 		if err != nil {
 			return nil, fmt.Errorf("list agents of source %q: %w", src, err)
 		}
@@ -39,11 +40,6 @@ func (r *Reconciler) listOwned(ctx context.Context, sourceID string) ([]babelfor
 	out := agents[:0]
 	for _, a := range agents {
 		if r.owns(&a) && (sourceID == "" || key(a.SourceID) == key(sourceID)) {
-			// the diff never reads timestamps: drop them (they are a good part of an agent)
-			a.DateCreated, a.LastUpdated = "", ""
-			for i := range a.Groups {
-				a.Groups[i].DateCreated = ""
-			}
 			out = append(out, a)
 		}
 	}
@@ -72,7 +68,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		ctx, cancel := context.WithCancel(ctx)
 		scim = make(chan scimList, 1)
 		go func() {
-			us, err := r.actual.SCIMListUsers(ctx, "")
+			us, err := r.actual.SCIMListUsers(ctx, "", babelforce.Lean())
 			scim <- scimList{us, err}
 		}()
 		defer func() { // a failed read returns early: stop the login users' read and wait for it
@@ -145,7 +141,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		}
 		if small {
 			for _, d := range unmatched {
-				as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Q: d.Email})
+				as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{Q: d.Email}, babelforce.Lean())
 				if err != nil {
 					return nil, fmt.Errorf("look for agents with e-mail %s: %w", d.Email, err)
 				}
@@ -159,7 +155,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 				}
 			}
 		} else {
-			as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{})
+			as, err := r.actual.ListAgents(ctx, babelforce.AgentFilter{}, babelforce.Lean())
 			if err != nil {
 				return nil, fmt.Errorf("list agents: %w", err)
 			}
@@ -197,7 +193,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		if needSCIM {
 			if small {
 				for _, id := range scopeIDs {
-					us, err := r.actual.SCIMListUsers(ctx, scimEq("externalId", id))
+					us, err := r.actual.SCIMListUsers(ctx, scimEq("externalId", id), babelforce.Lean())
 					if err != nil {
 						return nil, fmt.Errorf("list login users: %w", err)
 					}
@@ -207,7 +203,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 					if act.scimByExt[key(d.SourceID)] != nil || d.Email == "" {
 						continue
 					}
-					us, err := r.actual.SCIMListUsers(ctx, scimEq("userName", lowerEmail(d.Email)))
+					us, err := r.actual.SCIMListUsers(ctx, scimEq("userName", lowerEmail(d.Email)), babelforce.Lean())
 					if err != nil {
 						return nil, fmt.Errorf("list login users: %w", err)
 					}
@@ -222,7 +218,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 					taken = true
 					us, err = l.users, l.err
 				} else {
-					us, err = r.actual.SCIMListUsers(ctx, "")
+					us, err = r.actual.SCIMListUsers(ctx, "", babelforce.Lean())
 				}
 				if err != nil {
 					return nil, fmt.Errorf("list login users: %w", err)
