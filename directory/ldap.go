@@ -693,7 +693,9 @@ func (l *LDAPSource) isBindDN(dn string) bool {
 // ids on the way; finish resolves what could only be resolved once every group was read.
 type ldapBuild struct {
 	l    *LDAPSource
-	snap *Snapshot
+	snap *Snapshot // its Users are in users until finish
+	// users holds the users read, in chunks (see userList).
+	users userList
 	// userByRawDN finds a member DN spelt as the server spells the user's own DN without
 	// parsing it; userByDN (normalised DNs) catches other spellings.
 	userByRawDN, userByDN, userByName, groupByDN map[string]string
@@ -731,7 +733,9 @@ func (l *LDAPSource) newBuild() *ldapBuild {
 }
 
 // claim returns e's id, or false when e is skipped: without an id (logged) or with an
-// unreadable or shared one (in errs).
+// unreadable or shared one (in errs). The caller records the id's owner (idOwner) once it
+// kept the entry: a user's with the user's own copies of the id and the DN, so that the
+// entry's are not kept alive for the whole read.
 func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
 	id, err := b.idOf(e)
 	switch {
@@ -751,7 +755,6 @@ func (b *ldapBuild) claim(kind string, e *entry) (string, bool) {
 		}
 		return "", false
 	}
-	b.idOwner[id] = idClaim{dn: e.dn, line: e.line}
 	return id, true
 }
 
@@ -768,8 +771,15 @@ func (b *ldapBuild) addUser(e *entry) {
 	a := b.l.cfg.Attributes
 	u := b.l.user(e, id)
 	u.compact()
+	// From here on the user's own copies (one allocation, see compact) of the id and the DN
+	// are used as keys and values, so that the entry's and claim's strings can be collected.
+	id = u.ID
+	b.idOwner[id] = idClaim{dn: u.DN, line: e.line}
 	b.userByRawDN[u.DN] = id
 	if isDN {
+		if key == u.DN {
+			key = u.DN // the user's copy: the entry's DN string is then collectable
+		}
 		b.userByDN[key] = id
 	}
 	if u.UserName != "" {
@@ -783,7 +793,7 @@ func (b *ldapBuild) addUser(e *entry) {
 		}
 		b.memberOf = append(b.memberOf, keys)
 	}
-	b.snap.Users = append(b.snap.Users, u)
+	b.users.add(u)
 }
 
 func (b *ldapBuild) addGroup(e *entry) {
@@ -791,6 +801,7 @@ func (b *ldapBuild) addGroup(e *entry) {
 	if !ok {
 		return
 	}
+	b.idOwner[id] = idClaim{dn: e.dn, line: e.line}
 	a := b.l.cfg.Attributes
 	if k, ok := NormalizeDN(e.dn); ok {
 		b.groupByDN[k] = id
@@ -829,6 +840,7 @@ func (b *ldapBuild) finish() (*Snapshot, error) {
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}
+	snap.Users = b.users.all()
 	if b.noID > 0 && len(snap.Users) == 0 && b.userEntries > 0 {
 		return nil, fmt.Errorf("no user has the id attribute %q: check attributes.id and the bind user's read rights", b.l.cfg.Attributes.ID)
 	}

@@ -1,0 +1,37 @@
+package directory
+
+// userList collects users as a source reads them and hands them over in one array of the
+// exact length. A slice grown by append doubles its array: at 100,000 users the last
+// doubling made room for 131,072, and both arrays were alive while it copied. The list
+// instead fills chunks that are never copied until the one copy at the end.
+type userList struct {
+	chunks [][]User
+	n      int
+}
+
+// maxUserChunk is how many users a chunk holds at most (about 400 KB).
+const maxUserChunk = 2048
+
+func (l *userList) add(u User) {
+	if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == cap(l.chunks[len(l.chunks)-1]) {
+		// chunks grow to maxUserChunk, so that a small directory needs no large one
+		l.chunks = append(l.chunks, make([]User, 0, min(maxUserChunk, max(16, l.n))))
+	}
+	last := &l.chunks[len(l.chunks)-1]
+	*last = append(*last, u)
+	l.n++
+}
+
+// all returns the users in the order added, in one array of the exact length, and empties l.
+func (l *userList) all() []User {
+	if l.n == 0 {
+		return nil
+	}
+	out := make([]User, 0, l.n)
+	for i, c := range l.chunks {
+		out = append(out, c...)
+		l.chunks[i] = nil // collectable once copied
+	}
+	l.chunks, l.n = nil, 0
+	return out
+}
