@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -42,8 +43,10 @@ type LDAPSource struct {
 	keep keptAttrs
 
 	// afterPage, when set (tests), runs after each page of a search; kind is "users",
-	// "groups" or "range".
+	// "groups" or "range". Calls are one at a time (pageDone), though a Read runs two
+	// searches at once.
 	afterPage func(kind string, page int)
+	pageMu    sync.Mutex
 	// pollOnly (tests) makes a DirSync stream ignore the server's change notifications.
 	pollOnly bool
 }
@@ -133,35 +136,31 @@ func (l *LDAPSource) Read(ctx context.Context) (*Snapshot, error) {
 	}
 	defer done()
 	serverURL := r.url
-	// Each page is mapped as it arrives and its raw entries dropped: only entries with a
-	// ranged attribute still to read wait for the end of their search. Users come first, so
-	// that a group's member DNs are resolved to ids while the group is read.
+	// The groups are read on a second connection to the same server while the users are read
+	// on the first: each search is mostly go-ldap decoding BER, so on two cores the two take
+	// about as long as the longer. A user is mapped as its page arrives and its raw entry
+	// dropped; a group entry waits (its values copied out of go-ldap's packets) until every
+	// user is in, since its member DNs are resolved to the users' ids. Should the second
+	// connection fail, the groups are read after the users on the first.
 	b := l.newBuild()
-	for _, s := range []struct {
-		kind, base, filter string
-		attrs              []string
-		add                func(*entry)
-	}{
-		{"users", userBase, l.cfg.UserFilter, l.userAttrs, b.addUser},
-		{"groups", groupBase, l.cfg.GroupFilter, l.groupAttrs, b.addGroup},
-	} {
-		var ranged []*entry
-		err := r.searchEach(s.kind, s.base, s.filter, s.attrs, func(e *entry) {
-			if len(e.ranged) > 0 {
-				ranged = append(ranged, e)
-				return
-			}
-			s.add(e)
-		})
-		if err != nil {
-			return nil, err
+	groups := r.readAside("groups", groupBase, l.cfg.GroupFilter, l.groupAttrs)
+	if err := r.readEach("users", userBase, l.cfg.UserFilter, l.userAttrs, b.addUser); err != nil {
+		groups.stop()
+		return nil, err
+	}
+	entries, err := groups.wait(r)
+	switch {
+	case errors.Is(err, errNoSecondConn):
+		l.logger.Debug("ldap groups read after the users", "url", serverURL, "error", err.Error())
+		err = r.readEach("groups", groupBase, l.cfg.GroupFilter, l.groupAttrs, b.addGroup)
+	case err == nil:
+		for i, e := range entries {
+			b.addGroup(e)
+			entries[i] = nil
 		}
-		if err := r.completeRanges(ranged); err != nil {
-			return nil, err
-		}
-		for _, e := range ranged {
-			s.add(e)
-		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	snap, err := b.finish()
 	if err != nil {
@@ -175,6 +174,116 @@ func (l *LDAPSource) Read(ctx context.Context) (*Snapshot, error) {
 		"user_pages", r.pages["users"], "group_pages", r.pages["groups"], "ranged_reads", r.pages["range"],
 		"duration", l.now().Sub(started).String())
 	return snap, nil
+}
+
+// readEach runs one paged search and hands each entry to add: as its page arrives, or, with a
+// ranged attribute still to read (AD's member;range=…), once that is read whole.
+func (r *ldapRead) readEach(kind, base, filter string, attrs []string, add func(*entry)) error {
+	var ranged []*entry
+	err := r.searchEach(kind, base, filter, attrs, func(e *entry) {
+		if len(e.ranged) > 0 {
+			ranged = append(ranged, e)
+			return
+		}
+		add(e)
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.completeRanges(ranged); err != nil {
+		return err
+	}
+	for _, e := range ranged {
+		add(e)
+	}
+	return nil
+}
+
+// errNoSecondConn is a readAside that could not connect: the read goes on, one search
+// after the other, on the first connection.
+var errNoSecondConn = errors.New("no second connection")
+
+// aside is a search that runs on a second connection to the server of r while r reads
+// something else.
+type aside struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	r       *ldapRead // the second connection's read (its page counts); nil until connected
+	entries []*entry
+	err     error
+}
+
+// readAside starts the search (readEach) on a second connection to r's server, bound as r
+// is, under r's deadline; its entries are kept (see detach) for wait.
+func (r *ldapRead) readAside(kind, base, filter string, attrs []string) *aside {
+	ctx, cancel := context.WithCancel(r.ctx)
+	a := &aside{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		conn, err := r.l.dial(ctx, r.url)
+		if err == nil {
+			if err = r.l.bind(conn, r.url); err != nil {
+				conn.Close()
+			}
+		}
+		if err != nil {
+			a.err = fmt.Errorf("%w: %w", errNoSecondConn, err)
+			return
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		defer func() {
+			stop()
+			conn.Close()
+		}()
+		conn.SetTimeout(r.l.cfg.SearchTimeout)
+		a.r = &ldapRead{l: r.l, conn: conn, url: r.url, parent: r.parent, ctx: ctx, dse: r.dse}
+		a.err = a.r.readEach(kind, base, filter, attrs, func(e *entry) {
+			e.detach()
+			a.entries = append(a.entries, e)
+		})
+	}()
+	return a
+}
+
+// wait returns the entries of the search once it is done (adding its page counts to r's),
+// or its error: errNoSecondConn when it could not connect.
+func (a *aside) wait(r *ldapRead) ([]*entry, error) {
+	<-a.done
+	a.cancel()
+	if a.r != nil {
+		for k, v := range a.r.pages {
+			r.pages[k] += v
+		}
+		r.refs += a.r.refs
+	}
+	return a.entries, a.err
+}
+
+// stop ends the search (its connection is closed) and waits for it.
+func (a *aside) stop() {
+	a.cancel()
+	<-a.done
+}
+
+// detach copies e's values out of go-ldap's packet buffers (each value of a packet holds a
+// buffer of 512 bytes or more) into one block of their size, for an entry kept after its page.
+func (e *entry) detach() {
+	n := 0
+	for _, vs := range e.attrs {
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	block := make([]byte, 0, n)
+	for k, vs := range e.attrs {
+		out := make([][]byte, len(vs))
+		for i, v := range vs {
+			start := len(block)
+			block = append(block, v...)
+			out[i] = block[start:len(block):len(block)]
+		}
+		e.attrs[k] = out
+	}
 }
 
 // open connects and binds (see connect) under search_timeout, reads the root DSE and resolves
@@ -484,9 +593,7 @@ func (r *ldapRead) searchEach(kind, base, filter string, attrs []string, each fu
 			return err
 		}
 		r.pages[kind]++
-		if r.l.afterPage != nil {
-			r.l.afterPage(kind, page)
-		}
+		r.l.pageDone(kind, page)
 		if paging == nil {
 			return nil
 		}
@@ -640,9 +747,7 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 			return r.fail("ranged "+attr, e.dn, next, err)
 		}
 		r.pages["range"]++
-		if r.l.afterPage != nil {
-			r.l.afterPage("range", r.pages["range"])
-		}
+		r.l.pageDone("range", r.pages["range"])
 		if len(res.Entries) != 1 {
 			return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: got %d entries", r.url, attr, e.dn, ErrIncomplete, len(res.Entries))
 		}
@@ -675,6 +780,15 @@ func (r *ldapRead) readRange(e *entry, attr string, next int) error {
 			return fmt.Errorf("ldap %s: ranged read of %s of %s: %w: the server stopped after %d values without the final range",
 				r.url, attr, e.dn, ErrIncomplete, next)
 		}
+	}
+}
+
+// pageDone calls afterPage (tests), one call at a time.
+func (l *LDAPSource) pageDone(kind string, page int) {
+	if l.afterPage != nil {
+		l.pageMu.Lock()
+		defer l.pageMu.Unlock()
+		l.afterPage(kind, page)
 	}
 }
 

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -549,5 +553,93 @@ func BenchmarkLDAPReadSlapd(b *testing.B) {
 		if _, err := l.Read(context.Background()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// startProxy forwards TCP connections to the server of ldapURL and returns its own URL;
+// limit(i) says what the i-th connection (from 0) gets: -1 everything, 0 nothing (closed at
+// once), n > 0 the first n bytes of the server's answers, then the connection is cut.
+func startProxy(t *testing.T, ldapURL string, limit func(i int) int64) (proxyURL string, conns *atomic.Int32) {
+	t.Helper()
+	u, err := url.Parse(ldapURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = &atomic.Int32{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := limit(int(conns.Add(1) - 1))
+			if n == 0 {
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				defer s.Close()
+				go func() { _, _ = io.Copy(s, c) }()
+				var from io.Reader = s
+				if n > 0 {
+					from = io.LimitReader(s, n)
+				}
+				_, _ = io.Copy(c, from)
+			}()
+		}
+	}()
+	return "ldap://" + ln.Addr().String(), conns
+}
+
+// TestLDAPGroupsOnASecondConnection: the groups are read on a second connection while the
+// users are read on the first, giving the snapshot one connection gives; a second
+// connection the server refuses makes the groups wait for the users on the first; one cut
+// in the middle of the groups makes the read incomplete.
+func TestLDAPGroupsOnASecondConnection(t *testing.T) {
+	s := startOrgSlapd(t, false)
+	read := func(limit func(int) int64) (*Snapshot, int32, error) {
+		t.Helper()
+		proxy, conns := startProxy(t, s.URL, limit)
+		cfg := slapdConfig(s)
+		cfg.URLs = []string{proxy}
+		cfg.PageSize = 100
+		snap, err := newTestLDAP(t, cfg).Read(context.Background())
+		if snap != nil {
+			snap.Source, snap.ReadAt = "", time.Time{}
+		}
+		return snap, conns.Load(), err
+	}
+
+	both, n, err := read(func(int) int64 { return -1 })
+	if err != nil || n != 2 {
+		t.Fatalf("read on %d connections: %v", n, err)
+	}
+	if len(both.Users) != seedUsers+1 || len(both.Groups) == 0 || len(both.Memberships) == 0 {
+		t.Fatalf("read %d users, %d groups, %d memberships", len(both.Users), len(both.Groups), len(both.Memberships))
+	}
+
+	one, n, err := read(func(i int) int64 { return map[bool]int64{true: -1, false: 0}[i == 0] })
+	if err != nil || n != 2 {
+		t.Fatalf("read with the second connection refused (%d asked): %v", n, err)
+	}
+	if !reflect.DeepEqual(one, both) {
+		t.Fatalf("one connection read another directory than two: %d users, %d groups", len(one.Users), len(one.Groups))
+	}
+
+	// the groups' connection gets its bind and root answers and part of the groups
+	cut, _, err := read(func(i int) int64 { return map[bool]int64{true: -1, false: 20_000}[i == 0] })
+	if cut != nil || !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "read groups") {
+		t.Fatalf("snap = %v, err = %v; want ErrIncomplete reading groups", cut != nil, err)
 	}
 }
