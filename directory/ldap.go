@@ -812,9 +812,12 @@ type ldapBuild struct {
 	users userList
 	// userByRawDN finds a member DN spelt as the server spells the user's own DN without
 	// parsing it; userByDN (normalised DNs) catches other spellings.
-	userByRawDN, userByDN, userByName, groupByDN map[string]string
-	idOwner                                      map[string]idClaim
-	noID, userEntries                            int
+	userByRawDN, userByDN, groupByDN map[string]string
+	// userByName (lower-cased user names) serves only member values that are no DN
+	// (memberUid): it is built at the first such value (see userNamed), not for every read.
+	userByName        map[string]string
+	idOwner           map[string]idClaim
+	noID, userEntries int
 	// idOf renders an entry's id (LDAPSource.id); the LDIF source adds its DN fallback.
 	idOf func(*entry) (string, error)
 	errs []error
@@ -842,7 +845,7 @@ type pendingMember struct {
 func (l *LDAPSource) newBuild() *ldapBuild {
 	bindKey, _ := NormalizeDN(l.cfg.BindDN)
 	return &ldapBuild{l: l, snap: &Snapshot{}, userByRawDN: map[string]string{}, userByDN: map[string]string{},
-		userByName: map[string]string{}, groupByDN: map[string]string{}, idOwner: map[string]idClaim{}, bindKey: bindKey,
+		groupByDN: map[string]string{}, idOwner: map[string]idClaim{}, bindKey: bindKey,
 		idOf: l.id}
 }
 
@@ -891,12 +894,9 @@ func (b *ldapBuild) addUser(e *entry) {
 	b.idOwner[id] = idClaim{dn: u.DN, line: e.line}
 	b.userByRawDN[u.DN] = id
 	if isDN {
-		if key == u.DN {
-			key = u.DN // the user's copy: the entry's DN string is then collectable
-		}
 		b.userByDN[key] = id
 	}
-	if u.UserName != "" {
+	if u.UserName != "" && b.userByName != nil {
 		b.userByName[strings.ToLower(u.UserName)] = id
 	}
 	if a.Member == "-" && a.MemberOf != "" && a.MemberOf != "-" {
@@ -937,7 +937,7 @@ func (b *ldapBuild) addGroup(e *entry) {
 				}
 				continue
 			}
-			if uid := b.userByName[strings.ToLower(v)]; uid != "" {
+			if uid := b.userNamed(v); uid != "" {
 				g.MemberUsers = append(g.MemberUsers, uid)
 			} else {
 				b.outside++
@@ -947,6 +947,20 @@ func (b *ldapBuild) addGroup(e *entry) {
 	b.snap.Groups = append(b.snap.Groups, g)
 }
 
+// userNamed returns the id of the user read so far whose user name is name (any case), or
+// "". The first call builds userByName from the users read; addUser adds later ones.
+func (b *ldapBuild) userNamed(name string) string {
+	if b.userByName == nil {
+		b.userByName = make(map[string]string, b.users.n)
+		b.users.each(func(u *User) {
+			if u.UserName != "" {
+				b.userByName[strings.ToLower(u.UserName)] = u.ID
+			}
+		})
+	}
+	return b.userByName[strings.ToLower(name)]
+}
+
 // finish resolves the member DNs that name groups and returns the snapshot (not yet
 // resolved: see Snapshot.Resolve).
 func (b *ldapBuild) finish() (*Snapshot, error) {
@@ -954,8 +968,7 @@ func (b *ldapBuild) finish() (*Snapshot, error) {
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}
-	snap.Users = b.users.all()
-	if b.noID > 0 && len(snap.Users) == 0 && b.userEntries > 0 {
+	if b.noID > 0 && b.users.n == 0 && b.userEntries > 0 {
 		return nil, fmt.Errorf("no user has the id attribute %q: check attributes.id and the bind user's read rights", b.l.cfg.Attributes.ID)
 	}
 	for _, p := range b.pending {
@@ -968,13 +981,14 @@ func (b *ldapBuild) finish() (*Snapshot, error) {
 		case isGroup:
 			b.nestedIgnored++
 		default:
-			if uid := b.userByName[strings.ToLower(p.raw)]; uid != "" {
+			if uid := b.userNamed(p.raw); uid != "" {
 				g.MemberUsers = append(g.MemberUsers, uid)
 			} else {
 				b.outside++
 			}
 		}
 	}
+	snap.Users = b.users.all() // after the pending members: userNamed reads b.users
 	for i, keys := range b.memberOf {
 		u := &snap.Users[i]
 		for _, k := range keys {

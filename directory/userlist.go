@@ -22,6 +22,15 @@ func (l *userList) add(u User) {
 	l.n++
 }
 
+// each calls f for every user added so far, in order.
+func (l *userList) each(f func(*User)) {
+	for _, c := range l.chunks {
+		for i := range c {
+			f(&c[i])
+		}
+	}
+}
+
 // all returns the users in the order added, in one array of the exact length, and empties l.
 func (l *userList) all() []User {
 	if l.n == 0 {
