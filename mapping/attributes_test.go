@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -144,5 +145,34 @@ func TestNarrowingDropsWhatRulesDoNotRead(t *testing.T) {
 	}
 	if d := Desire(s, dyn); len(d.Agents) != 1 || d.Agents[0].Name != "Sales" {
 		t.Fatalf("whole: %+v %+v", d.Agents, d.Skipped)
+	}
+}
+
+// TestPhoneMemoFillsFromTheSecondDesire: a one-shot command maps once and keeps no number
+// (issue 11: about 16 MB at 100,000 people until the end of the run); bridge serve maps again
+// and then remembers them. The results never differ.
+func TestPhoneMemoFillsFromTheSecondDesire(t *testing.T) {
+	rules, err := Compile(Config{AgentSource: "x", Phone: PhoneConfig{DefaultRegion: "DE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s directory.Snapshot
+	for i, n := range []string{"030 1234567", "+49 171 2345678"} {
+		u := user(strconv.Itoa(i), "u"+strconv.Itoa(i), "u"+strconv.Itoa(i)+"@example.com")
+		u.Phones = []directory.Phone{{Value: n, Primary: true}}
+		s.Users = append(s.Users, u)
+	}
+	s.Resolve()
+	first, _ := json.Marshal(Desire(&s, rules))
+	if n := len(rules.phoneCache); n != 0 {
+		t.Fatalf("after the first Desire the memo holds %d numbers, want none", n)
+	}
+	second, _ := json.Marshal(Desire(&s, rules))
+	if n := len(rules.phoneCache); n != 2 {
+		t.Fatalf("after the second Desire the memo holds %d numbers, want 2", n)
+	}
+	third, _ := json.Marshal(Desire(&s, rules))
+	if string(first) != string(second) || string(second) != string(third) || !strings.Contains(string(first), "+49301234567") {
+		t.Fatalf("results differ or lack the number:\n%s\n%s\n%s", first, second, third)
 	}
 }

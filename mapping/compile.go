@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
 
 	"github.com/nyaruka/phonenumbers"
@@ -16,8 +17,8 @@ import (
 )
 
 // Rules is a compiled, validated Config. It is safe for concurrent use; the only state it
-// keeps is a bounded memo of normalised phone numbers, which makes later runs faster and
-// never changes a result.
+// keeps is a bounded memo of normalised phone numbers (filled from the second Desire on),
+// which makes later runs faster and never changes a result.
 type Rules struct {
 	cfg             Config
 	agentSource     string
@@ -52,6 +53,8 @@ type Rules struct {
 
 	phoneMu    sync.RWMutex
 	phoneCache map[phoneKey]phoneResult
+	// desires counts the Desire calls: the phone memo fills from the second on.
+	desires atomic.Int64
 }
 
 // AgentSource returns the agent_source stamped on every agent.

@@ -24,6 +24,7 @@ func Desire(s *directory.Snapshot, r *Rules) *Desired {
 	if s == nil {
 		s = &directory.Snapshot{}
 	}
+	r.desires.Add(1)
 	p := prepare(s, r)
 	// Each user's agent is written straight into the agents the result keeps (the skipped
 	// ones are squeezed out below): a second array of every agent, alive beside the snapshot

@@ -10,7 +10,9 @@ import (
 )
 
 // phoneKey and phoneResult memoise normalizePhone in Rules: a periodic reconcile sees the
-// same numbers every time, and libphonenumber takes microseconds per number.
+// same numbers every time, and libphonenumber takes microseconds per number. The memo is
+// filled only from the second Desire on: a one-shot command (bridge plan, sync, explain)
+// maps once and would only hold every number (about 160 bytes each) to the end of its run.
 type phoneKey struct{ raw, region string }
 
 type phoneResult struct{ number, problem string }
@@ -27,6 +29,9 @@ func (r *Rules) normalizePhone(raw, region string) (string, string) {
 		return res.number, res.problem
 	}
 	res.number, res.problem = normalizePhone(raw, region)
+	if r.desires.Load() < 2 {
+		return res.number, res.problem
+	}
 	r.phoneMu.Lock()
 	if len(r.phoneCache) >= maxPhoneCache {
 		clear(r.phoneCache) // numbers of long-gone users must not crowd out today's
