@@ -90,11 +90,14 @@ type applier struct {
 	trigger string
 	st      *state
 
-	auditMu   sync.Mutex // the audit hook is called by one goroutine at a time
-	mu        sync.Mutex
-	agentIDs  map[string]string // source key -> agent id created (or adopted) in this run
-	groupIDs  map[string]string // lower-cased group name -> id of a group created in this run
-	results   map[*op][]Result
+	auditMu  sync.Mutex // the audit hook is called by one goroutine at a time
+	mu       sync.Mutex
+	agentIDs map[string]string // source key -> agent id created (or adopted) in this run
+	groupIDs map[string]string // lower-cased group name -> id of a group created in this run
+	// results holds every change's result in plan order, written once where the report keeps
+	// it (a first sync has hundreds of thousands); at[i] is where op i's results start.
+	results   []Result
+	at        []int
 	notJoined map[*op][]string // create ops whose agent was created without these groups
 	errs      []error
 	done      int
@@ -106,9 +109,20 @@ type applier struct {
 // errors of the items that failed.
 func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state, trigger string) error {
 	a := &applier{r: r, trigger: trigger, st: st,
-		agentIDs: map[string]string{}, groupIDs: map[string]string{}, results: map[*op][]Result{},
-		notJoined: map[*op][]string{},
-		total:     len(p.Changes)}
+		agentIDs: map[string]string{}, groupIDs: map[string]string{}, notJoined: map[*op][]string{},
+		at: make([]int, len(p.ops)), total: len(p.Changes)}
+	n := 0
+	for i, o := range p.ops {
+		a.at[i] = n
+		n += len(o.changes)
+	}
+	held := 0
+	for _, o := range p.held {
+		held += len(o.changes)
+	}
+	if n+held > 0 {
+		a.results = make([]Result, n, n+held)
+	}
 	// ctx decides whether the next write starts; a write that has started runs on wctx, which
 	// outlives a cancelled ctx by writeGrace, so SIGTERM never cuts a request in half.
 	wctx, cancel := writeContext(ctx, writeGrace)
@@ -119,21 +133,21 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 		units = units[:0]
 	}
 	phase := -1
-	var bulk map[callKind][]*op
+	var bulk map[callKind][]int
 	flushBulk := func() {
 		for _, k := range []callKind{callEnable, callDisable} {
-			os := bulk[k]
-			if len(os) == 1 {
-				units = append(units, a.unit(os[0]))
+			is := bulk[k]
+			if len(is) == 1 {
+				units = append(units, a.unit(is[0], p.ops[is[0]]))
 				continue
 			}
-			for c := range slices.Chunk(os, bulkChunk) {
-				units = append(units, a.bulkUnit(k, c))
+			for c := range slices.Chunk(is, bulkChunk) {
+				units = append(units, a.bulkUnit(k, c, p.ops))
 			}
 		}
 		bulk = nil
 	}
-	for _, o := range p.ops {
+	for i, o := range p.ops {
 		if ph := o.call.phase(); ph != phase {
 			flushBulk()
 			flush()
@@ -141,30 +155,34 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 		}
 		if o.call == callEnable || o.call == callDisable {
 			if bulk == nil {
-				bulk = map[callKind][]*op{}
+				bulk = map[callKind][]int{}
 			}
-			bulk[o.call] = append(bulk[o.call], o)
+			bulk[o.call] = append(bulk[o.call], i)
 			continue
 		}
-		units = append(units, a.unit(o))
+		units = append(units, a.unit(i, o))
 	}
 	flushBulk()
 	flush()
 
 	// results in plan order; held and unreached changes are "skipped"
-	for _, o := range p.ops {
-		res, ok := a.results[o]
-		if !ok {
-			for _, c := range o.changes {
-				res = append(res, Result{Change: c, Status: StatusSkipped, Error: "not applied: the run was cancelled"})
+	for i, o := range p.ops {
+		res := a.results[a.at[i] : a.at[i]+len(o.changes)]
+		for j, c := range o.changes {
+			if res[j].Status == "" { // never finished
+				res[j] = Result{Change: c, Status: StatusSkipped, Error: "not applied: the run was cancelled"}
 			}
 		}
-		rep.Results = append(rep.Results, res...)
 	}
 	for _, o := range p.held {
 		for _, c := range o.changes {
-			rep.Results = append(rep.Results, Result{Change: c, Status: StatusSkipped, Error: "held back by guard"})
+			a.results = append(a.results, Result{Change: c, Status: StatusSkipped, Error: "held back by guard"})
 		}
+	}
+	if rep.Results == nil {
+		rep.Results = a.results
+	} else {
+		rep.Results = append(rep.Results, a.results...)
 	}
 	for _, res := range rep.Results {
 		rep.Counts[string(res.Change.Kind)+"/"+res.Status]++
@@ -180,20 +198,20 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 	return errors.Join(errs...)
 }
 
-// unit returns the work of one op.
-func (a *applier) unit(o *op) func(context.Context) {
+// unit returns the work of op i.
+func (a *applier) unit(i int, o *op) func(context.Context) {
 	return func(ctx context.Context) {
 		err := a.do(ctx, o)
-		a.finish(o, err)
+		a.finish(i, o, err)
 	}
 }
 
-// bulkUnit enables or disables several agents in one call.
-func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
+// bulkUnit enables or disables several agents in one call: the ops of ops numbered is.
+func (a *applier) bulkUnit(k callKind, is []int, ops []*op) func(context.Context) {
 	return func(ctx context.Context) {
-		ids := make([]string, len(os))
-		for i, o := range os {
-			ids[i] = o.agentID
+		ids := make([]string, len(is))
+		for n, i := range is {
+			ids[n] = ops[i].agentID
 		}
 		var res []babelforce.BulkResult
 		var err error
@@ -206,7 +224,8 @@ func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
 		for _, br := range res {
 			byID[babelforce.NormalizeID(br.ID)] = br
 		}
-		for _, o := range os {
+		for _, i := range is {
+			o := ops[i]
 			e := err
 			if e == nil {
 				br, ok := byID[babelforce.NormalizeID(o.agentID)]
@@ -220,7 +239,7 @@ func (a *applier) bulkUnit(k callKind, os []*op) func(context.Context) {
 			if e == nil {
 				a.after(o)
 			}
-			a.finish(o, e)
+			a.finish(i, o, e)
 		}
 	}
 }
@@ -372,8 +391,8 @@ func (a *applier) after(o *op) {
 	}
 }
 
-// finish records the outcome of one op: results, audit records, progress.
-func (a *applier) finish(o *op, err error) {
+// finish records the outcome of op i: results, audit records, progress.
+func (a *applier) finish(i int, o *op, err error) {
 	status, msg := StatusApplied, ""
 	var nr errNotReached
 	switch {
@@ -383,22 +402,21 @@ func (a *applier) finish(o *op, err error) {
 		status, msg = StatusFailed, err.Error()
 	}
 	a.mu.Lock()
-	res := make([]Result, len(o.changes))
-	for i, c := range o.changes {
+	res := a.results[a.at[i] : a.at[i]+len(o.changes)]
+	for j, c := range o.changes {
 		if c.AgentID == "" && o.key != "" {
 			c.AgentID = a.agentIDs[o.key]
 		}
-		res[i] = Result{Change: c, Status: status, Error: msg}
+		res[j] = Result{Change: c, Status: status, Error: msg}
 		// the joins a create carries: skipped with the agent, or when their group is missing
 		switch {
 		case c.Kind != JoinAgentGroup || o.call != callCreateAgent:
 		case status == StatusFailed:
-			res[i].Status, res[i].Error = StatusSkipped, "not applied: the agent was not created"
+			res[j].Status, res[j].Error = StatusSkipped, "not applied: the agent was not created"
 		case slices.Contains(a.notJoined[o], c.Value):
-			res[i].Status, res[i].Error = StatusSkipped, fmt.Sprintf("not applied: agent group %q was not created", c.Value)
+			res[j].Status, res[j].Error = StatusSkipped, fmt.Sprintf("not applied: agent group %q was not created", c.Value)
 		}
 	}
-	a.results[o] = res
 	if err != nil && status == StatusFailed {
 		a.errs = append(a.errs, &changeError{kind: o.changes[0].Kind, subject: o.changes[0].Subject, err: err})
 	}

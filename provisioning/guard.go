@@ -84,7 +84,20 @@ func (r *Reconciler) guard(p *Plan, ops []*op, sourceUsers, owned int, missing [
 			o = keep
 		}
 		p.ops = append(p.ops, o)
+	}
+	// one copy of the changes: each op's changes are its part of p.Changes (a first sync
+	// plans hundreds of thousands)
+	n := 0
+	for _, o := range p.ops {
+		n += len(o.changes)
+	}
+	if n > 0 {
+		p.Changes = make([]Change, 0, n)
+	}
+	for _, o := range p.ops {
+		start := len(p.Changes)
 		p.Changes = append(p.Changes, o.changes...)
+		o.changes = p.Changes[start:len(p.Changes):len(p.Changes)]
 	}
 }
 
