@@ -265,8 +265,8 @@ func (a *applier) do(ctx context.Context, o *op) error {
 		a.mu.Unlock()
 		return nil
 	case callCreateAgent:
-		if o.agent == nil { // adopt
-			if _, err := t.UpdateAgent(ctx, o.agentID, o.update); err != nil {
+		if o.want == nil { // adopt
+			if _, err := t.UpdateAgent(ctx, o.agentID, *o.update); err != nil {
 				return err
 			}
 			a.mu.Lock()
@@ -274,7 +274,7 @@ func (a *applier) do(ctx context.Context, o *op) error {
 			a.mu.Unlock()
 			return nil
 		}
-		ag := *o.agent
+		ag := newAgent(o.want, a.r.rules.AgentSource())
 		var missing []string
 		a.mu.Lock()
 		for _, j := range o.joins {
@@ -285,7 +285,7 @@ func (a *applier) do(ctx context.Context, o *op) error {
 			}
 		}
 		a.mu.Unlock()
-		created, err := t.CreateAgent(ctx, &ag)
+		created, err := t.CreateAgent(ctx, ag)
 		if err != nil {
 			return err
 		}
@@ -297,10 +297,10 @@ func (a *applier) do(ctx context.Context, o *op) error {
 		a.mu.Unlock()
 		return nil
 	case callUpdateAgent:
-		_, err := t.UpdateAgent(ctx, o.agentID, o.update)
+		_, err := t.UpdateAgent(ctx, o.agentID, *o.update)
 		return err
 	case callCreateLogin:
-		_, err := t.SCIMCreateUser(ctx, o.scim)
+		_, err := t.SCIMCreateUser(ctx, desiredLogin(o.want, nil))
 		return err
 	case callReplaceLogin:
 		_, err := t.SCIMReplaceUser(ctx, o.scimID, o.scim)

@@ -68,15 +68,18 @@ type op struct {
 	agentID string // "" for an agent created in the same run: resolved by key
 	changes []Change
 
-	agent      *babelforce.Agent      // callCreateAgent (create)
-	joins      []join                 // callCreateAgent (create): the agent groups it is created in
-	update     babelforce.AgentUpdate // callCreateAgent (adopt), callUpdateAgent
-	group      string                 // callCreateGroup, callJoin, callLeave: group name
-	groupID    string                 // callLeave
-	scim       *babelforce.SCIMUser   // callCreateLogin, callReplaceLogin
-	scimID     string                 // callReplaceLogin, callDeactivateLogin
-	integ, ext string                 // external ids
-	task       SideTask               // callSide
+	// want is the desired agent a create sends (callCreateAgent without it is an adoption),
+	// and the login user callCreateLogin sends: the payload is built when the call is made,
+	// not held from plan to write (a first sync plans two such calls a person).
+	want       *mapping.Agent
+	joins      []join                  // callCreateAgent (create): the agent groups it is created in
+	update     *babelforce.AgentUpdate // callCreateAgent (adopt), callUpdateAgent
+	group      string                  // callCreateGroup, callJoin, callLeave: group name
+	groupID    string                  // callLeave
+	scim       *babelforce.SCIMUser    // callReplaceLogin
+	scimID     string                  // callReplaceLogin, callDeactivateLogin
+	integ, ext string                  // external ids
+	task       SideTask                // callSide
 }
 
 // join is an agent group a new agent is created in: the id when the group exists, else the
@@ -379,9 +382,6 @@ func sortOps(ops []*op) {
 // also carries the join changes, so the plan still lists each group joined.
 // In createOps, updateOps, groupOps and loginOps k is key(d.SourceID), computed once by diff.
 func (in *differ) createOps(d *mapping.Agent, k, subject string) []*op {
-	enabled := d.Enabled
-	ag := &babelforce.Agent{Name: d.Name, Email: d.Email, Number: d.Number, Enabled: &enabled,
-		Tags: slices.Clone(d.Tags), SourceID: d.SourceID, AgentSource: cmp.Or(d.AgentSource, in.source)}
 	fields := []FieldChange{{Field: "name", After: d.Name}}
 	if d.Number != "" {
 		fields = append(fields, FieldChange{Field: "number", After: d.Number})
@@ -395,7 +395,7 @@ func (in *differ) createOps(d *mapping.Agent, k, subject string) []*op {
 	if !d.Enabled {
 		fields = append(fields, FieldChange{Field: "enabled", After: "false"})
 	}
-	create := &op{call: callCreateAgent, subject: subject, key: k, agent: ag,
+	create := &op{call: callCreateAgent, subject: subject, key: k, want: d,
 		changes: []Change{{Kind: CreateAgent, Subject: subject, SourceID: d.SourceID, Fields: fields}}}
 	for _, g := range d.AgentGroups {
 		create.joins = append(create.joins, join{name: g, id: in.actual.groupID[strings.ToLower(g)]})
@@ -455,7 +455,7 @@ func (in *differ) updateOps(d *mapping.Agent, k string, a *babelforce.Agent, sub
 		if adopt != "" {
 			call = callCreateAgent
 		}
-		ops = append(ops, &op{call: call, subject: subject, key: k, agentID: a.ID, update: u, changes: changes})
+		ops = append(ops, &op{call: call, subject: subject, key: k, agentID: a.ID, update: &u, changes: changes})
 	}
 	// agent groups
 	if !in.sameGroups(a, d.AgentGroups) {
@@ -627,7 +627,7 @@ func (in *differ) loginOps(d *mapping.Agent, k, subject, agentID string) *op {
 		if !d.Enabled {
 			return nil // no account for someone inactive
 		}
-		return &op{call: callCreateLogin, subject: subject, key: k, agentID: agentID, scim: desiredLogin(d, nil),
+		return &op{call: callCreateLogin, subject: subject, key: k, agentID: agentID, want: d,
 			changes: []Change{{Kind: CreateLoginUser, Subject: subject, SourceID: d.SourceID, AgentID: agentID,
 				Fields: []FieldChange{{Field: "roles", After: strings.Join(d.Roles, ", ")}}}}}
 	}
@@ -663,6 +663,13 @@ func (in *differ) loginOps(d *mapping.Agent, k, subject, agentID string) *op {
 		c.Reason = "adopt existing login user with the same e-mail"
 	}
 	return &op{call: callReplaceLogin, subject: subject, key: k, agentID: agentID, scimID: u.ID, scim: want, changes: []Change{c}}
+}
+
+// newAgent is the agent a create sends for d: source is the agent source when d has none.
+func newAgent(d *mapping.Agent, source string) *babelforce.Agent {
+	enabled := d.Enabled
+	return &babelforce.Agent{Name: d.Name, Email: d.Email, Number: d.Number, Enabled: &enabled,
+		Tags: slices.Clone(d.Tags), SourceID: d.SourceID, AgentSource: cmp.Or(d.AgentSource, source)}
 }
 
 // desiredLogin is the SCIM user d should have; attributes bridge does not manage are kept

@@ -105,7 +105,7 @@ func (r *Reconciler) guard(p *Plan, ops []*op, sourceUsers, owned int, missing [
 // and what is held back.
 func splitDestructive(o *op) (keep, held *op) {
 	switch {
-	case o.call == callUpdateAgent || (o.call == callCreateAgent && o.agent == nil):
+	case o.call == callUpdateAgent || (o.call == callCreateAgent && o.want == nil):
 		// an update (or a take-over): the tags it removes stay, the rest goes ahead
 		var kept, removed []Change
 		for _, c := range o.changes {
@@ -122,14 +122,16 @@ func splitDestructive(o *op) (keep, held *op) {
 		}
 		k := *o
 		k.changes = kept
-		if o.update.Tags != nil {
+		if o.update != nil && o.update.Tags != nil {
 			tags := slices.Clone(*o.update.Tags)
 			for _, c := range removed {
 				if !slices.Contains(tags, c.Value) {
 					tags = append(tags, c.Value)
 				}
 			}
-			k.update.Tags = &tags
+			u := *o.update // o and the held part share o.update
+			u.Tags = &tags
+			k.update = &u
 		}
 		return &k, &h
 	case o.call == callReplaceLogin && o.scim != nil && len(o.changes) == 1:
