@@ -98,6 +98,7 @@ type applier struct {
 	// it (a first sync has hundreds of thousands); at[i] is where op i's results start.
 	results   []Result
 	at        []int
+	ops       []*op            // the plan's ops; each is cleared once finished, so a first sync's calls are garbage once made
 	notJoined map[*op][]string // create ops whose agent was created without these groups
 	errs      []error
 	done      int
@@ -123,13 +124,25 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 	if n+held > 0 {
 		a.results = make([]Result, n, n+held)
 	}
+	if p.windowed {
+		p.tried = nil
+		for _, o := range p.ops {
+			if o.destructive() {
+				p.tried = append(p.tried, o.person())
+			}
+		}
+	}
+	a.ops = p.ops
 	// ctx decides whether the next write starts; a write that has started runs on wctx, which
 	// outlives a cancelled ctx by writeGrace, so SIGTERM never cuts a request in half.
 	wctx, cancel := writeContext(ctx, writeGrace)
 	defer cancel()
 	var units []func(context.Context)
 	flush := func() {
-		forEach(ctx, r.cfg.Concurrency, len(units), func(i int) { units[i](wctx) })
+		forEach(ctx, r.cfg.Concurrency, len(units), func(i int) {
+			units[i](wctx)
+			units[i] = nil // its op is done with
+		})
 		units = units[:0]
 	}
 	phase := -1
@@ -167,6 +180,9 @@ func (r *Reconciler) apply(ctx context.Context, rep *Report, p *Plan, st *state,
 
 	// results in plan order; held and unreached changes are "skipped"
 	for i, o := range p.ops {
+		if o == nil { // finished
+			continue
+		}
 		res := a.results[a.at[i] : a.at[i]+len(o.changes)]
 		for j, c := range o.changes {
 			if res[j].Status == "" { // never finished
@@ -421,6 +437,7 @@ func (a *applier) finish(i int, o *op, err error) {
 		a.errs = append(a.errs, &changeError{kind: o.changes[0].Kind, subject: o.changes[0].Subject, err: err})
 	}
 	a.done += len(o.changes)
+	a.ops[i] = nil
 	if a.r.progress != nil {
 		a.r.progress(a.done, a.total)
 	}

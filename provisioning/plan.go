@@ -150,6 +150,9 @@ type Plan struct {
 	// windowed: a run of some people (Scope.Users): the people it takes something from are
 	// remembered in state.Destructive for the guard's window.
 	windowed bool
+	// tried are the people a windowed plan's destructive calls concern, noted by apply before
+	// it clears the ops it finished.
+	tried []string
 }
 
 // Skipped is something the plan deliberately does not touch.

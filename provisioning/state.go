@@ -70,13 +70,11 @@ func (s *state) noteDestructive(p *Plan, now time.Time, window time.Duration) {
 	if !p.windowed {
 		return
 	}
-	for _, o := range p.ops {
-		if o.destructive() {
-			if s.Destructive == nil {
-				s.Destructive = map[string]time.Time{}
-			}
-			s.Destructive[o.person()] = now
+	for _, k := range p.tried {
+		if s.Destructive == nil {
+			s.Destructive = map[string]time.Time{}
 		}
+		s.Destructive[k] = now
 	}
 }
 
