@@ -1106,21 +1106,15 @@ func (l *LDAPSource) user(e *entry, id string) User {
 			}
 		}
 	}
-	n := len(e.attrs)
-	if l.keep != nil {
-		n = 0
-		for name := range e.attrs {
-			if l.keep[name] {
-				n++
-			}
-		}
-	}
-	if l.keep == nil || n > 0 {
-		u.Attributes = make(map[string][]string, n)
+	if l.keep == nil {
+		u.Attributes = make(map[string][]string, len(e.attrs))
 	}
 	for name, vals := range e.attrs {
 		if secretAttrs[name] || !l.keep.keeps(name) {
 			continue
+		}
+		if u.Attributes == nil { // KeepAttributes: a map only for a user with a kept attribute
+			u.Attributes = make(map[string][]string, min(len(e.attrs), len(l.keep)))
 		}
 		out := make([]string, 0, len(vals))
 		for _, v := range vals {
