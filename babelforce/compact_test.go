@@ -13,7 +13,8 @@ import (
 
 // TestListsCompacted: a list keeps a value that repeats from item to item once (the agent
 // source, group references, tags, SCIM schemas and roles), and loses nothing by it; with Lean
-// it leaves out timestamps and SCIM meta and nothing else.
+// it leaves out timestamps, SCIM meta and e-mails and a SCIM name that is only the formatted
+// one, and nothing else, and its items share repeated slices (an append copies).
 func TestListsCompacted(t *testing.T) {
 	sim := babelforcetest.New(t, babelforcetest.Options{})
 	c := sim.Client(t)
@@ -26,7 +27,12 @@ func TestListsCompacted(t *testing.T) {
 		if !sim.AddAgentToGroup(g.ID, a.ID) {
 			t.Fatal("agent not added to its group")
 		}
+		name := &babelforce.SCIMName{Formatted: fmt.Sprintf("P %d", i)}
+		if i%2 == 1 {
+			name.GivenName = "P" // kept by Lean: a replace keeps it
+		}
 		sim.PutSCIMUser(babelforce.SCIMUser{UserName: fmt.Sprintf("p%d@example.com", i), ExternalID: fmt.Sprintf("uid=p%d", i),
+			DisplayName: fmt.Sprintf("P %d", i), Name: name,
 			Emails: []babelforce.SCIMValue{{Value: fmt.Sprintf("p%d@example.com", i), Type: "work", Primary: true}},
 			Roles:  []babelforce.SCIMValue{{Value: "agent"}}})
 	}
@@ -60,10 +66,23 @@ func TestListsCompacted(t *testing.T) {
 		t.Fatalf("%d lean agents, %v", len(lean), err)
 	}
 	for i, a := range full {
-		a.DateCreated, a.LastUpdated, a.Groups[0].DateCreated = "", "", ""
+		a.DateCreated, a.LastUpdated = "", ""
+		a.Groups = []babelforce.GroupRef{{ID: a.Groups[0].ID, Name: a.Groups[0].Name}}
 		if !reflect.DeepEqual(a, lean[i]) {
 			t.Fatalf("lean %+v, want %+v", lean[i], a)
 		}
+	}
+	// lean items share what they repeat whole, and an append does not reach the others
+	l0, ln := lean[0], lean[n-1]
+	if unsafe.SliceData(l0.Tags) != unsafe.SliceData(ln.Tags) || unsafe.SliceData(l0.Groups) != unsafe.SliceData(ln.Groups) || l0.Enabled != ln.Enabled {
+		t.Errorf("lean agents do not share their tags, groups and enabled flag")
+	}
+	grown := append(l0.Tags, "extra")
+	if len(ln.Tags) != 1 || unsafe.SliceData(grown) == unsafe.SliceData(ln.Tags) {
+		t.Errorf("an append to a lean agent's tags reached another agent's: %q", ln.Tags)
+	}
+	if unsafe.SliceData(full[0].Tags) == unsafe.SliceData(full[n-1].Tags) {
+		t.Errorf("a full list shares its items' slices")
 	}
 
 	users, err := c.SCIMListUsers(ctx, "")
@@ -82,9 +101,22 @@ func TestListsCompacted(t *testing.T) {
 		t.Fatalf("%d lean login users, %v", len(leanUsers), err)
 	}
 	for i, u := range users {
-		u.Meta = nil
+		if u.Name == nil || u.Name.Formatted == "" || len(u.Emails) != 1 {
+			t.Fatalf("login user %+v", u)
+		}
+		u.Meta, u.Emails = nil, nil // set whole by a reconcile
+		if u.Name.GivenName == "" {
+			u.Name = nil // nothing but the formatted name: set whole by a reconcile
+		}
 		if !reflect.DeepEqual(u, leanUsers[i]) {
 			t.Fatalf("lean %+v, want %+v", leanUsers[i], u)
 		}
+	}
+	if leanUsers[1].Name == nil || leanUsers[1].Name.GivenName != "P" {
+		t.Errorf("lean dropped a given name: %+v", leanUsers[1])
+	}
+	v0, vn := leanUsers[0], leanUsers[n-1]
+	if unsafe.SliceData(v0.Roles) != unsafe.SliceData(vn.Roles) || unsafe.SliceData(v0.Schemas) != unsafe.SliceData(vn.Schemas) || v0.Active != vn.Active {
+		t.Errorf("lean login users do not share their roles, schemas and active flag")
 	}
 }

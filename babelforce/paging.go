@@ -138,7 +138,7 @@ func listAll[T any](ctx context.Context, c *Client, tmpl, path string, query url
 		return env, err
 	}
 	var all []T
-	seen := strs{}
+	seen := newMemo()
 	prevFirst := ""
 	// take adds one page, as the page-by-page walk would; done says the list is complete.
 	take := func(page int, env listEnvelope[T], err error) (done bool, _ error) {
@@ -293,7 +293,7 @@ func scimListAll[T any](ctx context.Context, c *Client, tmpl, path string, query
 		return lr, err
 	}
 	var all []T
-	seen := strs{}
+	seen := newMemo()
 	start := 1
 	// take adds one page, as the page-by-page walk would; done says the list is complete.
 	take := func(lr scimListResponse[T]) (done bool) {

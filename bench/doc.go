@@ -4,6 +4,10 @@
 //
 //   - anchor A: ldapsearch reading the users and the groups' members (paged), the floor of
 //     any LDAP read;
+//   - anchor A′: the same read through go-ldap, the LDAP library bridge is built on (the
+//     users and the groups on two connections at once, as bridge reads them; every entry
+//     dropped): the floor of any read bridge can make, since go-ldap decodes every value into
+//     a packet tree before bridge sees it;
 //   - anchor B: a paged GET of every agent from the babelforce simulator, the floor of any
 //     babelforce read;
 //   - bridge (a separate process, the binary named by BRIDGE_BIN): the first sync, a no-op

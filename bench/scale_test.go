@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,6 +230,17 @@ func TestScale(t *testing.T) {
 		}
 	}
 
+	// anchor A′: the same read through go-ldap, as its own process (this test binary again)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchorGo, out := timed(t, "anchor A′: the same read through go-ldap (two connections, entries dropped)",
+		[]string{ldapReadEnv + "=" + strings.Join([]string{slapd.URL, slapd.BindDN, slapd.BindPassword}, "\n")}, self)
+	if got := strings.Fields(out); len(got) != 2 || got[0] != strconv.Itoa(n) {
+		t.Fatalf("anchor A′ read %q, want %d people", out, n)
+	}
+
 	sim := babelforcetest.New(t, babelforcetest.Options{})
 	state := filepath.Join(dir, "state.json")
 	cfg := filepath.Join(dir, "bridge.yaml")
@@ -297,7 +309,7 @@ func TestScale(t *testing.T) {
 	if hundred.writes != changed {
 		t.Errorf("%d changed people: %d writes, want %d: %v", changed, hundred.writes, changed, hundred.calls)
 	}
-	rows = append(rows, anchorA, anchorB, first, noopPlan, noopSync, hundred)
+	rows = append(rows, anchorA, anchorGo, anchorB, first, noopPlan, noopSync, hundred)
 
 	// the table
 	var b strings.Builder
@@ -321,6 +333,8 @@ func TestScale(t *testing.T) {
 	ab := anchorA.wall + anchorB.wall
 	fmt.Fprintf(&b, "\nno-op plan / (A + B) = %.2f; no-op plan peak RSS per person = %.1f KB\n",
 		float64(noopPlan.wall)/float64(ab), float64(noopPlan.rssKB)*1024/float64(n)/1000)
+	fmt.Fprintf(&b, "A′ / (A + B) = %.2f (go-ldap's read alone); no-op plan / (A′ + B) = %.2f\n",
+		float64(anchorGo.wall)/float64(ab), float64(noopPlan.wall)/float64(anchorGo.wall+anchorB.wall))
 	fmt.Fprintf(&b, "first sync: %.2f write calls per new person, %.2f ms wall per person\n",
 		float64(first.writes)/float64(n), float64(first.wall.Milliseconds())/float64(n))
 	if *rate > 0 {
@@ -346,4 +360,71 @@ func TestScale(t *testing.T) {
 		b.WriteString("\n")
 	}
 	fmt.Print(b.String())
+}
+
+// ldapReadEnv makes this test binary read the directory through go-ldap and exit (anchor A′):
+// its value is the slapd URL, bind DN and password, one a line.
+const ldapReadEnv = "BRIDGE_BENCH_LDAP_READ"
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(ldapReadEnv); v != "" {
+		os.Exit(ldapRead(strings.Split(v, "\n")))
+	}
+	os.Exit(m.Run())
+}
+
+// ldapRead reads the users and the groups' members paged (500) through go-ldap on two
+// connections at once, as bridge does, drops every entry, and prints how many of each it read.
+func ldapRead(args []string) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, ldapReadEnv+": want URL, bind DN and password")
+		return 2
+	}
+	queries := []struct {
+		base, filter string
+		attrs        []string
+	}{
+		{"ou=people," + suffix, "(objectClass=inetOrgPerson)", []string{"uid", "cn", "displayName", "mail", "telephoneNumber", "entryUUID"}},
+		{"ou=groups," + suffix, "(objectClass=groupOfNames)", []string{"cn", "member", "entryUUID"}},
+	}
+	counts := make([]int, len(queries))
+	errs := make([]error, len(queries))
+	var wg sync.WaitGroup
+	for i, q := range queries {
+		wg.Go(func() {
+			c, err := ldap.DialURL(args[0])
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer c.Close()
+			if errs[i] = c.Bind(args[1], args[2]); errs[i] != nil {
+				return
+			}
+			paging := ldap.NewControlPaging(500)
+			req := ldap.NewSearchRequest(q.base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, q.filter, q.attrs, []ldap.Control{paging})
+			for {
+				res, err := c.Search(req)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				counts[i] += len(res.Entries)
+				pc, _ := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+				if pc == nil || len(pc.Cookie) == 0 {
+					return
+				}
+				paging.SetCookie(pc.Cookie)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "anchor A′:", err)
+			return 1
+		}
+	}
+	fmt.Println(counts[0], counts[1])
+	return 0
 }

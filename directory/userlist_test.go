@@ -1,8 +1,10 @@
 package directory
 
 import (
+	"slices"
 	"strconv"
 	"testing"
+	"unsafe"
 )
 
 func TestUserListKeepsOrderInOneExactArray(t *testing.T) {
@@ -59,5 +61,27 @@ member: a=b
 	}
 	if len(snap.Groups) != 1 || len(snap.Users) != 1 || len(snap.Groups[0].MemberUsers) != 1 || snap.Groups[0].MemberUsers[0] != snap.Users[0].ID {
 		t.Fatalf("users %+v, groups %+v: want the user named a=b in g", snap.Users, snap.Groups)
+	}
+}
+
+// TestResolveSharesDirectGroupsWhenNothingNests: a user whose groups are in no other group
+// has one list for its direct and its transitive groups; one in a nested group gets its own,
+// with the parent in it, and the direct list stays as it was.
+func TestResolveSharesDirectGroupsWhenNothingNests(t *testing.T) {
+	s := &Snapshot{
+		Users: []User{{ID: "u1", Groups: []string{"g2", "g1"}}, {ID: "u2"}},
+		Groups: []Group{{ID: "g1", MemberUsers: []string{"u1"}}, {ID: "g2"},
+			{ID: "g3", MemberUsers: []string{"u2"}}, {ID: "g4", MemberGroups: []string{"g3"}}},
+	}
+	s.Resolve()
+	u1, u2 := s.User("u1"), s.User("u2")
+	if !slices.Equal(u1.Groups, []string{"g1", "g2"}) || !slices.Equal(s.Memberships["u1"], u1.Groups) {
+		t.Fatalf("u1: groups %q, memberships %q", u1.Groups, s.Memberships["u1"])
+	}
+	if unsafe.SliceData(s.Memberships["u1"]) != unsafe.SliceData(u1.Groups) {
+		t.Errorf("u1's direct and transitive groups are two lists")
+	}
+	if !slices.Equal(u2.Groups, []string{"g3"}) || !slices.Equal(s.Memberships["u2"], []string{"g3", "g4"}) {
+		t.Fatalf("u2: groups %q, memberships %q", u2.Groups, s.Memberships["u2"])
 	}
 }

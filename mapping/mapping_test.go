@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 
@@ -638,5 +639,40 @@ func TestTemplateRecursionIsAConfigError(t *testing.T) {
 		Emails: []directory.Email{{Value: "ann@example.com", Primary: true}}, Attributes: map[string][]string{"big": big}}}}, rules)
 	if len(d.Agents) != 0 || len(d.Skipped) != 1 || !strings.Contains(d.Skipped[0].Detail, "template writes more than 65536 bytes") {
 		t.Fatalf("agents %+v, skipped %+v", d.Agents, d.Skipped)
+	}
+}
+
+// TestAgentsShareTheirLists: agents with the same tags, agent groups and roles share one copy
+// of each list (issue 11: about 10 MB at 100,000 people), and an append to one agent's list
+// never reaches another's.
+func TestAgentsShareTheirLists(t *testing.T) {
+	s := &directory.Snapshot{
+		Users: []directory.User{user("u1", "ann", "ann@x.com", "g1", "g2"), user("u2", "bob", "bob@x.com", "g2", "g1"),
+			user("u3", "cy", "cy@x.com", "g1")},
+		Groups: []directory.Group{{ID: "g1", Name: "skill-german"}, {ID: "g2", Name: "team-support"}},
+	}
+	s.Resolve()
+	d := Desire(s, mustCompile(t, Config{AgentSource: "t", DefaultRoles: []string{"agent"},
+		Skills:      []SkillRule{{Selector: Selector{Match: "^skill-(.*)$"}, Tag: "$1"}},
+		AgentGroups: []AgentGroupRule{{Selector: Selector{Match: "^team-(.*)$"}, AgentGroup: "$1"}}}))
+	if len(d.Agents) != 3 {
+		t.Fatalf("agents %+v skipped %+v", d.Agents, d.Skipped)
+	}
+	ann, bob, cy := d.Agents[0], d.Agents[1], d.Agents[2]
+	if !slices.Equal(ann.Tags, []string{"german"}) || !slices.Equal(ann.AgentGroups, []string{"support"}) || !slices.Equal(ann.Roles, []string{"agent"}) {
+		t.Fatalf("ann %+v", ann)
+	}
+	for what, pair := range map[string][2][]string{"tags": {ann.Tags, bob.Tags}, "agent groups": {ann.AgentGroups, bob.AgentGroups}, "roles": {ann.Roles, cy.Roles}} {
+		if unsafe.SliceData(pair[0]) != unsafe.SliceData(pair[1]) {
+			t.Errorf("%s: the same list is held twice", what)
+		}
+	}
+	if len(cy.AgentGroups) != 0 || cy.AgentGroups == nil {
+		t.Errorf("cy's agent groups %#v, want an empty list", cy.AgentGroups)
+	}
+	grown := append(ann.Tags, "extra")
+	grown[0] = "changed"
+	if !slices.Equal(bob.Tags, []string{"german"}) {
+		t.Errorf("an append to ann's tags reached bob's: %q", bob.Tags)
 	}
 }

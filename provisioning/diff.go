@@ -193,12 +193,16 @@ func diff(in diffInput) (*Plan, []*op) {
 	add := func(o *op) { ops = append(ops, o) }
 
 	// bridge's agents by source key; a second agent with the same key is left alone.
+	// ownedSorted points into in.actual.owned in the order of agent ids: not a copy of the
+	// agents, which at 100,000 of them was the largest thing alive at the end of a plan.
 	owned := make(map[string]*babelforce.Agent, len(in.actual.owned))
-	ownedSorted := slices.Clone(in.actual.owned)
-	slices.SortFunc(ownedSorted, func(a, b babelforce.Agent) int { return strings.Compare(a.ID, b.ID) })
+	ownedSorted := make([]*babelforce.Agent, len(in.actual.owned))
+	for i := range in.actual.owned {
+		ownedSorted[i] = &in.actual.owned[i]
+	}
+	slices.SortFunc(ownedSorted, func(a, b *babelforce.Agent) int { return strings.Compare(a.ID, b.ID) })
 	ownedKeys := make([]string, len(ownedSorted)) // key(ownedSorted[i].SourceID)
-	for i := range ownedSorted {
-		a := &ownedSorted[i]
+	for i, a := range ownedSorted {
 		k := key(a.SourceID)
 		ownedKeys[i] = k
 		if first, dup := owned[k]; dup {
@@ -229,8 +233,7 @@ func diff(in diffInput) (*Plan, []*op) {
 	// bridge's agents whose person is gone, by e-mail: a directory user with a new id (an
 	// account deleted and created again) takes over the agent of the old one.
 	leaversByEmail := map[string][]*babelforce.Agent{}
-	for i := range ownedSorted {
-		a := &ownedSorted[i]
+	for i, a := range ownedSorted {
 		if k := ownedKeys[i]; owned[k] == a && !desiredKeys[k] && a.Email != "" {
 			leaversByEmail[lowerEmail(a.Email)] = append(leaversByEmail[lowerEmail(a.Email)], a)
 		}
@@ -302,7 +305,7 @@ func diff(in diffInput) (*Plan, []*op) {
 		if owned[k] == nil || owned[k].ID != a.ID || desiredKeys[k] || claimed[a.ID] || (in.scope != nil && !in.scope[k]) {
 			continue
 		}
-		subject := subjectOf(&a)
+		subject := subjectOf(a)
 		reason := "left directory"
 		if s, ok := skipByKey[k]; ok {
 			switch {
