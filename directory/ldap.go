@@ -143,6 +143,7 @@ func (l *LDAPSource) Read(ctx context.Context) (*Snapshot, error) {
 	// user is in, since its member DNs are resolved to the users' ids. Should the second
 	// connection fail, the groups are read after the users on the first.
 	b := l.newBuild()
+	b.users.hint = int(l.total.Load()) // bridge serve: room for as many users as last time
 	groups := r.readAside("groups", groupBase, l.cfg.GroupFilter, l.groupAttrs)
 	if err := r.readEach("users", userBase, l.cfg.UserFilter, l.userAttrs, b.addUser); err != nil {
 		groups.stop()

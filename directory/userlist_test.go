@@ -85,3 +85,31 @@ func TestResolveSharesDirectGroupsWhenNothingNests(t *testing.T) {
 		t.Fatalf("u2: groups %q, memberships %q", u2.Groups, s.Memberships["u2"])
 	}
 }
+
+// TestUserListHintedHandsOverWithoutACopy: with a hint from the last read the users land in
+// one chunk that all hands over as it is; more users than the hint's room, or far fewer, and
+// all copies them into an exact array as before.
+func TestUserListHintedHandsOverWithoutACopy(t *testing.T) {
+	for _, tc := range []struct {
+		hint, n int
+		copied  bool
+	}{{1000, 1000, false}, {1000, 1040, false}, {1000, 990, false}, {1000, 5000, true}, {1000, 100, true}} {
+		l := userList{hint: tc.hint}
+		for i := range tc.n {
+			l.add(User{ID: strconv.Itoa(i)})
+		}
+		first := unsafe.SliceData(l.chunks[0])
+		got := l.all()
+		if len(got) != tc.n || cap(got) != tc.n {
+			t.Fatalf("hint %d, %d users: len %d, cap %d", tc.hint, tc.n, len(got), cap(got))
+		}
+		for i := range got {
+			if got[i].ID != strconv.Itoa(i) {
+				t.Fatalf("hint %d, %d users: user %d is %q", tc.hint, tc.n, i, got[i].ID)
+			}
+		}
+		if copied := unsafe.SliceData(got) != first; copied != tc.copied {
+			t.Errorf("hint %d, %d users: copied %v, want %v", tc.hint, tc.n, copied, tc.copied)
+		}
+	}
+}

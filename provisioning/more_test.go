@@ -372,6 +372,10 @@ func TestExplain(t *testing.T) {
 		!slices.Equal(x.Groups, []string{"Sales"}) || !x.Mapping.InScope {
 		t.Errorf("explanation %+v", x)
 	}
+	// the login user as babelforce holds it: a whole read, not the reconcile's lean one
+	if u := x.LoginUser; u == nil || len(u.Emails) != 1 || u.Emails[0].Value != "bob@example.com" {
+		t.Errorf("login user %+v, want it whole (with its e-mails)", x.LoginUser)
+	}
 	var b bytes.Buffer
 	if err := x.WriteText(&b); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 
 // ActualReader is what the reconciler reads from babelforce to learn the actual state:
 // agents, agent groups, login users (babelforce's SCIM API) and Agent Sync external ids. The
-// reconciler reads its long lists babelforce.Lean: it never reads timestamps nor SCIM meta.
+// reconciler reads its long lists babelforce.Lean (no timestamps, SCIM meta or e-mails, which
+// it never reads or sets whole); the few login users of a small scope are read whole, so that
+// bridge explain shows them as babelforce holds them.
 type ActualReader interface {
 	ListAgents(ctx context.Context, f babelforce.AgentFilter, opts ...babelforce.ListOption) ([]babelforce.Agent, error)
 	ListAgentGroups(ctx context.Context) ([]babelforce.AgentGroup, error)
@@ -193,7 +195,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 		if needSCIM {
 			if small {
 				for _, id := range scopeIDs {
-					us, err := r.actual.SCIMListUsers(ctx, scimEq("externalId", id), babelforce.Lean())
+					us, err := r.actual.SCIMListUsers(ctx, scimEq("externalId", id))
 					if err != nil {
 						return nil, fmt.Errorf("list login users: %w", err)
 					}
@@ -203,7 +205,7 @@ func (r *Reconciler) readActual(ctx context.Context, desired *mapping.Desired, a
 					if act.scimByExt[key(d.SourceID)] != nil || d.Email == "" {
 						continue
 					}
-					us, err := r.actual.SCIMListUsers(ctx, scimEq("userName", lowerEmail(d.Email)), babelforce.Lean())
+					us, err := r.actual.SCIMListUsers(ctx, scimEq("userName", lowerEmail(d.Email)))
 					if err != nil {
 						return nil, fmt.Errorf("list login users: %w", err)
 					}
