@@ -1,5 +1,7 @@
 package babelforce
 
+import "github.com/babelforce/bridge/internal/intern"
+
 // A list of every agent or every login user is the largest thing a reconcile holds while it
 // reads babelforce: at 100,000 people, hundreds of bytes an item. So each page of a list is
 // compacted as it is taken: a value that repeats from item to item (the agent source, group
@@ -49,17 +51,15 @@ func (s strs) of(v string) string {
 // and roles) and flag (enabled, active).
 type memo struct {
 	s       strs
-	strings map[string][]string
-	groups  map[string][]GroupRef
-	values  map[string][]SCIMValue
+	strings intern.Slices[string]
+	groups  intern.Slices[GroupRef]
+	values  intern.Slices[SCIMValue]
 	yes, no *bool
-	buf     []byte
 }
 
 func newMemo() *memo {
 	yes, no := true, false
-	return &memo{s: strs{}, strings: map[string][]string{}, groups: map[string][]GroupRef{},
-		values: map[string][]SCIMValue{}, yes: &yes, no: &no}
+	return &memo{s: strs{}, yes: &yes, no: &no}
 }
 
 // flag is the list's one pointer to *b (nil stays nil).
@@ -74,64 +74,16 @@ func (m *memo) flag(b *bool) *bool {
 	}
 }
 
-// key starts a lookup key in m.buf.
-func (m *memo) key(parts ...string) {
-	for _, p := range parts {
-		m.buf = append(m.buf, p...)
-		m.buf = append(m.buf, 0)
-	}
+func groupKey(b []byte, g GroupRef) []byte {
+	return intern.String(intern.String(intern.String(b, g.ID), g.Name), g.DateCreated)
 }
 
-// stringSlice is the list's one copy of vs (already compacted); it has no room to grow, so
-// an append copies it.
-func (m *memo) stringSlice(vs []string) []string {
-	if len(vs) == 0 {
-		return vs
+func valueKey(b []byte, v SCIMValue) []byte {
+	b = intern.String(intern.String(intern.String(b, v.Value), v.Type), v.Display)
+	if v.Primary {
+		return append(b, 1)
 	}
-	m.buf = m.buf[:0]
-	m.key(vs...)
-	if w, ok := m.strings[string(m.buf)]; ok {
-		return w
-	}
-	vs = vs[:len(vs):len(vs)]
-	m.strings[string(m.buf)] = vs
-	return vs
-}
-
-func (m *memo) groupSlice(gs []GroupRef) []GroupRef {
-	if len(gs) == 0 {
-		return gs
-	}
-	m.buf = m.buf[:0]
-	for _, g := range gs {
-		m.key(g.ID, g.Name, g.DateCreated)
-	}
-	if w, ok := m.groups[string(m.buf)]; ok {
-		return w
-	}
-	gs = gs[:len(gs):len(gs)]
-	m.groups[string(m.buf)] = gs
-	return gs
-}
-
-func (m *memo) valueSlice(vs []SCIMValue) []SCIMValue {
-	if len(vs) == 0 {
-		return vs
-	}
-	m.buf = m.buf[:0]
-	for _, v := range vs {
-		p := "\x00"
-		if v.Primary {
-			p = "\x01"
-		}
-		m.key(v.Value, v.Type, v.Display, p)
-	}
-	if w, ok := m.values[string(m.buf)]; ok {
-		return w
-	}
-	vs = vs[:len(vs):len(vs)]
-	m.values[string(m.buf)] = vs
-	return vs
+	return append(b, 0)
 }
 
 // compacter is an item of a list that compacts itself (see above).
@@ -166,7 +118,7 @@ func (a *Agent) compact(m *memo, o listOptions) {
 	}
 	if o.lean {
 		a.DateCreated, a.LastUpdated = "", ""
-		a.Tags, a.Groups, a.Enabled = m.stringSlice(a.Tags), m.groupSlice(a.Groups), m.flag(a.Enabled)
+		a.Tags, a.Groups, a.Enabled = m.strings.Of(a.Tags, intern.String), m.groups.Of(a.Groups, groupKey), m.flag(a.Enabled)
 	}
 }
 
@@ -190,7 +142,7 @@ func (u *SCIMUser) compact(m *memo, o listOptions) {
 		if u.Name != nil && u.Name.GivenName == "" && u.Name.FamilyName == "" {
 			u.Name = nil
 		}
-		u.Schemas, u.Roles, u.Active = m.stringSlice(u.Schemas), m.valueSlice(u.Roles), m.flag(u.Active)
+		u.Schemas, u.Roles, u.Active = m.strings.Of(u.Schemas, intern.String), m.values.Of(u.Roles, valueKey), m.flag(u.Active)
 	case u.Meta != nil:
 		u.Meta.ResourceType, u.Meta.Version = s.of(u.Meta.ResourceType), s.of(u.Meta.Version)
 	}

@@ -47,7 +47,8 @@ func (l *userList) all() []User {
 		return nil
 	}
 	if c := l.chunks[0]; len(l.chunks) == 1 && cap(c)-len(c) <= len(c)/16+16 {
-		// the hinted chunk holds everyone, with little room to spare: no copy
+		// one chunk holds everyone (the hinted one, or a small directory's) with little room
+		// to spare: no copy
 		l.chunks, l.n = nil, 0
 		return c[:len(c):len(c)]
 	}

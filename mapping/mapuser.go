@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/internal/intern"
 )
 
 // userResult is what one user maps to: an agent, or a skip; plus warnings.
@@ -70,9 +71,9 @@ func (p *prepared) mapUser(x *executor, u *directory.User, tr *trace) userResult
 			Email:       email,
 			Number:      number,
 			Enabled:     u.Active,
-			Tags:        m.x.share(tags),
-			AgentGroups: m.x.share(agentGroups),
-			Roles:       m.x.share(m.loginRoles(roles, email)),
+			Tags:        m.x.shared.Of(tags, intern.String),
+			AgentGroups: m.x.shared.Of(agentGroups, intern.String),
+			Roles:       m.x.shared.Of(m.loginRoles(roles, email), intern.String),
 			ExternalIDs: ext,
 		},
 		warnings: m.warnings,

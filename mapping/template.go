@@ -10,6 +10,7 @@ import (
 	"text/template/parse"
 
 	"github.com/babelforce/bridge/directory"
+	"github.com/babelforce/bridge/internal/intern"
 )
 
 // userView is what templates see as ".".
@@ -282,29 +283,7 @@ type executor struct {
 	problems     map[string]struct{}
 	// shared holds one copy of each list of tags, agent groups or roles the executor's users
 	// get: a few hundred distinct lists serve 100,000 agents (about 10 MB less).
-	shared map[string][]string
-	key    []byte
-}
-
-// share returns the executor's one copy of vs (sorted already); an empty vs is returned as
-// it is. The copy has no room to grow: an append to it copies.
-func (x *executor) share(vs []string) []string {
-	if len(vs) == 0 {
-		return vs
-	}
-	x.key = x.key[:0]
-	for _, v := range vs {
-		x.key = append(append(x.key, v...), 0)
-	}
-	if w, ok := x.shared[string(x.key)]; ok {
-		return w
-	}
-	vs = vs[:len(vs):len(vs)]
-	if x.shared == nil {
-		x.shared = map[string][]string{}
-	}
-	x.shared[string(x.key)] = vs
-	return vs
+	shared intern.Slices[string]
 }
 
 func (r *Rules) newExecutor() *executor {
